@@ -1,0 +1,36 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON_BOOT := $(shell command -v python3.10 2>/dev/null || echo python)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test train lint bench clean
+
+$(PY):
+	$(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip wheel setuptools
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m bot.tools.stack run
+
+train: $(STAMP)
+	$(PY) -m bot.tools.stack train
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check bot tests bench
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check bot tests bench
+	$(PY) -m bot.tools.generate --check
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf models var results

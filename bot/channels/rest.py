@@ -1,0 +1,75 @@
+"""REST channel at /webhooks/rest/webhook that keeps each bot message whole.
+
+Rasa's own REST channel splits a message's text and its `custom` payload
+into two list entries (and splits text on blank lines). The widget, the
+consoles and the evaluations need `{"text", "buttons", "custom"}` together,
+so this channel answers with one entry per bot message. The request format
+is Rasa's: `{"sender": "...", "message": "...", "metadata": {...}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from asyncio import CancelledError
+from typing import Any, Awaitable, Callable, Dict, Text
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 4000
+
+
+class WholeMessageCollector(CollectingOutputChannel):
+    @classmethod
+    def name(cls) -> Text:
+        return "rest"
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        entry = {"recipient_id": recipient_id}
+        for key in ("text", "buttons", "quick_replies", "image", "attachment", "custom", "elements"):
+            if message.get(key) is not None:
+                entry[key] = message[key]
+        if len(entry) > 1:
+            await self._persist_message(entry)
+
+
+class RestChannel(InputChannel):
+    @classmethod
+    def name(cls) -> Text:
+        return "rest"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint("wenzhou_rest_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                body = request.json
+            except Exception:
+                body = None
+            if not isinstance(body, dict):
+                return response.json({"error": "请求格式不正确：需要 JSON 对象 {sender, message}。"}, status=400)
+            sender, text = body.get("sender"), body.get("message")
+            if not isinstance(sender, str) or not sender.strip() or not isinstance(text, str):
+                return response.json({"error": "sender 和 message 必须是字符串。"}, status=400)
+            if len(text) > MAX_MESSAGE_CHARS:
+                return response.json({"error": f"消息太长，请控制在{MAX_MESSAGE_CHARS}字以内。"}, status=413)
+            metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
+            collector = WholeMessageCollector()
+            try:
+                await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata))
+            except CancelledError:
+                logger.error("rest message timed out")
+            except Exception:
+                logger.exception("rest message failed")
+            return response.json(collector.messages)
+
+        return webhook

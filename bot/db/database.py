@@ -1,0 +1,137 @@
+"""The data access layer: one class in front of SQLAlchemy.
+
+`DATABASE_URL` selects the engine: a SQLite file by default, PostgreSQL
+(`postgresql+psycopg2://...`) when the platform runs several instances.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from bot.db.models import Base, Case, CaseEvent, HandoffRequest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'wenzhou.db'}"
+# Compared against when the case number is unknown, so that an unknown
+# number costs the same work as a wrong proof.
+_DECOY = ("\u0000", "\u0000\u0000\u0000\u0000")
+
+
+@dataclass(frozen=True)
+class CaseView:
+    case_no: str
+    item_id: str
+    status: str
+    site: str | None
+    history: list[dict[str, Any]]
+
+
+def database_url() -> str:
+    return os.environ.get("DATABASE_URL", DEFAULT_URL)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            return create_engine(url, future=True, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+        path = url.split("sqlite:///", 1)[-1]
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return create_engine(url, future=True, connect_args={"check_same_thread": False, "timeout": 15})
+    return create_engine(url, future=True, pool_pre_ping=True)
+
+
+class Database:
+    def __init__(self, url: str | None = None):
+        self.url = url or database_url()
+        self.engine = make_engine(self.url)
+        self._sessions = sessionmaker(self.engine, future=True, expire_on_commit=False)
+
+    def create_schema(self) -> None:
+        Base.metadata.create_all(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # --- cases --------------------------------------------------------------
+
+    def count_cases(self) -> int:
+        with self.session() as session:
+            return session.execute(select(func.count(Case.id))).scalar_one()
+
+    def add_case(self, case: Case) -> None:
+        with self.session() as session:
+            session.add(case)
+
+    def find_owned_case(self, case_no: str, surname: str, doc_last4: str) -> CaseView | None:
+        """The case, only if the surname and document tail prove ownership.
+
+        A wrong proof and an unknown case number give the same None, after the
+        same comparisons.
+        """
+        with self.session() as session:
+            case = session.execute(
+                select(Case).options(selectinload(Case.history)).where(Case.case_no == case_no.upper())
+            ).scalar_one_or_none()
+            expected = (case.surname, case.doc_last4.upper()) if case else _DECOY
+            surname_ok = hmac.compare_digest(expected[0].encode(), surname.strip().encode())
+            tail_ok = hmac.compare_digest(expected[1].encode(), doc_last4.strip().upper().encode())
+            if case is None or not (surname_ok and tail_ok):
+                return None
+            return CaseView(
+                case_no=case.case_no,
+                item_id=case.item_id,
+                status=case.status,
+                site=case.site,
+                history=[{"at": event.at, "status": event.status, "note": event.note} for event in case.history],
+            )
+
+    def case_by_number(self, case_no: str) -> CaseView | None:
+        """For staff (clerk console), who are logged in and need no proof."""
+        with self.session() as session:
+            case = session.execute(
+                select(Case).options(selectinload(Case.history)).where(Case.case_no == case_no.upper())
+            ).scalar_one_or_none()
+            if case is None:
+                return None
+            return CaseView(
+                case.case_no, case.item_id, case.status, case.site,
+                [{"at": e.at, "status": e.status, "note": e.note} for e in case.history],
+            )
+
+    # --- hand-off ------------------------------------------------------------
+
+    def add_handoff(self, conversation_id: str, reason: str, understood: dict[str, Any]) -> int:
+        with self.session() as session:
+            request = HandoffRequest(
+                conversation_id=conversation_id, reason=reason, understood=understood, created_at=datetime.utcnow()
+            )
+            session.add(request)
+            session.flush()
+            return request.id
+
+    def waiting_handoffs(self) -> list[dict[str, Any]]:
+        with self.session() as session:
+            rows = session.execute(
+                select(HandoffRequest).where(HandoffRequest.status == "waiting").order_by(HandoffRequest.created_at)
+            ).scalars()
+            return [
+                {"id": r.id, "conversation_id": r.conversation_id, "reason": r.reason, "understood": r.understood, "created_at": r.created_at}
+                for r in rows
+            ]
+
+
+__all__ = ["Database", "CaseView", "CaseEvent", "database_url"]

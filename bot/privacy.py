@@ -1,0 +1,50 @@
+"""Masking of personal data in logs and in the trainer's view."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from bot.nlu.case_proof import find_proof
+
+_CASE_NO = re.compile(r"(?i)(wz)[\s\-_]*((?:\d[\s\-_]*){11}\d)")
+_LONG_NUMBER = re.compile(r"(?<![0-9a-z])(?:\+?\d[\d\s\-]{6,}\d|\d{6,}[0-9xX]?)(?![0-9a-z])", re.IGNORECASE)
+_PASSPORT = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,2}\d{7,8}(?![A-Za-z0-9])")
+_DOC_TAIL = re.compile(r"((?:后\s*[四4]\s*位|尾\s*[号数]|末\s*[四4]\s*位)[^0-9A-Za-z]{0,6})[0-9]{3}[0-9Xx]")
+_NAME = re.compile(r"((?:我叫|名字是|名字叫|申请人是?|姓名是?)[:：\s]*)[\u4e00-\u9fff]{2,4}|(姓[:：是]?\s*)[\u4e00-\u9fff]")
+
+
+def mask_case_no(case_no: str) -> str:
+    digits = re.sub(r"\D", "", case_no or "")
+    return f"WZ{digits[:4]}****{digits[-2:]}" if len(digits) >= 6 else "WZ****"
+
+
+def mask(text: str) -> str:
+    """Text with case numbers, document and phone numbers and names masked."""
+    if not text:
+        return text
+    text = _NAME.sub(lambda m: (m.group(1) or m.group(2)) + "**", text)
+    # The proof parts as the NLU finds them ("WZ... 陈 5821"), then patterns.
+    replacement = {"case_no": mask_case_no, "surname": lambda _: "*", "doc_last4": lambda _: "****"}
+    for found in sorted(find_proof(text), key=lambda f: -f.start):
+        text = text[: found.start] + replacement[found.entity](found.value) + text[found.end :]
+    text = _CASE_NO.sub(lambda m: mask_case_no(m.group(0)), text)
+    text = _PASSPORT.sub("[证件号]", text)
+    text = _LONG_NUMBER.sub("[号码]", text)
+    text = _DOC_TAIL.sub(lambda m: m.group(1) + "****", text)
+    return text
+
+
+class MaskingFilter(logging.Filter):
+    """Masks personal data in every log record that passes through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = mask(record.msg % record.args) if record.args else mask(record.msg)
+            record.args = ()
+        return True
+
+
+def install_log_masking() -> None:
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(MaskingFilter())
