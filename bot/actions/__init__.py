@@ -6,5 +6,10 @@ from bot.actions.handoff import ActionHandoff, ActionReplyOffer
 from bot.actions.out_of_scope import ActionOutOfScope
 
 __all__ = [
-    "ActionAnswerGuide", "ActionCheckCase", "ActionClarify", "ActionHandoff", "ActionOutOfScope", "ActionReplyOffer",
+    "ActionAnswerGuide",
+    "ActionCheckCase",
+    "ActionClarify",
+    "ActionHandoff",
+    "ActionOutOfScope",
+    "ActionReplyOffer",
 ]

@@ -12,7 +12,13 @@ from bot.knowledge import Guide, KnowledgeBase
 
 ASPECT_ORDER = ["materials", "conditions", "time_limit", "fees", "where", "remote", "steps"]
 REMOTE_WORDS = {"yes": "可以", "partly": "部分环节可以", "no": "需本人到场办理"}
-WAY_WORDS = {"proxy": "委托亲友代办", "video": "海外站点视频办理", "mail": "邮寄", "online": "网上办理", "embassy": "驻外使领馆办理"}
+WAY_WORDS = {
+    "proxy": "委托亲友代办",
+    "video": "海外站点视频办理",
+    "mail": "邮寄",
+    "online": "网上办理",
+    "embassy": "驻外使领馆办理",
+}
 MAX_SITES_LISTED = 4
 
 
@@ -44,7 +50,9 @@ def time_limit(guide: Guide, knowledge: KnowledgeBase) -> str:
 
 
 def fees(guide: Guide, knowledge: KnowledgeBase) -> str:
-    rows = [f"· {fee['item']}：{fee['amount']}" + (f"（{fee['note']}）" if fee.get("note") else "") for fee in guide["fees"]]
+    rows = [
+        f"· {fee['item']}：{fee['amount']}" + (f"（{fee['note']}）" if fee.get("note") else "") for fee in guide["fees"]
+    ]
     return _lines(f"【{guide.title}】收费标准：", rows)
 
 

@@ -21,7 +21,11 @@ from bot.privacy import mask_case_no
 logger = logging.getLogger(__name__)
 
 MAX_FAILURES = 3
-PROOF_SLOTS = {"case_no": "案件编号（WZ开头的14位编号）", "surname": "申请人姓氏", "doc_last4": "申请时所用证件号码的后四位"}
+PROOF_SLOTS = {
+    "case_no": "案件编号（WZ开头的14位编号）",
+    "surname": "申请人姓氏",
+    "doc_last4": "申请时所用证件号码的后四位",
+}
 STATUS_WORDS = {
     "received": "已受理",
     "in_review": "审核中",
@@ -76,7 +80,11 @@ class ActionCheckCase(Action):
         proof = {slot: tracker.get_slot(slot) for slot in PROOF_SLOTS}
         missing = [label for slot, label in PROOF_SLOTS.items() if not proof[slot]]
         if missing:
-            given = "已收到您提供的部分信息。" if len(missing) < len(PROOF_SLOTS) else "为保护个人信息，查询办件需要核验身份。"
+            given = (
+                "已收到您提供的部分信息。"
+                if len(missing) < len(PROOF_SLOTS)
+                else "为保护个人信息，查询办件需要核验身份。"
+            )
             dispatcher.utter_message(text=f"{given}请提供：{'、'.join(missing)}。")
             return []
 
@@ -89,12 +97,18 @@ class ActionCheckCase(Action):
                     text="多次核验未通过，为保护申请人信息，本次对话已停止查询。需要我为您转人工核实吗？",
                     buttons=[{"title": "转人工", "payload": "/affirm"}, {"title": "不用了", "payload": "/deny"}],
                 )
-                return [*RESET_PROOF, SlotSet("case_failures", failures), SlotSet("pending_offer", "case_verification_failed")]
+                return [
+                    *RESET_PROOF,
+                    SlotSet("case_failures", failures),
+                    SlotSet("pending_offer", "case_verification_failed"),
+                ]
             dispatcher.utter_message(
                 text="没有查到与您提供的信息相符的办件。请核对案件编号、申请人姓氏和证件号后四位后重新发给我。",
             )
             return [*RESET_PROOF, SlotSet("case_failures", failures)]
 
         logger.info("case lookup ok: case=%s", mask_case_no(case.case_no))
-        dispatcher.utter_message(text=describe(case), json_message={"case": {"status": case.status, "item": case.item_id}})
+        dispatcher.utter_message(
+            text=describe(case), json_message={"case": {"status": case.status, "item": case.item_id}}
+        )
         return [*RESET_PROOF, SlotSet("case_failures", 0.0)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from asyncio import CancelledError
-from typing import Any, Awaitable, Callable, Dict, Text
+from typing import Any, Awaitable, Callable, Dict
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -25,10 +25,10 @@ MAX_MESSAGE_CHARS = 4000
 
 class WholeMessageCollector(CollectingOutputChannel):
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "rest"
 
-    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+    async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
         entry = {"recipient_id": recipient_id}
         for key in ("text", "buttons", "quick_replies", "image", "attachment", "custom", "elements"):
             if message.get(key) is not None:
@@ -39,7 +39,7 @@ class WholeMessageCollector(CollectingOutputChannel):
 
 class RestChannel(InputChannel):
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "rest"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hmac
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
-from contextlib import contextmanager
 
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
@@ -35,6 +35,16 @@ class CaseView:
     status: str
     site: str | None
     history: list[dict[str, Any]]
+
+
+def _view(case: Case) -> CaseView:
+    return CaseView(
+        case_no=case.case_no,
+        item_id=case.item_id,
+        status=case.status,
+        site=case.site,
+        history=[{"at": event.at, "status": event.status, "note": event.note} for event in case.history],
+    )
 
 
 def database_url() -> str:
@@ -83,21 +93,15 @@ class Database:
         same comparisons.
         """
         with self.session() as session:
-            case = session.execute(
-                select(Case).options(selectinload(Case.history)).where(Case.case_no == case_no.upper())
-            ).scalar_one_or_none()
+            # History is loaded only after the proof holds, so that a known
+            # number with a wrong proof costs the same single query as an unknown one.
+            case = session.execute(select(Case).where(Case.case_no == case_no.upper())).scalar_one_or_none()
             expected = (case.surname, case.doc_last4.upper()) if case else _DECOY
             surname_ok = hmac.compare_digest(expected[0].encode(), surname.strip().encode())
             tail_ok = hmac.compare_digest(expected[1].encode(), doc_last4.strip().upper().encode())
             if case is None or not (surname_ok and tail_ok):
                 return None
-            return CaseView(
-                case_no=case.case_no,
-                item_id=case.item_id,
-                status=case.status,
-                site=case.site,
-                history=[{"at": event.at, "status": event.status, "note": event.note} for event in case.history],
-            )
+            return _view(case)
 
     def case_by_number(self, case_no: str) -> CaseView | None:
         """For staff (clerk console), who are logged in and need no proof."""
@@ -105,12 +109,7 @@ class Database:
             case = session.execute(
                 select(Case).options(selectinload(Case.history)).where(Case.case_no == case_no.upper())
             ).scalar_one_or_none()
-            if case is None:
-                return None
-            return CaseView(
-                case.case_no, case.item_id, case.status, case.site,
-                [{"at": e.at, "status": e.status, "note": e.note} for e in case.history],
-            )
+            return _view(case) if case else None
 
     # --- hand-off ------------------------------------------------------------
 
@@ -129,7 +128,13 @@ class Database:
                 select(HandoffRequest).where(HandoffRequest.status == "waiting").order_by(HandoffRequest.created_at)
             ).scalars()
             return [
-                {"id": r.id, "conversation_id": r.conversation_id, "reason": r.reason, "understood": r.understood, "created_at": r.created_at}
+                {
+                    "id": r.id,
+                    "conversation_id": r.conversation_id,
+                    "reason": r.reason,
+                    "understood": r.understood,
+                    "created_at": r.created_at,
+                }
                 for r in rows
             ]
 

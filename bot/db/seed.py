@@ -30,7 +30,9 @@ def load_demo_cases(path: Path = DEMO_CASES) -> list[Case]:
                 site=entry.get("site"),
                 status=entry["status"],
                 history=[
-                    CaseEvent(at=datetime.strptime(step["at"], "%Y-%m-%d %H:%M"), status=step["status"], note=step.get("note"))
+                    CaseEvent(
+                        at=datetime.strptime(step["at"], "%Y-%m-%d %H:%M"), status=step["status"], note=step.get("note")
+                    )
                     for step in entry["history"]
                 ],
             )

@@ -2,8 +2,8 @@
 
 import sys
 
-from bot.knowledge.store import KnowledgeBase
 from bot.knowledge.schema import KnowledgeError
+from bot.knowledge.store import KnowledgeBase
 
 
 def main(argv: list[str]) -> int:

@@ -15,4 +15,4 @@ def item_for(intent: str | None) -> str | None:
     """The catalog id an intent stands for, or None for a general intent."""
     if not intent or not intent.startswith(ITEM_INTENT_PREFIX):
         return None
-    return intent[len(ITEM_INTENT_PREFIX):].replace("_", "-")
+    return intent[len(ITEM_INTENT_PREFIX) :].replace("_", "-")

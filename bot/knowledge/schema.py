@@ -155,9 +155,22 @@ def check_guide(
     _text(problems, data, "notes", "", optional=True)
 
     known = {
-        "id", "title", "category", "department", "scope", "synonyms", "conditions",
-        "materials", "proxy", "time_limit", "fees", "where", "remote", "steps",
-        "contact", "notes",
+        "id",
+        "title",
+        "category",
+        "department",
+        "scope",
+        "synonyms",
+        "conditions",
+        "materials",
+        "proxy",
+        "time_limit",
+        "fees",
+        "where",
+        "remote",
+        "steps",
+        "contact",
+        "notes",
     }
     unknown = set(data) - known
     if unknown:

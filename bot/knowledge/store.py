@@ -65,8 +65,7 @@ class KnowledgeBase:
     def _load_guides(self) -> dict[str, Guide]:
         by_id = {entry["id"]: entry for entry in self.catalog}
         site_ids = {
-            kind: {entry["id"] for entry in self.sites[kind]}
-            for kind in ("domestic_desks", "overseas_sites", "online")
+            kind: {entry["id"] for entry in self.sites[kind]} for kind in ("domestic_desks", "overseas_sites", "online")
         }
         problems: list[str] = []
         guides: dict[str, Guide] = {}

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -24,7 +24,7 @@ from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.knowledge import intent_for, item_for
+from bot.knowledge import intent_for
 from bot.nlu.case_proof import find_proof
 from bot.nlu.matcher import ITEM, shared_matcher
 from bot.nlu.normalize import normalize
@@ -33,11 +33,15 @@ logger = logging.getLogger(__name__)
 
 PROOF_INTENT = "provide_case_info"
 PROOF_ENTITIES = {"case_no", "surname", "doc_last4"}
+# Small talk is unlikely when the message names something from the catalog.
+SOCIAL_INTENTS = {"affirm", "deny", "greet", "thank", "goodbye", "bot_challenge"}
+SOCIAL_DAMPING = 0.2
+KEYWORD_BOOST = 0.15
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=True)
 class WenzhouJiebaTokenizer(JiebaTokenizer):
-    def tokenize(self, message: Message, attribute: Text) -> List[Token]:
+    def tokenize(self, message: Message, attribute: str) -> List[Token]:
         import jieba
 
         text = normalize(message.get(attribute))
@@ -48,37 +52,49 @@ class WenzhouJiebaTokenizer(JiebaTokenizer):
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
 class KnowledgeEntityExtractor(GraphComponent, EntityExtractorMixin):
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         return {"knowledge_dir": None}
 
-    def __init__(self, config: Dict[Text, Any]) -> None:
+    def __init__(self, config: Dict[str, Any]) -> None:
         self.config = config
         self.matcher = shared_matcher(config.get("knowledge_dir"))
 
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "KnowledgeEntityExtractor":
+    ) -> KnowledgeEntityExtractor:
         return cls(config)
 
     @staticmethod
-    def required_packages() -> List[Text]:
+    def required_packages() -> List[str]:
         return ["spacy"]
 
-    def extract(self, text: str) -> List[Dict[Text, Any]]:
+    def extract(self, text: str) -> List[Dict[str, Any]]:
         entities = []
         for phrase in self.matcher.find(text):
             for value in phrase.values:
                 entities.append(
-                    {"entity": phrase.entity, "value": value, "start": phrase.start, "end": phrase.end, "confidence_entity": 1.0}
+                    {
+                        "entity": phrase.entity,
+                        "value": value,
+                        "start": phrase.start,
+                        "end": phrase.end,
+                        "confidence_entity": 1.0,
+                    }
                 )
         for found in find_proof(text):
             entities.append(
-                {"entity": found.entity, "value": found.value, "start": found.start, "end": found.end, "confidence_entity": 1.0}
+                {
+                    "entity": found.entity,
+                    "value": found.value,
+                    "start": found.start,
+                    "end": found.end,
+                    "confidence_entity": 1.0,
+                }
             )
         return self.add_extractor_name(entities)
 
@@ -99,22 +115,23 @@ class KnowledgeEntityExtractor(GraphComponent, EntityExtractorMixin):
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class GuideItemRanker(GraphComponent):
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         # item_boost: how much probability mass item-name matches may add;
         # tuned on the training data's cross-validation, see bench/accuracy.
-        return {"item_boost": 0.6, "ranking_length": 10}
+        return {"item_boost": 0.6, "ranking_length": 10, "knowledge_dir": None}
 
-    def __init__(self, config: Dict[Text, Any]) -> None:
+    def __init__(self, config: Dict[str, Any]) -> None:
         self.config = config
+        self.matcher = shared_matcher(config.get("knowledge_dir"))
 
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "GuideItemRanker":
+    ) -> GuideItemRanker:
         return cls(config)
 
     def process(self, messages: List[Message]) -> List[Message]:
@@ -122,14 +139,26 @@ class GuideItemRanker(GraphComponent):
             ranking = message.get("intent_ranking")
             if not message.get("text") or not ranking:
                 continue
-            ranking = rerank(ranking, message.get("entities", []), self.config["item_boost"])
+            keywords = self.matcher.keyword_items(message.get("text"))
+            ranking = rerank(ranking, message.get("entities", []), self.config["item_boost"], keywords)
             message.set("intent", ranking[0], add_to_output=True)
             message.set("intent_ranking", ranking[: self.config["ranking_length"]], add_to_output=True)
         return messages
 
 
-def rerank(ranking: List[Dict[Text, Any]], entities: List[Dict[Text, Any]], boost: float) -> List[Dict[Text, Any]]:
-    """Intent ranking adjusted by the item phrases and proof parts in the message."""
+def rerank(
+    ranking: List[Dict[str, Any]],
+    entities: List[Dict[str, Any]],
+    boost: float,
+    keyword_items: frozenset[str] | set[str] = frozenset(),
+) -> List[Dict[str, Any]]:
+    """Intent ranking adjusted by what the message names.
+
+    - item phrases (titles, synonyms) add up to `boost`, shared by length;
+    - content words of item names add a little to every item they occur in,
+      and make small talk unlikely;
+    - the proof intent needs proof parts, and wins when they are all there is.
+    """
     scores = {entry["name"]: float(entry["confidence"]) for entry in ranking}
     item_mentions: Dict[str, float] = {}
     for entity in entities:
@@ -137,19 +166,24 @@ def rerank(ranking: List[Dict[Text, Any]], entities: List[Dict[Text, Any]], boos
             length = entity["end"] - entity["start"]
             item_mentions[entity["value"]] = item_mentions.get(entity["value"], 0.0) + length
     has_proof = any(entity["entity"] in PROOF_ENTITIES for entity in entities)
+    if not has_proof:
+        scores[PROOF_INTENT] = 0.0
     if has_proof and not item_mentions:
         top = max(scores, key=scores.get)
-        if item_for(top) is not None or top not in ("check_case_status", "request_human", "complain"):
+        if top not in ("check_case_status", "request_human", "complain"):
             scores[PROOF_INTENT] = max(scores.values()) + 1.0
     elif item_mentions:
         total = sum(item_mentions.values())
         for item, weight in item_mentions.items():
             name = intent_for(item)
             scores[name] = scores.get(name, 0.0) + boost * weight / total
+    if keyword_items and not has_proof:
+        for intent in SOCIAL_INTENTS & scores.keys():
+            scores[intent] *= SOCIAL_DAMPING
+        for item in keyword_items:
+            name = intent_for(item)
+            scores[name] = scores.get(name, 0.0) + KEYWORD_BOOST / len(keyword_items)
     norm = sum(scores.values()) or 1.0
-    ranked = sorted(({"name": name, "confidence": score / norm} for name, score in scores.items()), key=lambda e: -e["confidence"])
-    return ranked
-
-
-def item_candidates(ranking: List[Dict[Text, Any]], limit: int = 3) -> List[Optional[str]]:
-    return [item for item in (item_for(entry["name"]) for entry in ranking) if item][:limit]
+    return sorted(
+        ({"name": name, "confidence": score / norm} for name, score in scores.items()), key=lambda e: -e["confidence"]
+    )

@@ -20,6 +20,27 @@ from bot.nlu.normalize import normalize
 
 ITEM, ASPECT, PLACE = "guide_item", "aspect", "place"
 _SEPARATOR = "|"
+# A keyword naming more items than this says little about which one is meant.
+MAX_ITEMS_PER_KEYWORD = 12
+# Words this common in general Chinese (jieba's dictionary counts) are function
+# words (没有, 可以, 孩子...), not item names.
+MAX_KEYWORD_FREQUENCY = 3000
+GENERIC_WORDS = {
+    "办理",
+    "申请",
+    "证明",
+    "登记",
+    "国外",
+    "出国",
+    "开具",
+    "查询",
+    "手续",
+    "材料",
+    "华侨",
+    "温州",
+    "补办",
+    "办证",
+}
 
 
 @dataclass(frozen=True)
@@ -47,31 +68,53 @@ def build_pipeline(knowledge: KnowledgeBase) -> Language:
     return nlp
 
 
+def build_keywords(knowledge: KnowledgeBase) -> dict[str, frozenset[str]]:
+    """Content words of item names (护照, 公证, 户口...) and the items they occur in."""
+    import jieba
+
+    # jieba's plain dictionary, not the global one with our user dictionary,
+    # which would keep "护照到期" whole and hide the word "护照".
+    segmenter = jieba.Tokenizer()
+    segmenter.initialize()
+    items_by_word: dict[str, set[str]] = {}
+    for guide in knowledge.guides.values():
+        for phrase in [guide.title, *guide.synonyms]:
+            for word in segmenter.cut(normalize(phrase)):
+                common = segmenter.FREQ.get(word, 0) > MAX_KEYWORD_FREQUENCY
+                if len(word) >= 2 and not word.isascii() and word not in GENERIC_WORDS and not common:
+                    items_by_word.setdefault(word, set()).add(guide.id)
+    return {word: frozenset(items) for word, items in items_by_word.items() if len(items) <= MAX_ITEMS_PER_KEYWORD}
+
+
 class PhraseMatcher:
     """Finds item, aspect and place phrases; offsets refer to the original text."""
 
     def __init__(self, knowledge: KnowledgeBase | None = None):
         self.knowledge = knowledge or load_knowledge()
         self.nlp = build_pipeline(self.knowledge)
+        self.keywords = build_keywords(self.knowledge)
+
+    def keyword_items(self, text: str) -> set[str]:
+        """Items sharing a content word with the message (weaker than a phrase match)."""
+        norm = normalize(text)
+        found: set[str] = set()
+        for word, items in self.keywords.items():
+            if word in norm:
+                found |= items
+        return found
 
     def find(self, text: str) -> list[Phrase]:
         doc = self.nlp(normalize(text))
         return [
-            Phrase(span.label_, tuple(span.ent_id_.split(_SEPARATOR)), span.start_char, span.end_char, text[span.start_char:span.end_char])
+            Phrase(
+                span.label_,
+                tuple(span.ent_id_.split(_SEPARATOR)),
+                span.start_char,
+                span.end_char,
+                text[span.start_char : span.end_char],
+            )
             for span in doc.ents
         ]
-
-    def item_scores(self, text: str) -> dict[str, float]:
-        """Per item, the share of matched item-phrase characters that name it."""
-        scores: dict[str, float] = {}
-        for phrase in self.find(text):
-            if phrase.entity != ITEM:
-                continue
-            weight = (phrase.end - phrase.start) / len(phrase.values)
-            for item in phrase.values:
-                scores[item] = scores.get(item, 0.0) + weight
-        total = sum(scores.values())
-        return {item: score / total for item, score in scores.items()} if total else {}
 
 
 @functools.lru_cache(maxsize=2)

@@ -33,7 +33,8 @@ def domain_text(knowledge: KnowledgeBase, current: str) -> str:
     block = "\n".join(f"  - {intent_for(entry['id'])}" for entry in knowledge.catalog)
     pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
     return pattern.sub(lambda _: f"{BEGIN} (python -m bot.tools.generate)\n{block}\n{END}", current, count=1).replace(
-        f"{BEGIN} (python -m bot.tools.generate) (python -m bot.tools.generate)", f"{BEGIN} (python -m bot.tools.generate)"
+        f"{BEGIN} (python -m bot.tools.generate) (python -m bot.tools.generate)",
+        f"{BEGIN} (python -m bot.tools.generate)",
     )
 
 

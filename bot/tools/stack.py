@@ -45,8 +45,22 @@ def quiet_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def train(config: str = "config.yml", out: Path = MODELS, extra_args: list[str] | None = None) -> Path:
     """`rasa train`; Rasa reuses the last model when data and config did not change."""
     subprocess.run(
-        [RASA, "train", "--data", DATA, "--config", config, "--domain", "domain.yml", "--out", str(out), *(extra_args or [])],
-        cwd=PROJECT_ROOT, env=quiet_env(), check=True,
+        [
+            RASA,
+            "train",
+            "--data",
+            DATA,
+            "--config",
+            config,
+            "--domain",
+            "domain.yml",
+            "--out",
+            str(out),
+            *(extra_args or []),
+        ],
+        cwd=PROJECT_ROOT,
+        env=quiet_env(),
+        check=True,
     )
     return latest_model(out)
 
@@ -110,23 +124,41 @@ class Stack:
         log_dir.mkdir(parents=True, exist_ok=True)
         log = open(log_dir / f"{name}-{self.rasa_port}.log", "ab")
         process = subprocess.Popen(
-            args, cwd=PROJECT_ROOT, env=quiet_env({"DATABASE_URL": self.database_url}),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            args,
+            cwd=PROJECT_ROOT,
+            env=quiet_env({"DATABASE_URL": self.database_url}),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes[name] = process
         return process
 
     def start_actions(self) -> None:
-        process = self._spawn("actions", [RASA, "run", "actions", "--actions", "bot.actions", "--port", str(self.action_port)])
+        process = self._spawn(
+            "actions", [RASA, "run", "actions", "--actions", "bot.actions", "--port", str(self.action_port)]
+        )
         _wait_http(f"{self.action_url}/health", process)
 
     def start_rasa(self) -> None:
         process = self._spawn(
             "rasa",
             [
-                RASA, "run", "--model", str(self.model), "--enable-api", "--auth-token", self.token,
-                "--interface", "127.0.0.1", "--port", str(self.rasa_port),
-                "--credentials", "credentials.yml", "--endpoints", str(self._endpoints()),
+                RASA,
+                "run",
+                "--model",
+                str(self.model),
+                "--enable-api",
+                "--auth-token",
+                self.token,
+                "--interface",
+                "127.0.0.1",
+                "--port",
+                str(self.rasa_port),
+                "--credentials",
+                "credentials.yml",
+                "--endpoints",
+                str(self._endpoints()),
             ],
         )
         _wait_http(f"{self.rasa_url}/status?token={self.token}", process)
@@ -169,17 +201,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         print(
-            "\n".join([
-                "",
-                "温州华侨服务助手已启动 / the assistant is running:",
-                f"  Rasa server    {stack.rasa_url}  (API token in var/rasa_token)",
-                f"  action server  {stack.action_url}",
-                "  talk to it:",
-                f"    curl -s {stack.rasa_url}/webhooks/rest/webhook -H 'Content-Type: application/json' \\",
-                "         -d '{\"sender\": \"demo\", \"message\": \"护照过期了怎么换\"}'",
-                "  demo case: WZ202610080017, surname 陈, document ends 5821",
-                "  stop with Ctrl-C",
-            ])
+            "\n".join(
+                [
+                    "",
+                    "温州华侨服务助手已启动 / the assistant is running:",
+                    f"  Rasa server    {stack.rasa_url}  (API token in var/rasa_token)",
+                    f"  action server  {stack.action_url}",
+                    "  talk to it:",
+                    f"    curl -s {stack.rasa_url}/webhooks/rest/webhook -H 'Content-Type: application/json' \\",
+                    '         -d \'{"sender": "demo", "message": "护照过期了怎么换"}\'',
+                    "  demo case: WZ202610080017, surname 陈, document ends 5821",
+                    "  stop with Ctrl-C",
+                ]
+            )
         )
         (VAR / "rasa_token").write_text(stack.token, encoding="utf-8")
         while all(process.poll() is None for process in stack.processes.values()):

@@ -1,0 +1,59 @@
+"""Shared fixtures: a seeded database and trackers built like Rasa builds them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture()
+def database(tmp_path, monkeypatch):
+    """A fresh SQLite database with the demo cases, used by the actions."""
+    from bot.actions import resources
+    from bot.db import seed
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'test.db'}")
+    resources.database.cache_clear()
+    db = resources.database()
+    seed(db)
+    yield db
+    resources.database.cache_clear()
+
+
+def make_tracker(
+    text: str = "",
+    intent: str | None = None,
+    confidence: float = 0.9,
+    ranking: list[tuple[str, float]] | None = None,
+    entities: list[dict[str, Any]] | None = None,
+    slots: dict[str, Any] | None = None,
+    sender_id: str = "test-user",
+):
+    from rasa_sdk import Tracker
+
+    ranking_entries = [{"name": name, "confidence": value} for name, value in (ranking or [(intent, confidence)])]
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence} if intent else {},
+        "intent_ranking": ranking_entries if intent else [],
+        "entities": entities or [],
+    }
+    return Tracker(sender_id, dict(slots or {}), latest, [], False, None, {}, "action_listen")
+
+
+def run_action(action, tracker):
+    """Runs an action; returns (events, messages) as rasa-sdk would send them."""
+    from rasa_sdk.executor import CollectingDispatcher
+
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, {}))
+    return events, dispatcher.messages
+
+
+def slot_events(events) -> dict[str, Any]:
+    return {event["name"]: event["value"] for event in events if event.get("event") == "slot"}

@@ -1,0 +1,192 @@
+"""Every custom action, from a tracker fixture to its events and messages."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.actions import (
+    ActionAnswerGuide,
+    ActionCheckCase,
+    ActionClarify,
+    ActionHandoff,
+    ActionOutOfScope,
+    ActionReplyOffer,
+)
+from bot.db.models import HandoffRequest
+from bot.knowledge import intent_for, load_knowledge
+from tests.conftest import make_tracker, run_action, slot_events
+
+PASSPORT = intent_for("passport-renewal")
+ID_CARD = intent_for("id-card-renewal")
+LOST = intent_for("passport-reissue-lost")
+
+
+def aspect(value: str) -> dict:
+    return {"entity": "aspect", "value": value, "start": 0, "end": 2}
+
+
+def proof(**values: str) -> dict:
+    return dict(values)
+
+
+# --- guide answers -------------------------------------------------------------
+
+
+def test_item_question_answers_from_that_guide_with_its_id(database):
+    tracker = make_tracker("护照过期了怎么换", PASSPORT, 0.8, ranking=[(PASSPORT, 0.8), (LOST, 0.1)])
+    events, messages = run_action(ActionAnswerGuide(), tracker)
+    assert len(messages) == 1
+    assert messages[0]["custom"] == {"guide_item": "passport-renewal", "aspect": None}
+    assert "普通护照换发" in messages[0]["text"]
+    assert slot_events(events)["guide_item"] == "passport-renewal"
+    assert messages[0]["buttons"], "aspect quick replies are offered"
+
+
+def test_aspect_in_question_answers_that_part(database):
+    tracker = make_tracker("换护照多少钱", PASSPORT, 0.8, entities=[aspect("fees")])
+    _, messages = run_action(ActionAnswerGuide(), tracker)
+    assert messages[0]["custom"] == {"guide_item": "passport-renewal", "aspect": "fees"}
+    assert "120元" in messages[0]["text"]
+
+
+def test_follow_up_uses_the_item_of_the_previous_turn(database):
+    tracker = make_tracker(
+        "那要多少钱？", "ask_aspect", 0.9, entities=[aspect("fees")], slots={"guide_item": "passport-renewal"}
+    )
+    events, messages = run_action(ActionAnswerGuide(), tracker)
+    assert messages[0]["custom"] == {"guide_item": "passport-renewal", "aspect": "fees"}
+    assert slot_events(events)["aspect"] == "fees"
+
+
+def test_follow_up_without_item_asks_which_item(database):
+    tracker = make_tracker("要带什么材料", "ask_aspect", 0.9, entities=[aspect("materials")])
+    events, messages = run_action(ActionAnswerGuide(), tracker)
+    assert messages[0]["custom"] == {"candidates": []}
+    assert "哪一项" in messages[0]["text"]
+    assert slot_events(events) == {"aspect": "materials"}
+
+
+def test_every_aspect_of_every_guide_can_be_answered(database):
+    knowledge = load_knowledge()
+    for item in knowledge.guides:
+        for part in [None, *knowledge.aspects]:
+            tracker = make_tracker("q", intent_for(item), 0.9, entities=[aspect(part)] if part else [])
+            _, messages = run_action(ActionAnswerGuide(), tracker)
+            assert messages[0]["custom"] == {"guide_item": item, "aspect": part}
+            assert "\n\n" not in messages[0]["text"]
+
+
+def test_close_call_offers_candidates_as_buttons(database):
+    ranking = [(PASSPORT, 0.34), (LOST, 0.31), (ID_CARD, 0.2), ("greet", 0.01)]
+    tracker = make_tracker("护照的事", PASSPORT, 0.34, ranking=ranking, entities=[aspect("fees")])
+    events, messages = run_action(ActionAnswerGuide(), tracker)
+    assert messages[0]["custom"] == {"candidates": ["passport-renewal", "passport-reissue-lost", "id-card-renewal"]}
+    payloads = [button["payload"] for button in messages[0]["buttons"]]
+    assert payloads[0] == f'/{PASSPORT}{{"aspect":"fees"}}'
+    assert "guide_item" not in slot_events(events)
+
+
+def test_clarify_offers_candidates_or_asks_to_rephrase(database):
+    ranking = [("greet", 0.1), (PASSPORT, 0.09), (LOST, 0.08)]
+    _, messages = run_action(ActionClarify(), make_tracker("护照", "nlu_fallback", 0.1, ranking=ranking))
+    assert messages[0]["custom"]["candidates"] == ["passport-renewal", "passport-reissue-lost"]
+
+    _, messages = run_action(ActionClarify(), make_tracker("asdf", "nlu_fallback", 0.1, ranking=[("greet", 0.1)]))
+    assert messages[0]["custom"] == {"candidates": []}
+
+
+def test_repeated_misunderstanding_hands_off(database):
+    tracker = make_tracker("asdf", "nlu_fallback", 0.1, ranking=[("greet", 0.1)], slots={"misunderstandings": 1.0})
+    events, messages = run_action(ActionClarify(), tracker)
+    assert messages[0]["custom"] == {"handoff": {"reason": "repeated_misunderstanding"}}
+    assert events[-1]["event"] == "pause"
+
+
+# --- hand-off ----------------------------------------------------------------------
+
+
+def test_handoff_records_request_and_pauses(database):
+    tracker = make_tracker("转人工", "request_human", 0.95, slots={"guide_item": "notary-kinship"}, sender_id="conv-42")
+    events, messages = run_action(ActionHandoff(), tracker)
+    assert messages[0]["custom"] == {"handoff": {"reason": "user_request"}}
+    assert events[-1]["event"] == "pause"
+    with database.session() as session:
+        request = session.execute(select(HandoffRequest)).scalar_one()
+    assert request.conversation_id == "conv-42"
+    assert request.reason == "user_request"
+    assert request.understood["guide_item"] == "notary-kinship"
+    assert request.created_at is not None
+
+
+def test_complaint_hands_off_with_its_reason(database):
+    _, messages = run_action(ActionHandoff(), make_tracker("你们太慢了我要投诉", "complain", 0.9))
+    assert messages[0]["custom"] == {"handoff": {"reason": "complaint"}}
+
+
+def test_yes_to_offer_hands_off_and_no_declines(database):
+    slots = {"pending_offer": "case_verification_failed"}
+    events, messages = run_action(ActionReplyOffer(), make_tracker("好的", "affirm", 0.9, slots=slots))
+    assert messages[0]["custom"] == {"handoff": {"reason": "case_verification_failed"}}
+    events, messages = run_action(ActionReplyOffer(), make_tracker("不用了", "deny", 0.9, slots=slots))
+    assert slot_events(events) == {"pending_offer": None}
+    assert "custom" not in messages[0] or not messages[0]["custom"]
+
+
+def test_yes_without_offer_asks_how_to_help(database):
+    _, messages = run_action(ActionReplyOffer(), make_tracker("好的", "affirm", 0.9))
+    assert messages[0]["response"] == "utter_how_can_i_help"
+
+
+# --- case status -------------------------------------------------------------------
+
+
+def test_case_status_asks_for_the_whole_proof(database):
+    _, messages = run_action(ActionCheckCase(), make_tracker("查进度", "check_case_status"))
+    assert "案件编号" in messages[0]["text"] and "姓氏" in messages[0]["text"] and "后四位" in messages[0]["text"]
+
+
+def test_case_status_asks_only_for_what_is_missing(database):
+    slots = {"case_no": "WZ202610080017"}
+    _, messages = run_action(ActionCheckCase(), make_tracker("WZ202610080017", "provide_case_info", slots=slots))
+    assert "案件编号" not in messages[0]["text"].split("请提供")[1]
+    assert "姓氏" in messages[0]["text"]
+
+
+def test_owner_sees_status_latest_step_and_next_step(database):
+    slots = {"case_no": "WZ202610080017", "surname": "陈", "doc_last4": "5821"}
+    events, messages = run_action(ActionCheckCase(), make_tracker("陈 5821", "provide_case_info", slots=slots))
+    text = messages[0]["text"]
+    assert messages[0]["custom"] == {"case": {"status": "mailed", "item": "notary-kinship"}}
+    assert "已寄出" in text and "EE123456789CN" in text and "下一步" in text
+    assert "5821" not in text and "丽华" not in text
+    assert slot_events(events)["case_no"] is None
+
+
+def test_wrong_proof_and_unknown_case_get_the_same_answer(database):
+    wrong = {"case_no": "WZ202610080017", "surname": "王", "doc_last4": "5821"}
+    unknown = {"case_no": "WZ209912319999", "surname": "陈", "doc_last4": "5821"}
+    _, wrong_messages = run_action(ActionCheckCase(), make_tracker("x", "provide_case_info", slots=wrong))
+    _, unknown_messages = run_action(ActionCheckCase(), make_tracker("x", "provide_case_info", slots=unknown))
+    assert wrong_messages == unknown_messages
+    assert "没有查到" in wrong_messages[0]["text"]
+
+
+def test_repeated_failures_stop_lookups_and_offer_a_clerk(database):
+    slots = {"case_no": "WZ202610080017", "surname": "王", "doc_last4": "0000", "case_failures": 2.0}
+    events, messages = run_action(ActionCheckCase(), make_tracker("x", "provide_case_info", slots=slots))
+    assert slot_events(events)["case_failures"] == 3.0
+    assert slot_events(events)["pending_offer"] == "case_verification_failed"
+    # Even the right proof is refused now, so guessing cannot continue.
+    right = {"case_no": "WZ202610080017", "surname": "陈", "doc_last4": "5821", "case_failures": 3.0}
+    _, messages = run_action(ActionCheckCase(), make_tracker("x", "provide_case_info", slots=right))
+    assert "暂停" in messages[0]["text"] and "custom" not in messages[0] or not messages[0].get("custom")
+
+
+# --- out of scope ------------------------------------------------------------------
+
+
+def test_out_of_scope_says_so_and_points_abroad_when_a_place_is_named(database):
+    place = {"entity": "place", "value": "milan", "start": 0, "end": 2}
+    _, messages = run_action(ActionOutOfScope(), make_tracker("意大利居留怎么续", "out_of_scope", entities=[place]))
+    assert "不在" in messages[0]["text"] and "使领馆" in messages[0]["text"]
+    assert messages[0]["custom"] == {"out_of_scope": True}

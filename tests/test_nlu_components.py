@@ -1,0 +1,89 @@
+"""The project's own NLU components, without training a model."""
+
+from __future__ import annotations
+
+from rasa.engine.graph import ExecutionContext
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.knowledge import intent_for
+from bot.nlu.components import GuideItemRanker, KnowledgeEntityExtractor, WenzhouJiebaTokenizer, rerank
+from bot.nlu.matcher import shared_matcher
+
+PASSPORT = intent_for("passport-renewal")
+LOST = intent_for("passport-reissue-lost")
+
+
+def test_tokenizer_drops_whitespace_tokens_on_mixed_text(tmp_path):
+    config = {**WenzhouJiebaTokenizer.get_default_config(), "dictionary_path": "bot/data/jieba"}
+    tokenizer = WenzhouJiebaTokenizer.create(
+        config, LocalModelStorage(tmp_path), Resource("tok"), ExecutionContext(graph_schema=None, model_id="1")
+    )
+    tokens = tokenizer.tokenize(Message(data={"text": "我的 passport 過期了  怎么换"}), "text")
+    assert all(token.text.strip() for token in tokens)
+    assert "passport" in [token.text for token in tokens]
+    assert "过期" in "".join(token.text for token in tokens), "traditional characters are simplified"
+
+
+def test_tokenizer_keeps_item_names_whole():
+    import jieba
+
+    WenzhouJiebaTokenizer._load_custom_dictionary("bot/data/jieba")
+    assert "户口注销" in list(jieba.cut("我想办户口注销"))
+
+
+def test_extractor_finds_items_aspects_places_and_proof():
+    extractor = KnowledgeEntityExtractor({"knowledge_dir": None})
+    message = Message(data={"text": "我在普拉托，換護照要多少錢？案件WZ202610080017 陈 5821"})
+    extractor.process([message])
+    found = {(entity["entity"], entity["value"]) for entity in message.get("entities")}
+    assert ("guide_item", "passport-renewal") in found
+    assert ("aspect", "fees") in found
+    assert ("place", "prato") in found
+    assert {("case_no", "WZ202610080017"), ("surname", "陈"), ("doc_last4", "5821")} <= found
+
+
+def test_matcher_offsets_refer_to_the_original_text():
+    text = "請問 護照到期 怎麼辦"
+    phrases = shared_matcher().find(text)
+    item = next(phrase for phrase in phrases if phrase.entity == "guide_item")
+    assert text[item.start : item.end] == item.text == "護照到期"
+
+
+def test_rerank_lends_weight_to_named_items():
+    ranking = [
+        {"name": LOST, "confidence": 0.4},
+        {"name": PASSPORT, "confidence": 0.35},
+        {"name": "greet", "confidence": 0.25},
+    ]
+    entities = [{"entity": "guide_item", "value": "passport-renewal", "start": 0, "end": 4}]
+    assert rerank(ranking, entities, 0.6)[0]["name"] == PASSPORT
+    assert abs(sum(entry["confidence"] for entry in rerank(ranking, entities, 0.6)) - 1.0) < 1e-9
+    assert rerank(ranking, [], 0.6)[0]["name"] == LOST
+
+
+def test_rerank_sends_bare_proof_to_provide_case_info():
+    ranking = [{"name": LOST, "confidence": 0.5}, {"name": "provide_case_info", "confidence": 0.1}]
+    entities = [{"entity": "doc_last4", "value": "5821", "start": 0, "end": 4}]
+    assert rerank(ranking, entities, 0.6)[0]["name"] == "provide_case_info"
+    keep = [{"name": "check_case_status", "confidence": 0.6}, {"name": "provide_case_info", "confidence": 0.3}]
+    assert rerank(keep, entities, 0.6)[0]["name"] == "check_case_status"
+
+
+def test_ranker_component_rewrites_intent_and_cuts_ranking():
+    ranker = GuideItemRanker({"item_boost": 0.6, "ranking_length": 2})
+    message = Message(data={"text": "换护照"})
+    message.set("intent", {"name": LOST, "confidence": 0.5})
+    message.set(
+        "intent_ranking",
+        [
+            {"name": LOST, "confidence": 0.5},
+            {"name": PASSPORT, "confidence": 0.3},
+            {"name": "greet", "confidence": 0.2},
+        ],
+    )
+    message.set("entities", [{"entity": "guide_item", "value": "passport-renewal", "start": 0, "end": 3}])
+    ranker.process([message])
+    assert message.get("intent")["name"] == PASSPORT
+    assert len(message.get("intent_ranking")) == 2
