@@ -57,3 +57,48 @@ def run_action(action, tracker):
 
 def slot_events(events) -> dict[str, Any]:
     return {event["name"]: event["value"] for event in events if event.get("event") == "slot"}
+
+
+# --- the real stack: Rasa server + action server ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def trained_model():
+    """The model for config.yml; Rasa retrains only when data or config changed."""
+    from bot.tools.stack import train
+
+    return train()
+
+
+@pytest.fixture(scope="session")
+def stack_database_url(tmp_path_factory) -> str:
+    from bot.db import Database, seed
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('stack') / 'stack.db'}"
+    seed(Database(url))
+    return url
+
+
+@pytest.fixture(scope="session")
+def rasa_stack(trained_model, stack_database_url, tmp_path_factory):
+    """A running action server and Rasa server on free loopback ports."""
+    from bot.tools.stack import Stack
+
+    stack = Stack(model=trained_model, database_url=stack_database_url, workdir=tmp_path_factory.mktemp("stack-var"))
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+def rest(stack, sender: str, text: str) -> list[dict[str, Any]]:
+    """Posts to the REST webhook; returns the bot's messages."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{stack.rasa_url}/webhooks/rest/webhook",
+        data=json.dumps({"sender": sender, "message": text}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return json.loads(reply.read())

@@ -21,6 +21,7 @@ from sanic.response import HTTPResponse
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 4000
+EMPTY_REPLY = "请输入您想咨询的问题，比如“护照过期了怎么换”。"
 
 
 class WholeMessageCollector(CollectingOutputChannel):
@@ -62,6 +63,8 @@ class RestChannel(InputChannel):
                 return response.json({"error": "sender 和 message 必须是字符串。"}, status=400)
             if len(text) > MAX_MESSAGE_CHARS:
                 return response.json({"error": f"消息太长，请控制在{MAX_MESSAGE_CHARS}字以内。"}, status=413)
+            if not text.strip():
+                return response.json([{"recipient_id": sender, "text": EMPTY_REPLY}])
             metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
             collector = WholeMessageCollector()
             try:

@@ -1,0 +1,38 @@
+"""The desk's settings; `from_env()` reads the same variables as the rest of the stack."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from bot.db import database_url
+
+
+def _clerk_hours() -> str:
+    from bot.knowledge import load_knowledge
+
+    return load_knowledge().sites["clerk_hours"]
+
+
+@dataclass
+class DeskConfig:
+    database_url: str = field(default_factory=database_url)
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str = ""
+    # Rasa or the action server slower than this counts as down for that message.
+    rasa_timeout: float = 5.0
+    clerk_hours: str = field(default_factory=_clerk_hours)
+    # Set behind HTTPS so cookies are never sent in clear.
+    secure_cookies: bool = False
+    # Origins allowed to open the citizens' socket ("*": the widget may be embedded anywhere).
+    widget_origins: str | list[str] = "*"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> DeskConfig:
+        values: dict[str, object] = {
+            "rasa_url": os.environ.get("DESK_RASA_URL", cls.rasa_url),
+            "rasa_token": os.environ.get("DESK_RASA_TOKEN", ""),
+            "secure_cookies": os.environ.get("DESK_SECURE_COOKIES", "") == "1",
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,53 @@
+"""The desk's client for Rasa: the REST webhook for messages, the tracker API for `resume`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+
+class RasaUnavailable(Exception):
+    """Rasa or the action server did not answer in time, or answered with an error."""
+
+
+class RasaClient:
+    def __init__(self, url: str, token: str, timeout: float):
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._http: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=self.timeout)
+
+    async def close(self) -> None:
+        if self._http:
+            await self._http.close()
+
+    async def send(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        body = {"sender": conversation_id, "message": text, "metadata": metadata}
+        try:
+            async with self._http.post(f"{self.url}/webhooks/rest/webhook", json=body) as reply:
+                if reply.status != 200:
+                    raise RasaUnavailable(f"webhook answered {reply.status}")
+                messages = await reply.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+            raise RasaUnavailable(str(error) or type(error).__name__) from error
+        if not isinstance(messages, list):
+            raise RasaUnavailable("webhook answered no list")
+        return [m for m in messages if isinstance(m, dict)]
+
+    async def resume(self, conversation_id: str) -> bool:
+        """Appends `resume` to the tracker so the bot talks again, with the slots it had."""
+        url = f"{self.url}/conversations/{conversation_id}/tracker/events"
+        try:
+            async with self._http.post(url, params={"token": self.token}, json=[{"event": "resume"}]) as reply:
+                return reply.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            logger.warning("resume failed for a conversation: %s", type(error).__name__)
+            return False

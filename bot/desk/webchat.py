@@ -1,0 +1,36 @@
+"""Shapes of the rasa-webchat socket.io protocol, so a site embedding rasa-webchat works unchanged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def bot_uttered(message: dict[str, Any]) -> dict[str, Any]:
+    """A stored transcript line as rasa-webchat's `bot_uttered`, plus `metadata` for our own widget.
+
+    Our buttons become quick_replies (webchat draws them as chips that disappear once used).
+    """
+    data = message.get("data") or {}
+    out: dict[str, Any] = {"text": message["text"]}
+    buttons = data.get("buttons") or []
+    if buttons:
+        out["quick_replies"] = [
+            {"content_type": "text", "title": b.get("title", ""), "payload": b.get("payload", b.get("title", ""))}
+            for b in buttons
+        ]
+    if data.get("image"):
+        out["attachment"] = {"type": "image", "payload": {"src": data["image"]}}
+    out["metadata"] = {
+        "id": message["id"],
+        "sender": message["sender"],
+        "author": message.get("author"),
+        "custom": data.get("custom"),
+        "client_id": message.get("client_id"),
+        "at": message.get("at"),
+    }
+    return out
+
+
+def bot_data(reply: dict[str, Any]) -> dict[str, Any]:
+    """What of a Rasa REST reply is kept in the transcript besides the text."""
+    return {key: reply[key] for key in ("buttons", "custom", "image", "attachment") if reply.get(key) is not None}
