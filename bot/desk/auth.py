@@ -41,7 +41,9 @@ def requires(*roles: str, allow_must_change: bool = False, page: bool = False) -
             if request.method not in SAFE_METHODS:
                 sent = request.headers.get(CSRF_HEADER, "")
                 if not hmac.compare_digest(sent.encode(), user["csrf"].encode()):
-                    raise web.HTTPForbidden(text='{"error": "请求已过期，请刷新页面。"}', content_type="application/json")
+                    raise web.HTTPForbidden(
+                        text='{"error": "请求已过期，请刷新页面。"}', content_type="application/json"
+                    )
             if user["must_change"] and not allow_must_change and not page:
                 raise web.HTTPForbidden(text='{"error": "请先修改一次性密码。"}', content_type="application/json")
             request["user"] = user

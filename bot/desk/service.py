@@ -141,7 +141,9 @@ class DeskService:
             await self._announce(conversation_id, waiting=True)
         return lines
 
-    async def say(self, conversation_id: str, sender: str, text: str, data: dict | None = None, author: str | None = None):
+    async def say(
+        self, conversation_id: str, sender: str, text: str, data: dict | None = None, author: str | None = None
+    ):
         """Stores a line for the citizen, then delivers it."""
         line, _ = await self._run(lambda: self.store.add_message(conversation_id, sender, text, data, author))
         await self.notifier.to_citizen(conversation_id, line)

@@ -148,7 +148,10 @@ class DeskStore:
 
     def transfer(self, conversation_id: str, from_user: int, to_user: int) -> bool:
         return self._update(
-            conversation_id, DeskConversation.claimed_by == from_user, DeskConversation.state == CLERK, claimed_by=to_user
+            conversation_id,
+            DeskConversation.claimed_by == from_user,
+            DeskConversation.state == CLERK,
+            claimed_by=to_user,
         )
 
     def hand_back(self, conversation_id: str, user_id: int) -> bool:
@@ -365,7 +368,11 @@ class DeskStore:
         with self.db.session() as session:
             session.add(
                 DeskSession(
-                    token_hash=_token_hash(token), user_id=user_id, csrf=csrf, created_at=now, expires_at=now + SESSION_TTL
+                    token_hash=_token_hash(token),
+                    user_id=user_id,
+                    csrf=csrf,
+                    created_at=now,
+                    expires_at=now + SESSION_TTL,
                 )
             )
         return token, csrf

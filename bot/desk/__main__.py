@@ -1,0 +1,53 @@
+"""`python -m bot.desk serve` runs the desk; `python -m bot.desk create-user NAME --role clerk` adds an account."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from aiohttp import web
+
+from bot.db import Database
+from bot.desk import create_app
+from bot.desk.accounts import create_user, ensure_first_admin
+from bot.desk.config import DeskConfig
+from bot.desk.models import ROLES
+from bot.desk.store import DeskStore
+from bot.privacy import install_log_masking
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.desk")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the desk")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    add = commands.add_parser("create-user", help="add a console account with a one-time password")
+    add.add_argument("name")
+    add.add_argument("--role", choices=ROLES, required=True)
+    args = parser.parse_args(argv)
+
+    database = Database()
+    database.create_schema()
+    store = DeskStore(database)
+    if args.command == "create-user":
+        try:
+            password = create_user(store, args.name, args.role)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(f"user {args.name} ({args.role}) created; one-time password: {password}")
+        return 0
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_masking()
+    password = ensure_first_admin(store)
+    if password:
+        print(f"first admin created: name admin, one-time password {password}", flush=True)
+    web.run_app(create_app(DeskConfig.from_env(), database), host=args.host, port=args.port, print=None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

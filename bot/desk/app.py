@@ -1,0 +1,88 @@
+"""The desk's application factory and its one route table."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from bot.db import Database
+from bot.desk import handlers as h
+from bot.desk.config import DeskConfig
+from bot.desk.rasa import RasaClient
+from bot.desk.realtime import SocketNotifier, attach
+from bot.desk.service import DeskService
+from bot.desk.store import DeskStore
+
+logger = logging.getLogger(__name__)
+
+# (method, path, handler). Everything under /console and /api/console carries @requires.
+ROUTES: list[tuple[str, str, Any]] = [
+    ("GET", "/", h.index),
+    ("GET", "/demo", h.demo),
+    ("GET", "/widget.js", h.widget_js),
+    ("GET", "/health", h.health),
+    ("GET", "/api/status", h.status),
+    ("POST", "/api/conversations/{conversation_id}/messages", h.post_message),
+    ("GET", "/api/conversations/{conversation_id}/messages", h.get_messages),
+    ("GET", "/login", h.login_page),
+    ("POST", "/api/login", h.login),
+    ("POST", "/api/logout", h.logout),
+    ("GET", "/console", h.console_page),
+    ("GET", "/api/console/me", h.me),
+    ("POST", "/api/console/password", h.change_password),
+    ("GET", "/api/console/queue", h.queue),
+    ("GET", "/api/console/live", h.live),
+    ("GET", "/api/console/clerks", h.clerks),
+    ("GET", "/api/console/cases/{case_no}", h.case_lookup),
+    ("GET", "/api/console/conversations/{conversation_id}", h.conversation),
+    *[
+        ("POST", f"/api/console/conversations/{{conversation_id}}/{name}", h._action(name))
+        for name in ("claim", "reply", "note", "transfer", "handback", "close")
+    ],
+]
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.path != "/widget.js":
+        response.headers.setdefault("Content-Security-Policy", CSP)
+    return response
+
+
+def create_app(config: DeskConfig | None = None, database: Database | None = None) -> web.Application:
+    config = config or DeskConfig.from_env()
+    database = database or Database(config.database_url)
+    database.create_schema()
+    store = DeskStore(database)
+    rasa = RasaClient(config.rasa_url, config.rasa_token, config.rasa_timeout)
+    sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=config.widget_origins, logger=False)
+    service = DeskService(store, rasa, SocketNotifier(sio), config.clerk_hours)
+
+    app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
+    app["config"], app["database"], app["store"], app["service"], app["sio"] = config, database, store, service, sio
+    sio.attach(app)
+    attach(sio, service, store)
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+    app.router.add_static("/static", h.STATIC, append_version=False)
+
+    async def start(_: web.Application) -> None:
+        await rasa.start()
+
+    async def stop(_: web.Application) -> None:
+        await rasa.close()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    return app
