@@ -182,7 +182,7 @@ def summarize(outcomes: list[Outcome], via: str) -> dict[str, Any]:
 
 
 def write_report(summary: dict[str, Any], name: str = "nlu_report") -> Path:
-    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / name).parent.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(
         json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
     )

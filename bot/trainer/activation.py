@@ -1,0 +1,89 @@
+"""Putting a candidate model live, and rolling back, recorded in the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import select
+
+from bot.db import Database
+from bot.trainer.models import DONE, ModelActivation, TrainingJob
+
+KEEP_CANDIDATES = 5
+
+
+class ModelServer(Protocol):
+    async def load_model(self, model_path: str) -> bool: ...
+
+
+@dataclass
+class Decision:
+    ok: bool
+    message: str
+
+
+class Activation:
+    def __init__(self, database: Database, server: ModelServer):
+        self.db = database
+        self.server = server
+
+    def history(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            rows = session.execute(select(ModelActivation).order_by(ModelActivation.id.desc()).limit(limit)).scalars()
+            return [
+                {
+                    "id": r.id,
+                    "model": Path(r.model_path).name,
+                    "model_path": r.model_path,
+                    "job_id": r.job_id,
+                    "by": r.activated_by,
+                    "override": r.override,
+                    "rollback_of": r.rollback_of,
+                    "at": r.at.isoformat(timespec="seconds") + "Z",
+                }
+                for r in rows
+            ]
+
+    async def activate(self, job_id: int, user: str, role: str, override: bool = False) -> Decision:
+        with self.db.session() as session:
+            job = session.get(TrainingJob, job_id)
+            if job is None or job.status != DONE or not job.model_path:
+                return Decision(False, "这次训练还没有完成，不能上线。")
+            result, model_path = job.result or {}, job.model_path
+        if result.get("worse_than_live"):
+            if not (override and role == "admin"):
+                delta = result.get("delta") or {}
+                return Decision(
+                    False,
+                    f"候选模型在测试集上比线上模型差（事项准确率 {delta.get('item_accuracy', 0):+.1%}），不能上线。"
+                    "如确需上线，请管理员选择“强制上线”。",
+                )
+        if not Path(model_path).exists():
+            return Decision(False, "模型文件不存在，请重新训练。")
+        if not await self.server.load_model(model_path):
+            return Decision(False, "Rasa 服务没有加载新模型，请稍后再试。")
+        self._record(model_path, user, job_id=job_id, override=override)
+        return Decision(True, "新模型已上线。")
+
+    async def rollback(self, user: str) -> Decision:
+        history = self.history(limit=2)
+        if len(history) < 2:
+            return Decision(False, "没有可以回滚的上一个模型。")
+        current, previous = history
+        if not Path(previous["model_path"]).exists():
+            return Decision(False, "上一个模型文件已不存在。")
+        if not await self.server.load_model(previous["model_path"]):
+            return Decision(False, "Rasa 服务没有加载模型，请稍后再试。")
+        self._record(previous["model_path"], user, job_id=previous["job_id"], rollback_of=current["id"])
+        return Decision(True, f"已回滚到 {previous['model']}。")
+
+    def record_initial(self, model_path: str) -> None:
+        """The model the stack started with, so that the first rollback has somewhere to go."""
+        if not self.history(limit=1):
+            self._record(model_path, "system")
+
+    def _record(self, model_path: str, user: str, **values: Any) -> None:
+        with self.db.session() as session:
+            session.add(ModelActivation(model_path=model_path, activated_by=user, **values))

@@ -1,0 +1,141 @@
+"""What citizens really asked, with what the bot understood and what happened next.
+
+Reads the desk's transcripts: each citizen line carries `data.nlu` (intent,
+confidence, item, aspect) recorded after the bot answered it, and the lines
+that follow it tell the outcome. Text is masked: trainers see no case numbers,
+document or phone numbers, or names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.db import Database
+from bot.desk.models import DeskConversation, DeskMessage
+from bot.knowledge import item_for
+from bot.privacy import mask
+
+LOW_CONFIDENCE = 0.5
+FILTERS = ("all", "low_confidence", "fallback", "handoff")
+
+
+@dataclass
+class InboxQuery:
+    filter: str = "all"
+    item: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 200
+
+
+def outcome_of(replies: list[DeskMessage], conversation: DeskConversation | None) -> str:
+    """answered / clarified / fallback / handed_off / out_of_scope / case / clerk / no_reply."""
+    for reply in replies:
+        if reply.sender == "clerk":
+            return "clerk"
+        custom = (reply.data or {}).get("custom") or {}
+        if "handoff" in custom:
+            return "handed_off"
+        if "guide_item" in custom:
+            return "answered"
+        if custom.get("candidates"):
+            return "clarified"
+        if "candidates" in custom:
+            return "fallback"
+        if custom.get("out_of_scope"):
+            return "out_of_scope"
+        if "case" in custom:
+            return "case"
+        if reply.sender == "system":
+            return "queued"
+    return "no_reply" if not replies else "answered_other"
+
+
+def _understood(line: DeskMessage, replies: list[DeskMessage]) -> dict[str, Any]:
+    nlu = (line.data or {}).get("nlu") or {}
+    answered = next(
+        (((r.data or {}).get("custom") or {}) for r in replies if "guide_item" in ((r.data or {}).get("custom") or {})),
+        {},
+    )
+    intent = nlu.get("intent")
+    return {
+        "intent": intent,
+        "confidence": nlu.get("confidence"),
+        "item": answered.get("guide_item") or item_for(intent),
+        "aspect": answered.get("aspect", nlu.get("aspect")),
+    }
+
+
+class Inbox:
+    def __init__(self, database: Database):
+        self.db = database
+
+    def entries(self, query: InboxQuery) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            statement = select(DeskMessage).order_by(DeskMessage.conversation_id, DeskMessage.id)
+            if query.since:
+                statement = statement.where(DeskMessage.created_at >= query.since)
+            if query.until:
+                statement = statement.where(DeskMessage.created_at < query.until)
+            rows = list(session.execute(statement).scalars())
+            conversations = {c.id: c for c in session.execute(select(DeskConversation)).scalars()}
+        entries = []
+        for index, line in enumerate(rows):
+            if line.sender != "citizen":
+                continue
+            replies = []
+            for later in rows[index + 1 :]:
+                if later.conversation_id != line.conversation_id or later.sender == "citizen":
+                    break
+                replies.append(later)
+            understood = _understood(line, replies)
+            entry = {
+                "message_id": line.id,
+                "conversation_id": line.conversation_id,
+                "text": mask(line.text),
+                "at": line.created_at.isoformat(timespec="seconds") + "Z",
+                **understood,
+                "outcome": outcome_of(replies, conversations.get(line.conversation_id)),
+                "corrected": bool((line.data or {}).get("corrected")),
+            }
+            if self._wanted(entry, query):
+                entries.append(entry)
+        # The least certain first; unknown confidence counts as least certain.
+        entries.sort(key=lambda e: (e["confidence"] if e["confidence"] is not None else -1.0, e["message_id"]))
+        return entries[: query.limit]
+
+    @staticmethod
+    def _wanted(entry: dict[str, Any], query: InboxQuery) -> bool:
+        if query.item and entry["item"] != query.item:
+            return False
+        if query.filter == "low_confidence":
+            return entry["confidence"] is None or entry["confidence"] < LOW_CONFIDENCE
+        if query.filter == "fallback":
+            return entry["outcome"] in ("fallback", "clarified") or entry["intent"] == "nlu_fallback"
+        if query.filter == "handoff":
+            return entry["outcome"] in ("handed_off", "queued", "clerk")
+        return True
+
+    def message_text(self, message_id: int) -> str | None:
+        """The unmasked text, for turning a message into training data (masked again there)."""
+        with self.db.session() as session:
+            row = session.get(DeskMessage, message_id)
+            return row.text if row is not None and row.sender == "citizen" else None
+
+    def mark_corrected(self, message_id: int, change: dict[str, Any]) -> None:
+        with self.db.session() as session:
+            row = session.get(DeskMessage, message_id)
+            if row is not None:
+                row.data = {**(row.data or {}), "corrected": change}
+
+    def asked_counts(self) -> dict[str, int]:
+        """How often each item was asked about (by what the bot answered or understood)."""
+        counts: dict[str, int] = {}
+        for entry in self.entries(InboxQuery(limit=100000)):
+            if entry["item"]:
+                counts[entry["item"]] = counts.get(entry["item"], 0) + 1
+        return counts

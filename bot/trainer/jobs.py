@@ -1,0 +1,232 @@
+"""Training in the background: validate, train, evaluate, compare.
+
+One training at a time, decided by the database (a conditional INSERT), and
+every step is written to the job's row, so a reloaded page, or another desk
+instance, sees the same progress. A job whose heartbeat stops (its desk was
+restarted) is marked failed, and a new one may start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from sqlalchemy import insert, literal, select, update
+
+from bot.db import Database
+from bot.knowledge.store import PROJECT_ROOT
+from bot.tools.stack import RASA, quiet_env
+from bot.trainer.compare import compare, confusion_picture
+from bot.trainer.models import DONE, FAILED, PENDING, QUEUED, RUNNING, TrainingChange, TrainingJob
+
+logger = logging.getLogger(__name__)
+
+CANDIDATES = PROJECT_ROOT / "models" / "candidates"
+REPORTS = PROJECT_ROOT / "results" / "trainer"
+STALE_AFTER = timedelta(seconds=60)
+HEARTBEAT_S = 5
+# Share of the progress bar each stage fills when it ends.
+STAGE_END = {"validate": 0.1, "train": 0.75, "evaluate": 0.95, "compare": 1.0}
+_COMPONENT_STARTED = re.compile(r"Starting to train component '([^']+)'")
+
+
+def job_dict(row: TrainingJob) -> dict[str, Any]:
+    now = datetime.utcnow()
+    end = row.finished_at or now
+    return {
+        "id": row.id,
+        "status": row.status,
+        "stage": row.stage,
+        "progress": round(row.progress, 3),
+        "started_by": row.started_by,
+        "config": row.config,
+        "model_path": row.model_path,
+        "error": row.error,
+        "result": row.result,
+        "created_at": row.created_at.isoformat(timespec="seconds") + "Z",
+        "elapsed_s": round((end - (row.started_at or row.created_at)).total_seconds(), 1),
+    }
+
+
+class TrainingRunner:
+    def __init__(
+        self,
+        database: Database,
+        live_model: Callable[[], Awaitable[str | None]],
+        config: str = "config.yml",
+        candidates: Path = CANDIDATES,
+        reports: Path = REPORTS,
+    ):
+        self.db = database
+        self.live_model = live_model
+        self.config = config
+        self.candidates = Path(candidates)
+        self.reports = Path(reports)
+
+    # --- state -------------------------------------------------------------------------
+
+    def create(self, author: str) -> int | None:
+        """A new job, or None when one is already queued or running."""
+        self.fail_stale()
+        now = datetime.utcnow()
+        busy = select(TrainingJob.id).where(TrainingJob.status.in_([QUEUED, RUNNING]))
+        with self.db.session() as session:
+            result = session.execute(
+                insert(TrainingJob).from_select(
+                    ["status", "stage", "progress", "started_by", "config", "created_at", "heartbeat_at"],
+                    select(
+                        literal(QUEUED),
+                        literal("queued"),
+                        literal(0.0),
+                        literal(author),
+                        literal(self.config),
+                        literal(now),
+                        literal(now),
+                    ).where(~busy.exists()),
+                )
+            )
+            if result.rowcount != 1:
+                return None
+            return session.execute(select(TrainingJob.id).order_by(TrainingJob.id.desc()).limit(1)).scalar_one()
+
+    def fail_stale(self) -> None:
+        limit = datetime.utcnow() - STALE_AFTER
+        with self.db.session() as session:
+            session.execute(
+                update(TrainingJob)
+                .where(TrainingJob.status.in_([QUEUED, RUNNING]), TrainingJob.heartbeat_at < limit)
+                .values(status=FAILED, error="训练进程中断（服务重启），请重新开始。", finished_at=datetime.utcnow())
+                .execution_options(synchronize_session=False)
+            )
+
+    def job(self, job_id: int | None = None) -> dict[str, Any] | None:
+        with self.db.session() as session:
+            query = select(TrainingJob)
+            query = query.where(TrainingJob.id == job_id) if job_id else query.order_by(TrainingJob.id.desc()).limit(1)
+            row = session.execute(query).scalar_one_or_none()
+            return job_dict(row) if row else None
+
+    def jobs(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            rows = session.execute(select(TrainingJob).order_by(TrainingJob.id.desc()).limit(limit)).scalars()
+            return [job_dict(row) for row in rows]
+
+    def _set(self, job_id: int, **values: Any) -> None:
+        values["heartbeat_at"] = datetime.utcnow()
+        with self.db.session() as session:
+            session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(**values))
+
+    # --- the run -----------------------------------------------------------------------------
+
+    async def run(self, job_id: int) -> None:
+        with self.db.session() as session:
+            pending = list(session.execute(select(TrainingChange.id).where(TrainingChange.status == PENDING)).scalars())
+        self._set(job_id, status=RUNNING, stage="validate", progress=0.02, started_at=datetime.utcnow())
+        try:
+            await self._command(
+                job_id,
+                "validate",
+                [RASA, "data", "validate", "--data", "bot/data", "--domain", "domain.yml", "--config", self.config],
+            )
+            self.candidates.mkdir(parents=True, exist_ok=True)
+            name = f"candidate-{job_id}"
+            await self._command(
+                job_id,
+                "train",
+                [
+                    RASA,
+                    "train",
+                    "--data",
+                    "bot/data",
+                    "--config",
+                    self.config,
+                    "--domain",
+                    "domain.yml",
+                    "--out",
+                    str(self.candidates),
+                    "--fixed-model-name",
+                    name,
+                    "--force",
+                ],
+            )
+            model = self.candidates / f"{name}.tar.gz"
+            self._set(job_id, model_path=str(model))
+            live = await self.live_model()
+            self.reports.mkdir(parents=True, exist_ok=True)
+            candidate_report = await self._evaluate(job_id, model, f"job-{job_id}-candidate")
+            live_report = await self._evaluate(job_id, Path(live), f"job-{job_id}-live") if live else None
+            self._set(job_id, stage="compare", progress=STAGE_END["evaluate"])
+            comparison = compare(candidate_report, live_report)
+            picture = self.reports / f"job-{job_id}-confusion.png"
+            confusion_picture(candidate_report, picture)
+            comparison["confusion_png"] = picture.name
+            comparison["live_model"] = live
+            with self.db.session() as session:
+                session.execute(
+                    update(TrainingChange)
+                    .where(TrainingChange.id.in_(pending), TrainingChange.status == PENDING)
+                    .values(status="trained", job_id=job_id)
+                    .execution_options(synchronize_session=False)
+                )
+            self._set(job_id, status=DONE, stage="done", progress=1.0, result=comparison, finished_at=datetime.utcnow())
+        except Exception as error:  # the job row must say why, whatever failed
+            logger.exception("training job %s failed", job_id)
+            self._set(job_id, status=FAILED, error=str(error)[-2000:], finished_at=datetime.utcnow())
+
+    async def _evaluate(self, job_id: int, model: Path, name: str) -> dict[str, Any]:
+        self._set(job_id, stage="evaluate")
+        await self._command(
+            job_id,
+            "evaluate",
+            [
+                sys.executable,
+                "-m",
+                "bot.tools.evaluate",
+                "--via",
+                "agent",
+                "--model",
+                str(model),
+                "--name",
+                f"trainer/{name}",
+            ],
+        )
+        return json.loads((PROJECT_ROOT / "results" / "trainer" / f"{name}.json").read_text(encoding="utf-8"))
+
+    async def _command(self, job_id: int, stage: str, args: list[str]) -> None:
+        start = self.job(job_id)["progress"]
+        end = STAGE_END[stage]
+        self._set(job_id, stage=stage)
+        process = await asyncio.create_subprocess_exec(
+            *args,
+            cwd=PROJECT_ROOT,
+            env=quiet_env({"LOG_LEVEL": "INFO"}),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        tail: list[str] = []
+        components = 0
+        last_beat = 0.0
+        loop = asyncio.get_running_loop()
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            line = raw.decode("utf-8", "replace").rstrip()
+            tail = (tail + [line])[-30:]
+            if _COMPONENT_STARTED.search(line):
+                components += 1
+                # About a dozen graph components train; creep towards the stage's end.
+                fraction = min(0.95, components / 14)
+                self._set(job_id, progress=start + (end - start) * fraction)
+                last_beat = loop.time()
+            elif loop.time() - last_beat > HEARTBEAT_S:
+                self._set(job_id)
+                last_beat = loop.time()
+        code = await process.wait()
+        if code != 0:
+            raise RuntimeError(f"{stage} failed (exit {code}):\n" + "\n".join(tail[-15:]))
+        self._set(job_id, progress=end)
