@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.db import Database
 from bot.desk import handlers as h
-from bot.desk.config import DeskConfig
+from bot.desk.config import CONFIG, DATABASE, SERVICE, SIO, STORE, DeskConfig
 from bot.desk.rasa import RasaClient
 from bot.desk.realtime import SocketNotifier, attach
 from bot.desk.service import DeskService
@@ -52,12 +52,21 @@ CSP = (
 
 @web.middleware
 async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as error:
+        # Redirects and refusals get the headers too.
+        _harden(request, error)
+        raise
+    _harden(request, response)
+    return response
+
+
+def _harden(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if request.path != "/widget.js":
         response.headers.setdefault("Content-Security-Policy", CSP)
-    return response
 
 
 def create_app(config: DeskConfig | None = None, database: Database | None = None) -> web.Application:
@@ -70,7 +79,7 @@ def create_app(config: DeskConfig | None = None, database: Database | None = Non
     service = DeskService(store, rasa, SocketNotifier(sio), config.clerk_hours)
 
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
-    app["config"], app["database"], app["store"], app["service"], app["sio"] = config, database, store, service, sio
+    app[CONFIG], app[DATABASE], app[STORE], app[SERVICE], app[SIO] = config, database, store, service, sio
     sio.attach(app)
     attach(sio, service, store)
     for method, path, handler in ROUTES:

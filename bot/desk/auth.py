@@ -8,6 +8,8 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from bot.desk.config import STORE
+
 COOKIE = "desk_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -18,7 +20,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def current_user(request: web.Request) -> dict[str, Any] | None:
-    store = request.app["store"]
+    store = request.app[STORE]
     return store.session_user(request.cookies.get(COOKIE, ""))
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from bot.db import database_url
+from aiohttp import web
+
+from bot.db import Database, database_url
 
 
 def _clerk_hours() -> str:
@@ -36,3 +38,11 @@ class DeskConfig:
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+
+# Typed keys of what the app factory puts on the application.
+CONFIG = web.AppKey("config", DeskConfig)
+DATABASE = web.AppKey("database", Database)
+STORE = web.AppKey("store", object)
+SERVICE = web.AppKey("service", object)
+SIO = web.AppKey("sio", object)

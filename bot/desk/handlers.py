@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.desk.auth import ANY_ROLE, COOKIE, STAFF, current_user, requires, set_session_cookie
+from bot.desk.config import CONFIG, DATABASE, SERVICE, STORE
 from bot.desk.realtime import valid_session_id
 from bot.desk.service import DeskError, DeskService
 from bot.desk.store import DeskStore
@@ -41,11 +42,11 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 def _service(request: web.Request) -> DeskService:
-    return request.app["service"]
+    return request.app[SERVICE]
 
 
 def _store(request: web.Request) -> DeskStore:
-    return request.app["store"]
+    return request.app[STORE]
 
 
 def _page(name: str) -> web.FileResponse:
@@ -128,7 +129,7 @@ async def login(request: web.Request) -> web.Response:
         return _json({"error": message}, 401)
     token, csrf = store.create_session(user["id"])
     response = _json({"name": user["name"], "role": user["role"], "must_change": user["must_change"], "csrf": csrf})
-    set_session_cookie(response, token, request.app["config"].secure_cookies)
+    set_session_cookie(response, token, request.app[CONFIG].secure_cookies)
     return response
 
 
@@ -237,7 +238,7 @@ def _action(name: str):
 
 @requires(*ANY_ROLE)
 async def case_lookup(request: web.Request) -> web.Response:
-    case = request.app["database"].case_by_number(request.match_info["case_no"].strip())
+    case = request.app[DATABASE].case_by_number(request.match_info["case_no"].strip())
     if case is None:
         return _json({"error": "没有找到这个办件编号。"}, 404)
     knowledge = load_knowledge()
