@@ -95,6 +95,7 @@ class Stack:
     database_url: str
     rasa_port: int = field(default_factory=free_port)
     action_port: int = field(default_factory=free_port)
+    desk_port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     workdir: Path = VAR
     log_dir: Path | None = None
@@ -108,6 +109,10 @@ class Stack:
     def action_url(self) -> str:
         return f"http://127.0.0.1:{self.action_port}"
 
+    @property
+    def desk_url(self) -> str:
+        return f"http://127.0.0.1:{self.desk_port}"
+
     def _endpoints(self) -> Path:
         self.workdir.mkdir(parents=True, exist_ok=True)
         path = self.workdir / f"endpoints-{self.rasa_port}.yml"
@@ -119,14 +124,14 @@ class Stack:
         )
         return path
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen:
         log_dir = self.log_dir or self.workdir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log = open(log_dir / f"{name}-{self.rasa_port}.log", "ab")
         process = subprocess.Popen(
             args,
             cwd=PROJECT_ROOT,
-            env=quiet_env({"DATABASE_URL": self.database_url}),
+            env=quiet_env({"DATABASE_URL": self.database_url, **(extra_env or {})}),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -163,6 +168,15 @@ class Stack:
         )
         _wait_http(f"{self.rasa_url}/status?token={self.token}", process)
 
+    def start_desk(self) -> None:
+        """The desk (widget, console) in front of Rasa; it alone holds the Rasa token."""
+        process = self._spawn(
+            "desk",
+            [sys.executable, "-m", "bot.desk", "serve", "--port", str(self.desk_port)],
+            {"DESK_RASA_URL": self.rasa_url, "DESK_RASA_TOKEN": self.token},
+        )
+        _wait_http(f"{self.desk_url}/health", process)
+
     def start(self) -> Stack:
         self.start_actions()
         self.start_rasa()
@@ -188,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["run", "train"])
     parser.add_argument("--rasa-port", type=int, default=5005)
     parser.add_argument("--action-port", type=int, default=5055)
+    parser.add_argument("--desk-port", type=int, default=8080)
     args = parser.parse_args(argv)
 
     model = train()
@@ -197,9 +212,22 @@ def main(argv: list[str] | None = None) -> int:
 
     added = seed(Database())
     print(f"database: {database_url()} (demo cases added: {added})")
-    stack = Stack(model=model, database_url=database_url(), rasa_port=args.rasa_port, action_port=args.action_port)
+    from bot.desk.accounts import ensure_first_admin
+    from bot.desk.store import DeskStore
+
+    desk_store = DeskStore(Database())
+    desk_store.db.create_schema()
+    admin_password = ensure_first_admin(desk_store)
+    stack = Stack(
+        model=model,
+        database_url=database_url(),
+        rasa_port=args.rasa_port,
+        action_port=args.action_port,
+        desk_port=args.desk_port,
+    )
     try:
         stack.start()
+        stack.start_desk()
         print(
             "\n".join(
                 [
@@ -211,6 +239,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"    curl -s {stack.rasa_url}/webhooks/rest/webhook -H 'Content-Type: application/json' \\",
                     '         -d \'{"sender": "demo", "message": "护照过期了怎么换"}\'',
                     "  demo case: WZ202610080017, surname 陈, document ends 5821",
+                    f"  widget (citizens)   {stack.desk_url}/demo",
+                    f"  console (clerks)    {stack.desk_url}/console",
+                    (
+                        f"  first admin: name admin, one-time password {admin_password}"
+                        if admin_password
+                        else "  console accounts: python -m bot.desk create-user NAME --role clerk"
+                    ),
                     "  stop with Ctrl-C",
                 ]
             )
