@@ -1,0 +1,139 @@
+"""Shared helpers: results directory, percentiles, the stack under test, process memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bot.knowledge.store import PROJECT_ROOT
+
+RESULTS = PROJECT_ROOT / "results"
+# The action server (rasa-sdk) binds 0.0.0.0 unless SANIC_HOST says otherwise;
+# the benchmarks keep everything on loopback.
+os.environ.setdefault("SANIC_HOST", "127.0.0.1")
+
+
+def results_dir() -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    return RESULTS
+
+
+def write_json(name: str, data: Any) -> Path:
+    path = results_dir() / f"{name}.json"
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    return path
+
+
+def write_text(name: str, text: str) -> Path:
+    path = results_dir() / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (fraction in 0..1); 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def desk_supported() -> bool:
+    """True when the stack launcher can start the desk (bot/desk is being built separately)."""
+    from bot.tools.stack import Stack
+
+    return callable(getattr(Stack, "start_desk", None))
+
+
+@contextmanager
+def running_stack(with_desk: bool = True) -> Iterator[Any]:
+    """The real stack on free loopback ports, with a fresh seeded database and tracker store.
+
+    Uses the latest trained model (trains first if there is none or data changed).
+    Starts the desk too when `bot.tools.stack.Stack.start_desk` exists and with_desk is set.
+    """
+    from bot.db import Database, seed
+    from bot.tools.stack import Stack, train
+
+    model = train()
+    with tempfile.TemporaryDirectory(prefix="wz-bench-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        seed(Database(url))
+        stack = Stack(model=model, database_url=url, workdir=Path(tmp) / "var")
+        try:
+            stack.start()
+            stack.desk_error = None
+            if with_desk and desk_supported():
+                try:
+                    stack.start_desk()
+                except Exception as error:  # the desk is optional for these benchmarks
+                    stack.desk_error = f"{type(error).__name__}: {error}"
+                    stack.stop_process("desk")
+            yield stack
+        finally:
+            stack.stop()
+
+
+# --- memory ------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in task.read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def rss_kb(pid: int) -> int:
+    """VmRSS of one process in kB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB."""
+    seen: set[int] = set()
+    pending = [pid]
+    total = 0
+    while pending and len(seen) < 1000:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        total += rss_kb(current)
+        pending += _children(current)
+    return total / 1024
+
+
+def stack_rss_mb(stack: Any) -> dict[str, float]:
+    """Resident memory per process of the stack (Rasa, actions, desk when running), in MB."""
+    return {
+        name: round(tree_rss_mb(process.pid), 1)
+        for name, process in sorted(stack.processes.items())
+        if process.poll() is None
+    }
