@@ -190,3 +190,13 @@ def test_out_of_scope_says_so_and_points_abroad_when_a_place_is_named(database):
     _, messages = run_action(ActionOutOfScope(), make_tracker("意大利居留怎么续", "out_of_scope", entities=[place]))
     assert "不在" in messages[0]["text"] and "使领馆" in messages[0]["text"]
     assert messages[0]["custom"] == {"out_of_scope": True}
+
+
+def test_answer_names_the_site_where_the_user_is(database):
+    place = {"entity": "place", "value": "prato", "start": 2, "end": 5}
+    tracker = make_tracker(
+        "我在普拉托，委托书公证在哪办", intent_for("notary-power-of-attorney"), 0.9, entities=[aspect("where"), place]
+    )
+    _, messages = run_action(ActionAnswerGuide(), tracker)
+    assert "离您最近：普拉托服务站" in messages[0]["text"]
+    assert messages[0]["custom"] == {"guide_item": "notary-power-of-attorney", "aspect": "where"}

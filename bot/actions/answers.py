@@ -117,9 +117,24 @@ COMPOSERS = {
 }
 
 
-def compose(guide: Guide, aspect: str | None, knowledge: KnowledgeBase) -> str:
-    """The answer for one aspect of a guide, or its overview when aspect is None."""
-    return COMPOSERS.get(aspect or "", overview)(guide, knowledge)
+def nearby_site(guide: Guide, knowledge: KnowledgeBase, place: str | None) -> str | None:
+    """A line about the overseas site where the user is, when the guide can be done there."""
+    if not place or place not in guide["where"].get("overseas_sites", []):
+        return None
+    site = knowledge.site("overseas_sites", place)
+    video = "，可视频办理" if site.get("video") else ""
+    return f"离您最近：{site['name']}（{site['address']}；{site['hours']}；电话 {site['phone']}{video}）"
+
+
+def compose(guide: Guide, aspect: str | None, knowledge: KnowledgeBase, place: str | None = None) -> str:
+    """The answer for one aspect of a guide (its overview when aspect is None).
+
+    `place` is the overseas site the user mentioned; where it helps, the answer
+    names that site.
+    """
+    text = COMPOSERS.get(aspect or "", overview)(guide, knowledge)
+    nearby = nearby_site(guide, knowledge, place) if aspect in (None, "where", "remote") else None
+    return f"{text}\n{nearby}" if nearby else text
 
 
 def aspect_buttons(guide: Guide, knowledge: KnowledgeBase, skip: str | None = None) -> list[dict[str, Any]]:

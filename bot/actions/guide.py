@@ -11,17 +11,19 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.actions import answers
 from bot.actions.handoff import hand_off
 from bot.actions.resources import knowledge
-from bot.actions.understanding import candidates, is_clear, item_ranking, latest_aspect
+from bot.actions.understanding import candidates, is_clear, item_ranking, latest_aspect, latest_place
 from bot.knowledge import intent_for, item_for
 
 MISUNDERSTANDINGS_BEFORE_HANDOFF = 2
 
 
-def answer_guide(dispatcher: CollectingDispatcher, item_id: str, aspect: str | None) -> list[EventType]:
+def answer_guide(
+    dispatcher: CollectingDispatcher, item_id: str, aspect: str | None, place: str | None = None
+) -> list[EventType]:
     kb = knowledge()
     guide = kb.guide(item_id)
     dispatcher.utter_message(
-        text=answers.compose(guide, aspect, kb),
+        text=answers.compose(guide, aspect, kb, place),
         buttons=answers.aspect_buttons(guide, kb, skip=aspect),
         json_message={"guide_item": item_id, "aspect": aspect},
     )
@@ -70,11 +72,11 @@ class ActionAnswerGuide(Action):
                     json_message={"candidates": []},
                 )
                 return [SlotSet("aspect", aspect)] if aspect else []
-            return answer_guide(dispatcher, item_id, aspect)
+            return answer_guide(dispatcher, item_id, aspect, latest_place(tracker))
         ranking = item_ranking(tracker)
         if not is_clear(ranking) and len(candidates(ranking)) > 1:
             return offer_candidates(dispatcher, candidates(ranking), aspect)
-        return answer_guide(dispatcher, item_id, aspect)
+        return answer_guide(dispatcher, item_id, aspect, latest_place(tracker))
 
 
 class ActionClarify(Action):

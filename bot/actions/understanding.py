@@ -25,6 +25,11 @@ def latest_aspect(tracker: Tracker) -> str | None:
     return aspects[0] if aspects else None
 
 
+def latest_place(tracker: Tracker) -> str | None:
+    places = latest_entities(tracker, "place")
+    return places[0] if places else None
+
+
 def item_ranking(tracker: Tracker) -> list[tuple[str, float]]:
     """(item id, confidence) for the item intents of the latest message, best first."""
     ranking = tracker.latest_message.get("intent_ranking") or []
