@@ -9,6 +9,7 @@ restarted) is marked failed, and a new one may start.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import re
@@ -28,6 +29,7 @@ from bot.trainer.models import DONE, FAILED, PENDING, QUEUED, RUNNING, TrainingC
 logger = logging.getLogger(__name__)
 
 CANDIDATES = PROJECT_ROOT / "models" / "candidates"
+DATA_DIR = PROJECT_ROOT / "bot" / "data"
 REPORTS = PROJECT_ROOT / "results" / "trainer"
 STALE_AFTER = timedelta(seconds=60)
 HEARTBEAT_S = 5
@@ -62,10 +64,12 @@ class TrainingRunner:
         config: str = "config.yml",
         candidates: Path = CANDIDATES,
         reports: Path = REPORTS,
+        data_dir: Path = DATA_DIR,
     ):
         self.db = database
         self.live_model = live_model
         self.config = config
+        self.data_dir = Path(data_dir)
         self.candidates = Path(candidates)
         self.reports = Path(reports)
 
@@ -132,7 +136,17 @@ class TrainingRunner:
             await self._command(
                 job_id,
                 "validate",
-                [RASA, "data", "validate", "--data", "bot/data", "--domain", "domain.yml", "--config", self.config],
+                [
+                    RASA,
+                    "data",
+                    "validate",
+                    "--data",
+                    str(self.data_dir),
+                    "--domain",
+                    "domain.yml",
+                    "--config",
+                    self.config,
+                ],
             )
             self.candidates.mkdir(parents=True, exist_ok=True)
             name = f"candidate-{job_id}"
@@ -165,7 +179,8 @@ class TrainingRunner:
             comparison = compare(candidate_report, live_report)
             picture = self.reports / f"job-{job_id}-confusion.png"
             confusion_picture(candidate_report, picture)
-            comparison["confusion_png"] = picture.name
+            # Kept in the database, so every desk instance can show it.
+            comparison["confusion_png_b64"] = base64.b64encode(picture.read_bytes()).decode()
             comparison["live_model"] = live
             with self.db.session() as session:
                 session.execute(
