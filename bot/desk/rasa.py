@@ -51,3 +51,22 @@ class RasaClient:
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             logger.warning("resume failed for a conversation: %s", type(error).__name__)
             return False
+
+    async def latest_parse(self, conversation_id: str) -> dict[str, Any] | None:
+        """What the NLU made of the latest message, and the slots, for the trainers' inbox."""
+        url = f"{self.url}/conversations/{conversation_id}/tracker"
+        try:
+            async with self._http.get(url, params={"token": self.token, "include_events": "NONE"}) as reply:
+                if reply.status != 200:
+                    return None
+                tracker = await reply.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return None
+        latest, slots = tracker.get("latest_message") or {}, tracker.get("slots") or {}
+        intent = latest.get("intent") or {}
+        return {
+            "intent": intent.get("name"),
+            "confidence": round(float(intent.get("confidence") or 0.0), 3),
+            "item": slots.get("guide_item"),
+            "aspect": slots.get("aspect"),
+        }

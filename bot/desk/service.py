@@ -126,6 +126,10 @@ class DeskService:
             lines.append(await self.say(conversation_id, "bot", reply.get("text") or "", data))
         if handoff:
             lines += await self._to_queue(conversation_id, handoff.get("reason") or "user_request", None, None, True)
+        # After the replies are out: the trainers' inbox reads what the NLU understood from `data.nlu`.
+        nlu = await self.rasa.latest_parse(conversation_id)
+        if nlu:
+            await self._run(self.store.annotate, stored["id"], "nlu", nlu)
         return lines
 
     async def _to_queue(

@@ -279,6 +279,13 @@ class DeskStore:
             ).scalar_one_or_none()
             return message_dict(row) if row else None
 
+    def annotate(self, message_id: int, key: str, value: Any) -> None:
+        """Adds a key to a line's data (e.g. `nlu`, what the bot understood of a citizen line)."""
+        with self.db.session() as session:
+            row = session.get(DeskMessage, message_id)
+            if row is not None:
+                row.data = {**(row.data or {}), key: value}
+
     def messages(self, conversation_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         with self.db.session() as session:
             rows = session.execute(
