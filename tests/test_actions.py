@@ -200,3 +200,16 @@ def test_answer_names_the_site_where_the_user_is(database):
     _, messages = run_action(ActionAnswerGuide(), tracker)
     assert "离您最近：普拉托服务站" in messages[0]["text"]
     assert messages[0]["custom"] == {"guide_item": "notary-power-of-attorney", "aspect": "where"}
+
+
+def test_unsure_follow_up_with_an_aspect_answers_the_current_item(database):
+    tracker = make_tracker(
+        "一定要本人去吗",
+        "nlu_fallback",
+        0.1,
+        ranking=[("greet", 0.1)],
+        entities=[aspect("remote")],
+        slots={"guide_item": "hukou-cancel-emigration"},
+    )
+    _, messages = run_action(ActionClarify(), tracker)
+    assert messages[0]["custom"] == {"guide_item": "hukou-cancel-emigration", "aspect": "remote"}

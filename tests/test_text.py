@@ -77,3 +77,9 @@ def test_mask_hides_personal_data(text, hidden):
 def test_mask_keeps_ordinary_text():
     assert mask("护照换发要多少钱") == "护照换发要多少钱"
     assert mask_case_no("WZ202610080017") == "WZ2026****17"
+
+
+def test_common_typos_are_corrected_without_moving_text():
+    assert normalize("户口注消要什么") == "户口注销要什么"
+    assert normalize("委拖书公正") == "委托书公证"
+    assert len(normalize("继成公证")) == len("继成公证")

@@ -11,7 +11,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.actions import answers
 from bot.actions.handoff import hand_off
 from bot.actions.resources import knowledge
-from bot.actions.understanding import candidates, is_clear, item_ranking, latest_aspect, latest_place
+from bot.actions.understanding import (
+    candidates,
+    is_clear,
+    item_ranking,
+    latest_aspect,
+    latest_entities,
+    latest_place,
+)
 from bot.knowledge import intent_for, item_for
 
 MISUNDERSTANDINGS_BEFORE_HANDOFF = 2
@@ -86,7 +93,11 @@ class ActionClarify(Action):
         return "action_clarify"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        aspect, current = latest_aspect(tracker), tracker.get_slot("guide_item")
+        if aspect and current and not latest_entities(tracker, "guide_item"):
+            # "一定要本人去吗" after a guide answer: a follow-up the classifier was unsure of.
+            return answer_guide(dispatcher, current, aspect, latest_place(tracker))
         items = candidates(item_ranking(tracker))
         if items:
-            return offer_candidates(dispatcher, items, latest_aspect(tracker))
+            return offer_candidates(dispatcher, items, aspect)
         return not_understood(dispatcher, tracker)

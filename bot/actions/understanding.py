@@ -8,10 +8,10 @@ from rasa_sdk import Tracker
 
 from bot.knowledge import item_for
 
-# Tuned on the held-out set (see results/nlu_report.md): answer when the top
+# Tuned on the development set (tests/data/nlu_dev.yml, never on the test set): answer when the top
 # item is this sure, or this far ahead of the next one; otherwise offer choices.
-ANSWER_CONFIDENCE = 0.45
-ANSWER_MARGIN = 0.2
+ANSWER_CONFIDENCE = 0.35
+ANSWER_MARGIN = 0.15
 CANDIDATE_FLOOR = 0.05
 MAX_CANDIDATES = 3
 

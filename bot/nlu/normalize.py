@@ -7,7 +7,11 @@ normalised text are valid offsets in what the user typed.
 from __future__ import annotations
 
 import functools
+import os
+import re
+from pathlib import Path
 
+import yaml
 from opencc import OpenCC
 
 _T2S = OpenCC("t2s")
@@ -29,6 +33,29 @@ def _char(char: str) -> str:
     return char.lower() if char.isascii() else char
 
 
+TYPOS_FILE = "typos.yml"
+
+
+@functools.lru_cache(maxsize=2)
+def _typos(root: str) -> tuple[re.Pattern[str] | None, dict[str, str]]:
+    path = Path(root) / TYPOS_FILE
+    if not path.exists():
+        return None, {}
+    table = yaml.safe_load(path.read_text(encoding="utf-8"))["typos"]
+    for wrong, right in table.items():
+        if len(wrong) != len(right) or wrong == right:
+            raise ValueError(f"{path}: typos.{wrong}: must map to a different word of the same length")
+    words = sorted(table, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, words))), table
+
+
+def _knowledge_root() -> str:
+    return os.environ.get("KNOWLEDGE_DIR", str(Path(__file__).resolve().parents[2] / "knowledge"))
+
+
 def normalize(text: str) -> str:
-    """Simplified characters, half-width ASCII, lower-case Latin, plain spaces."""
-    return "".join(_char(char) for char in text)
+    """Simplified characters, half-width ASCII, lower-case Latin, plain spaces,
+    and the common typos of knowledge/typos.yml corrected."""
+    text = "".join(_char(char) for char in text)
+    pattern, table = _typos(_knowledge_root())
+    return pattern.sub(lambda match: table[match.group(0)], text) if pattern else text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import statistics
 import sys
 import time
@@ -82,8 +83,11 @@ def expected_behaviour(intent: str) -> str:
 
 async def via_agent(model: Path, examples: list[tuple[str, str]]) -> list[Outcome]:
     from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
 
     from bot.actions.understanding import candidates, is_clear
+
+    configure_structlog(logging.WARNING)  # Rasa logs every parsed text at debug level
 
     agent = Agent.load(str(model))
     outcomes = []
