@@ -43,10 +43,15 @@ class RasaClient:
         return [m for m in messages if isinstance(m, dict)]
 
     async def resume(self, conversation_id: str) -> bool:
-        """Appends `resume` to the tracker so the bot talks again, with the slots it had."""
+        """Appends `resume` to the tracker so the bot talks again, with the slots it had.
+
+        `action_listen` follows: without it the policies see the hand-off turn as still
+        open and predict the hand-off again for the citizen's next message.
+        """
         url = f"{self.url}/conversations/{conversation_id}/tracker/events"
+        events = [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
         try:
-            async with self._http.post(url, params={"token": self.token}, json=[{"event": "resume"}]) as reply:
+            async with self._http.post(url, params={"token": self.token}, json=events) as reply:
                 return reply.status == 200
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             logger.warning("resume failed for a conversation: %s", type(error).__name__)

@@ -1,0 +1,78 @@
+"""The desk in front of the real Rasa server and action server."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.desk.conftest import Clerk, new_id, say, wait_for
+from tests.desk.test_socket import Citizen, drop
+
+pytestmark = pytest.mark.stack
+
+
+async def test_guide_question_answered_with_custom_and_quick_replies(desk):
+    citizen = Citizen()
+    session_id = await citizen.start(desk.url)
+    try:
+        ack = await citizen.utter(session_id, "护照过期了怎么换", client_id="g1")
+        assert ack["ok"]
+        answer = await wait_for(lambda: next((m for m in citizen.received if m["metadata"]["sender"] == "bot"), None))
+        assert answer["metadata"]["custom"]["guide_item"] == "passport-renewal"
+        assert "护照" in answer["text"]
+        # rasa-webchat draws our buttons as quick replies.
+        assert answer["quick_replies"] and all(q["content_type"] == "text" for q in answer["quick_replies"])
+        assert {"title", "payload"} <= set(answer["quick_replies"][0])
+        stored = desk.store.messages(session_id)
+        assert stored[1]["data"]["custom"]["guide_item"] == "passport-renewal", "the bot's custom is in the transcript"
+        await wait_for(lambda: desk.store.messages(session_id)[0]["data"].get("nlu"))
+        assert desk.store.messages(session_id)[0]["data"]["nlu"]["item"] == "passport-renewal"
+    finally:
+        await drop(citizen.sio)
+
+
+async def test_hand_off_claim_reply_hand_back_and_the_bot_resumes_with_context(desk):
+    conversation = new_id()
+    first = await say(desk, conversation, "护照过期了怎么换")
+    assert first["replies"][0]["data"]["custom"]["guide_item"] == "passport-renewal"
+    handed = await say(desk, conversation, "转人工")
+    assert handed["state"] == "waiting"
+    assert "handoff" in handed["replies"][0]["data"]["custom"]
+    queued = next(c for c in desk.store.queue() if c["id"] == conversation)
+    assert queued["reason"] == "user_request"
+    assert queued["understood"].get("guide_item") == "passport-renewal", "what the bot understood reaches the clerk"
+    # While the clerk is in charge, Rasa is not asked.
+    waiting = await say(desk, conversation, "我的护照在巴黎丢了")
+    assert waiting["replies"] == [] and waiting["state"] == "waiting"
+    clerk = await Clerk.login(desk, "张")
+    try:
+        assert (await clerk.act(conversation, "claim"))[0] == 200
+        assert (await clerk.act(conversation, "reply", text="您好，丢失护照需要先报失。"))[0] == 200
+        assert (await clerk.act(conversation, "handback"))[0] == 200
+        assert desk.store.conversation(conversation)["bot_paused"] is False, "Rasa accepted the resume"
+    finally:
+        await clerk.close()
+    after = await say(desk, conversation, "需要什么材料")
+    assert after["state"] == "bot"
+    bot = [line for line in after["replies"] if line["sender"] == "bot"]
+    assert bot, "the bot answers again after the hand-back"
+    custom = bot[0]["data"]["custom"]
+    assert custom["guide_item"] == "passport-renewal" and custom["aspect"] == "materials"
+    senders = [m["sender"] for m in desk.store.messages(conversation)]
+    assert {"citizen", "bot", "clerk", "system"} <= set(senders)
+
+
+async def test_clerk_takes_over_a_bot_conversation_unasked(desk):
+    conversation = new_id()
+    await say(desk, conversation, "护照过期了怎么换")
+    clerk = await Clerk.login(desk, "李")
+    try:
+        status, body = await clerk.get("/api/console/live")
+        assert conversation in [c["id"] for c in body["conversations"]]
+        assert (await clerk.act(conversation, "claim"))[0] == 200
+        taken = await say(desk, conversation, "谢谢")
+        assert taken["replies"] == [] and taken["state"] == "clerk"
+        assert (await clerk.act(conversation, "close"))[0] == 200
+    finally:
+        await clerk.close()
+    again = await say(desk, conversation, "身份证过期了怎么办")
+    assert again["state"] == "bot" and any(line["sender"] == "bot" for line in again["replies"])
