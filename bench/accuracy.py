@@ -53,9 +53,14 @@ def confusion_plot(pairs: list[tuple[str, str]]) -> str:
 
 
 def heldout() -> dict[str, Any]:
+    import logging
+
+    import structlog
+
     from bot.tools.evaluate import load_examples, summarize, via_agent, write_report
     from bot.tools.stack import train
 
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     outcomes = asyncio.run(via_agent(train(), load_examples()))
     summary = summarize(outcomes, "agent")
     report = write_report(summary, "accuracy_heldout")

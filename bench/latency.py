@@ -38,6 +38,7 @@ async def measure(
             figures = result.figures()
             figures["label"] = target.label
             figures["sample_failures"] = result.failures[:3]
+            figures["sample_unanswered"] = result.unanswered_samples
             rows.append(figures)
             print(
                 f"  {target.name:>5} x{level:<3} median {figures['median_ms']:7.1f} ms  p95 {figures['p95_ms']:7.1f} ms"
@@ -185,6 +186,14 @@ def report(rows: list[dict[str, Any]], notes: list[str] | None = None) -> dict[s
     )
     if notes:
         text += "\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+    problems = [
+        f"{row['target']} x{row['concurrency']}: {sample}" for row in rows for sample in row["sample_unanswered"]
+    ]
+    problems += [
+        f"{row['target']} x{row['concurrency']}: {sample}" for row in rows for sample in row["sample_failures"]
+    ]
+    if problems:
+        text += "\n## Messages without a proper answer (samples)\n\n" + "\n".join(f"- `{p}`" for p in problems) + "\n"
     text += f"\n![latency]({picture.rsplit('/', 1)[-1]})\n"
     write_text("latency.md", text)
     data = {"rows": rows, "ratios": found_ratios, "checks": found_checks, "notes": notes or [], "plot": picture}

@@ -23,6 +23,7 @@ class LoadResult:
     concurrency: int
     latencies_ms: list[float] = field(default_factory=list)
     unanswered: int = 0
+    unanswered_samples: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     conversations: int = 0
@@ -76,14 +77,17 @@ async def run_load(
                 budget["left"] -= 1
                 started = time.perf_counter()
                 try:
-                    answered = await target.send(session, sender, text)
+                    problem = await target.send(session, sender, text)
                 except (aiohttp.ClientError, asyncio.TimeoutError) as error:
                     result.failures.append(f"{type(error).__name__}: {error}"[:200])
                     continue
                 result.latencies_ms.append((time.perf_counter() - started) * 1000)
-                result.unanswered += not answered
+                if problem:
+                    result.unanswered += 1
+                    if len(result.unanswered_samples) < 5:
+                        result.unanswered_samples.append(problem)
                 if on_message:
-                    on_message(sender, text, answered)
+                    on_message(sender, text, problem is None)
 
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:

@@ -5,6 +5,7 @@ Adding a target = one more `Target` in `targets_for(stack)`.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -28,13 +29,17 @@ class Target:
     def endpoint(self, sender: str) -> str:
         return self.url
 
-    async def send(self, session: aiohttp.ClientSession, sender: str, text: str) -> bool:
-        """One message; True when it was answered properly."""
+    async def send(self, session: aiohttp.ClientSession, sender: str, text: str) -> str | None:
+        """One message; None when it was answered properly, else what came back instead."""
         async with session.post(self.endpoint(sender), json=self.body(sender, text), params=self.params) as reply:
-            if reply.status != 200:
-                await reply.read()
-                return False
-            return self.answered(await reply.json(content_type=None))
+            raw = await reply.read()
+            if reply.status == 200:
+                try:
+                    if self.answered(json.loads(raw)):
+                        return None
+                except ValueError:
+                    pass
+            return f"{text!r} -> HTTP {reply.status}: {raw[:200].decode('utf-8', 'replace')}"
 
 
 class ParseTarget(Target):
