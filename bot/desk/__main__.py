@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     password = ensure_first_admin(store)
     if password:
         print(f"first admin created: name admin, one-time password {password}", flush=True)
-    web.run_app(create_app(DeskConfig.from_env(), database), host=args.host, port=args.port, print=None)
+    web.run_app(
+        create_app(DeskConfig.from_env(), database), host=args.host, port=args.port, print=None, shutdown_timeout=5
+    )
     return 0
 
 

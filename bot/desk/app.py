@@ -92,6 +92,11 @@ def create_app(config: DeskConfig | None = None, database: Database | None = Non
     async def stop(_: web.Application) -> None:
         await rasa.close()
 
+    async def disconnect_clients(_: web.Application) -> None:
+        # Open websockets would otherwise hold the shutdown; widgets reconnect on their own.
+        await sio.shutdown()
+
     app.on_startup.append(start)
+    app.on_shutdown.append(disconnect_clients)
     app.on_cleanup.append(stop)
     return app

@@ -57,7 +57,7 @@ class DeskServer:
 
     async def start(self) -> DeskServer:
         self.app = create_app(self.config)
-        self.runner = web.AppRunner(self.app, handle_signals=False)
+        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=1.0)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True)
         await site.start()
