@@ -63,7 +63,7 @@ def test_follow_up_without_item_asks_which_item(database):
     events, messages = run_action(ActionAnswerGuide(), tracker)
     assert messages[0]["custom"] == {"candidates": []}
     assert "哪一项" in messages[0]["text"]
-    assert slot_events(events) == {"aspect": "materials"}
+    assert slot_events(events) == {"guide_item": None, "aspect": "materials"}
 
 
 def test_every_aspect_of_every_guide_can_be_answered(database):

@@ -3,8 +3,6 @@
 Property-based (hypothesis), bounded: a fixed number of examples, derandomized so CI is
 repeatable, no timing assertions. Expectation everywhere: a clear 4xx or a proper JSON answer
 (a polite reply for text), never a 5xx or a crash; nothing stored wrongly; still answering after.
-Known bugs are marked xfail(strict=True) with the request that shows them, so the mark has to
-be removed when the fix lands.
 """
 
 from __future__ import annotations
@@ -205,11 +203,6 @@ def test_malformed_requests_get_a_clear_error(rasa_stack, body, content_type):
     still_answers(rasa_stack)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug reported: a lone surrogate (\\ud800) in the message crashes the NLU (spaCy UnicodeEncodeError); "
-    "the webhook answers 200 with an empty list instead of a polite reply or a 400",
-)
 def test_lone_surrogate_gets_a_reply_or_a_clear_error(rasa_stack):
     status, raw = webhook(rasa_stack, b'{"sender": "r-surrogate", "message": "\\ud800 \xe6\x8a\xa4\xe7\x85\xa7"}')
     assert status == 400 or (status == 200 and any(m.get("text") for m in json.loads(raw)))
@@ -288,11 +281,6 @@ def test_action_server_answers_well_formed_calls_with_hostile_values(rasa_stack,
     assert isinstance(answer.get("events"), list) and isinstance(answer.get("responses"), list)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug reported: action_answer_guide answers 500 (TypeError in answer_guide: the guide is None) when the "
-    "guide_item slot holds an id that is not in the catalog, e.g. an item renamed after the conversation began",
-)
 @pytest.mark.parametrize("stale", ["passport-renewal-old", ""])
 def test_stale_guide_item_slot_gets_a_reply(rasa_stack, stale):
     body = {
@@ -342,21 +330,12 @@ SHAPES = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug reported: the action server (rasa-sdk endpoint, started by bot.tools.stack) answers 500 "
-    "with the exception text and the echoed request body for bodies that are not a well-formed tracker",
-)
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_action_server_rejects_malformed_trackers_with_4xx(rasa_stack, shape):
     status, raw = actions(rasa_stack, json.dumps(SHAPES[shape]).encode())
     assert status < 500, (status, raw[:300])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug reported: `rasa run actions` binds 0.0.0.0 (rasa-sdk reads SANIC_HOST); bot.tools.stack does not set it",
-)
 def test_action_server_listens_on_loopback_only(rasa_stack):
     port = f"{rasa_stack.action_port:04X}"
     listening = []

@@ -29,12 +29,23 @@ def answer_guide(
 ) -> list[EventType]:
     kb = knowledge()
     guide = kb.guide(item_id)
+    if guide is None:
+        # A slot from before a catalog change can name an item that is gone.
+        return ask_which_item(dispatcher, aspect)
     dispatcher.utter_message(
         text=answers.compose(guide, aspect, kb, place),
         buttons=answers.aspect_buttons(guide, kb, skip=aspect),
         json_message={"guide_item": item_id, "aspect": aspect},
     )
     return [SlotSet("guide_item", item_id), SlotSet("aspect", aspect), SlotSet("misunderstandings", 0.0)]
+
+
+def ask_which_item(dispatcher: CollectingDispatcher, aspect: str | None) -> list[EventType]:
+    dispatcher.utter_message(
+        text="请问您想了解哪一项业务？比如“护照换发”“户口注销”“委托书公证”。",
+        json_message={"candidates": []},
+    )
+    return [SlotSet("guide_item", None), SlotSet("aspect", aspect)]
 
 
 def offer_candidates(dispatcher: CollectingDispatcher, items: list[str], aspect: str | None) -> list[EventType]:
@@ -73,12 +84,8 @@ class ActionAnswerGuide(Action):
         if item_id is None:
             # A follow-up such as "那要多少钱？" is about the item we were on.
             item_id = tracker.get_slot("guide_item")
-            if item_id is None:
-                dispatcher.utter_message(
-                    text="请问您想了解哪一项业务？比如“护照换发”“户口注销”“委托书公证”。",
-                    json_message={"candidates": []},
-                )
-                return [SlotSet("aspect", aspect)] if aspect else []
+            if not item_id:
+                return ask_which_item(dispatcher, aspect)
             return answer_guide(dispatcher, item_id, aspect, latest_place(tracker))
         ranking = item_ranking(tracker)
         if not is_clear(ranking) and len(candidates(ranking)) > 1:

@@ -10,6 +10,7 @@ is Rasa's: `{"sender": "...", "message": "...", "metadata": {...}}`.
 from __future__ import annotations
 
 import logging
+import re
 from asyncio import CancelledError
 from typing import Any, Awaitable, Callable, Dict
 
@@ -21,6 +22,7 @@ from sanic.response import HTTPResponse
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 4000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 EMPTY_REPLY = "请输入您想咨询的问题，比如“护照过期了怎么换”。"
 
 
@@ -61,6 +63,8 @@ class RestChannel(InputChannel):
             sender, text = body.get("sender"), body.get("message")
             if not isinstance(sender, str) or not sender.strip() or not isinstance(text, str):
                 return response.json({"error": "sender 和 message 必须是字符串。"}, status=400)
+            # Lone surrogates (valid JSON escapes, invalid text) would break the NLU and the tracker store.
+            text = _SURROGATE.sub("\ufffd", text)
             if len(text) > MAX_MESSAGE_CHARS:
                 return response.json({"error": f"消息太长，请控制在{MAX_MESSAGE_CHARS}字以内。"}, status=413)
             if not text.strip():

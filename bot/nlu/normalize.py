@@ -22,6 +22,8 @@ _IDEOGRAPHIC_SPACE = "\u3000"
 @functools.lru_cache(maxsize=8192)
 def _char(char: str) -> str:
     code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        return "\ufffd"  # a lone surrogate cannot be encoded; spaCy and the stores would fail on it
     if _FULL_WIDTH_START <= code <= _FULL_WIDTH_END:
         char = chr(code - _FULL_WIDTH_OFFSET)
     elif char == _IDEOGRAPHIC_SPACE or char.isspace():

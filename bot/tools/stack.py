@@ -140,9 +140,7 @@ class Stack:
         return process
 
     def start_actions(self) -> None:
-        process = self._spawn(
-            "actions", [RASA, "run", "actions", "--actions", "bot.actions", "--port", str(self.action_port)]
-        )
+        process = self._spawn("actions", [sys.executable, "-m", "bot.actions.server", "--port", str(self.action_port)])
         _wait_http(f"{self.action_url}/health", process)
 
     def start_rasa(self) -> None:
