@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.actions.resources import database, knowledge
+from bot.actions.resources import database
 from bot.actions.understanding import understood
 
 logger = logging.getLogger(__name__)
@@ -27,9 +27,9 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) ->
     """Record the request in the clerks' queue and pause the bot."""
     request_id = database().add_handoff(tracker.sender_id, reason, understood(tracker))
     logger.info("handoff requested: request=%s reason=%s", request_id, reason)
-    hours = knowledge().sites["clerk_hours"]
+    # The desk, which knows whether a clerk is online, adds the staffed hours when none is.
     dispatcher.utter_message(
-        text=f"{OPENING.get(reason, OPENING['user_request'])}人工服务时间：{hours}。您可以先把问题留言在这里，工作人员接入后会看到。",
+        text=f"{OPENING.get(reason, OPENING['user_request'])}您可以先把问题留言在这里，工作人员接入后会看到。",
         json_message={"handoff": {"reason": reason}},
     )
     return [SlotSet("pending_offer", None), ConversationPaused()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import socketio
@@ -15,6 +16,7 @@ from bot.desk.rasa import RasaClient
 from bot.desk.realtime import SocketNotifier, attach
 from bot.desk.service import DeskService
 from bot.desk.store import DeskStore
+from bot.trainer import web as trainer_web
 
 logger = logging.getLogger(__name__)
 
@@ -99,4 +101,6 @@ def create_app(config: DeskConfig | None = None, database: Database | None = Non
     app.on_startup.append(start)
     app.on_shutdown.append(disconnect_clients)
     app.on_cleanup.append(stop)
+    # After the Rasa client starts: the trainer's start-up asks Rasa for the live model.
+    trainer_web.setup(app, data_dir=Path(config.training_data_dir))
     return app

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 
 from bot.db import Database, database_url
+
+_PROJECT = Path(__file__).resolve().parents[2]
 
 
 def _clerk_hours() -> str:
@@ -28,6 +31,10 @@ class DeskConfig:
     secure_cookies: bool = False
     # Origins allowed to open the citizens' socket ("*": the widget may be embedded anywhere).
     widget_origins: str | list[str] = "*"
+    # What the trainers' workbench edits and trains on; tests give a copy.
+    training_data_dir: str = field(
+        default_factory=lambda: os.environ.get("TRAINING_DATA_DIR", str(_PROJECT / "bot" / "data"))
+    )
 
     @classmethod
     def from_env(cls, **overrides: object) -> DeskConfig:

@@ -75,3 +75,25 @@ class RasaClient:
             "item": slots.get("guide_item"),
             "aspect": slots.get("aspect"),
         }
+
+    async def model_file(self) -> str | None:
+        """The path of the model the Rasa server has loaded."""
+        try:
+            async with self._http.get(f"{self.url}/status", params={"token": self.token}) as reply:
+                if reply.status != 200:
+                    return None
+                return (await reply.json()).get("model_file")
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return None
+
+    async def load_model(self, model_path: str) -> bool:
+        """Replaces the running server's model (Rasa's PUT /model); no restart."""
+        try:
+            timeout = aiohttp.ClientTimeout(total=180)
+            async with self._http.put(
+                f"{self.url}/model", params={"token": self.token}, json={"model_file": model_path}, timeout=timeout
+            ) as reply:
+                return reply.status == 204
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            logger.warning("loading a model failed: %s", type(error).__name__)
+            return False

@@ -259,6 +259,7 @@
     me = await api("GET", "/api/console/me");
     $("me").textContent = me.name + "（" + { clerk: "客服", trainer: "训练师", admin: "管理员" }[me.role] + "）";
     if (me.must_change) { await changePassword(); me = await api("GET", "/api/console/me"); }
+    $("to-trainer").hidden = me.role === "clerk";
     wire(); connectSocket(); fillTransfer();
   }
   start();

@@ -10,5 +10,7 @@ document.getElementById("login").addEventListener("submit", async function (even
   var data = await reply.json().catch(function () { return {}; });
   if (!reply.ok) { error.textContent = data.error || "登录失败，请重试。"; return; }
   var next = new URLSearchParams(location.search).get("next");
-  location.href = next && next.indexOf("/console") === 0 ? next : "/console";
+  var home = data.role === "trainer" && !data.must_change ? "/trainer" : "/console";
+  var allowed = next && (next.indexOf("/console") === 0 || next.indexOf("/trainer") === 0);
+  location.href = allowed && !data.must_change ? next : home;
 });

@@ -264,6 +264,7 @@
 
   (async function start() {
     me = await api("GET", "/api/console/me");
+    if (me.must_change) { location.href = "/console"; return; }
     $("me").textContent = me.name + "（" + (me.role === "admin" ? "管理员" : "训练员") + "）";
     vocab = await api("GET", "/api/trainer/vocabulary");
     $("notice").textContent = vocab.sample_notice;
