@@ -100,7 +100,7 @@ class Inbox:
                 "at": line.created_at.isoformat(timespec="seconds") + "Z",
                 **understood,
                 "outcome": outcome_of(replies, conversations.get(line.conversation_id)),
-                "corrected": bool((line.data or {}).get("corrected")),
+                "corrected": (line.data or {}).get("corrected"),
             }
             if self._wanted(entry, query):
                 entries.append(entry)
