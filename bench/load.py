@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,9 +57,13 @@ async def run_load(
     max_messages: int,
     max_seconds: float,
     on_message: Callable[[str, str, bool], None] | None = None,
+    think_s: tuple[float, float] | None = None,
 ) -> LoadResult:
     """`concurrency` citizens, each holding conversations one after the other, until the
-    message budget or the time limit is used up. Every message waits for its reply."""
+    message budget or the time limit is used up. Every message waits for its reply; with
+    `think_s` a citizen pauses a random (uniform) time in that range before each message,
+    otherwise the next message goes as soon as the reply is in (a closed loop, the worst case)."""
+    rng = random.Random(concurrency)
     result = LoadResult(target.name, concurrency)
     plan = scripts(max(concurrency * 4, 40))
     budget = {"left": max_messages, "next": 0}
@@ -72,6 +77,8 @@ async def run_load(
             result.conversations += 1
             sender = new_sender()
             for text in script:
+                if think_s:
+                    await asyncio.sleep(rng.uniform(*think_s))
                 if budget["left"] <= 0 or time.monotonic() >= deadline:
                     return
                 budget["left"] -= 1

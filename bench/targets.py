@@ -39,7 +39,9 @@ class Target:
                         return None
                 except ValueError:
                     pass
-            return f"{text!r} -> HTTP {reply.status}: {raw[:200].decode('utf-8', 'replace')}"
+            shown = raw.decode("utf-8", "replace")
+            shown = shown if len(shown) <= 240 else f"{shown[:120]} … {shown[-120:]}"
+            return f"{text!r} -> HTTP {reply.status}: {shown}"
 
 
 class ParseTarget(Target):
