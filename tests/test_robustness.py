@@ -258,8 +258,9 @@ ENTITY = st.fixed_dictionaries(
 SLOTS = st.fixed_dictionaries(
     {},
     optional={
-        # Only catalog ids: an unknown id is a known bug (test_stale_guide_item_slot_gets_a_reply).
-        "guide_item": st.none() | st.sampled_from(["passport-renewal", "hukou-cancel-emigration", "notary-kinship"]),
+        "guide_item": st.none()
+        | st.sampled_from(["passport-renewal", "notary-kinship", "passport-renewal-old", "../../etc/passwd"])
+        | TEXTS,
         "aspect": st.none() | st.sampled_from(["fees", "materials", "nope"]) | TEXTS,
         "case_no": st.none() | TEXTS,
         "surname": st.none() | TEXTS,
