@@ -48,7 +48,8 @@ def summary_rows(results: dict[str, Any]) -> list[list[Any]]:
         add(check)
     for row in results["latency"]["rows"]:
         if row["concurrency"] == 10:
-            add({"figure": f"{row['label']} @10: median / p99 / msg/s", "met": None, "target": "—",
+            pacing = "closed loop" if row.get("pacing", "none") == "none" else f"paced {row['pacing']}"
+            add({"figure": f"{row['label']} @10 {pacing}: median / p99 / msg/s", "met": None, "target": "—",
                  "value": f"{row['median_ms']:.0f} ms / {row['p99_ms']:.0f} ms / {row['messages_per_s']:.0f}"})  # fmt: skip
     add(results["memory"]["check"])
     held = results["accuracy"]["heldout"]
