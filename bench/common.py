@@ -55,6 +55,12 @@ def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def machine_note(when: str) -> str:
+    """CPU count and load average: other work on the machine shows up in every latency figure."""
+    one, five, fifteen = os.getloadavg()
+    return f"{when}: {os.cpu_count()} CPUs, load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min)"
+
+
 def desk_supported() -> bool:
     """True when the stack launcher can start the desk (bot/desk is being built separately)."""
     from bot.tools.stack import Stack

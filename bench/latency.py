@@ -14,7 +14,7 @@ import asyncio
 import sys
 from typing import Any
 
-from bench.common import markdown_table, results_dir, running_stack, write_json, write_text
+from bench.common import machine_note, markdown_table, results_dir, running_stack, write_json, write_text
 from bench.load import run_load, warm_up
 from bench.memory_sampler import MemorySampler
 from bench.targets import targets_for
@@ -276,8 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-desk", action="store_true")
     args = parser.parse_args(argv)
     with running_stack(with_desk=not args.no_desk) as stack:
+        before = machine_note("before")
         rows = asyncio.run(measure(stack, tuple(args.levels), args.seconds))
-        report(rows, stack_notes(stack))
+        report(rows, [*stack_notes(stack), before, machine_note("after")])
     print("written: results/latency.md, results/latency.json, results/latency.png")
     return 0
 

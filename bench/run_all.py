@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from bench import accuracy, latency, memory, smp2019, training
-from bench.common import markdown_table, running_stack, write_json, write_text
+from bench.common import machine_note, markdown_table, running_stack, write_json, write_text
 from bench.memory_sampler import MemorySampler
 
 
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-desk", action="store_true")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    machine = [machine_note("before")]
     results: dict[str, Any] = {}
     if not args.skip_training:
         print("== training", flush=True)
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     write_json("accuracy", results["accuracy"])
     results["wall_s"] = time.perf_counter() - started
     table = markdown_table(["figure", "value", "target", "met?"], summary_rows(results))
-    notes = "\n".join(f"- {note}" for note in results["latency"]["notes"])
+    machine.append(machine_note("after"))
+    notes = "\n".join(f"- {note}" for note in results["latency"]["notes"] + machine)
     text = (
         "# Benchmark summary\n\n"
         + table
