@@ -38,6 +38,19 @@ STAGE_END = {"validate": 0.1, "train": 0.75, "evaluate": 0.95, "compare": 1.0}
 _COMPONENT_STARTED = re.compile(r"Starting to train component '([^']+)'")
 
 
+def resolve_model(name: str | None, candidates: Path = CANDIDATES) -> Path | None:
+    """A model archive's path from what Rasa's /status says (it gives the file name only)."""
+    if not name:
+        return None
+    path = Path(name)
+    if path.is_absolute():
+        return path if path.exists() else None
+    for directory in (PROJECT_ROOT / "models", candidates, PROJECT_ROOT):
+        if (directory / path).exists():
+            return directory / path
+    return None
+
+
 def job_dict(row: TrainingJob) -> dict[str, Any]:
     now = datetime.utcnow()
     end = row.finished_at or now
@@ -157,7 +170,7 @@ class TrainingRunner:
                     RASA,
                     "train",
                     "--data",
-                    "bot/data",
+                    str(self.data_dir),
                     "--config",
                     self.config,
                     "--domain",
@@ -171,17 +184,17 @@ class TrainingRunner:
             )
             model = self.candidates / f"{name}.tar.gz"
             self._set(job_id, model_path=str(model))
-            live = await self.live_model()
+            live = resolve_model(await self.live_model(), self.candidates)
             self.reports.mkdir(parents=True, exist_ok=True)
             candidate_report = await self._evaluate(job_id, model, f"job-{job_id}-candidate")
-            live_report = await self._evaluate(job_id, Path(live), f"job-{job_id}-live") if live else None
+            live_report = await self._evaluate(job_id, live, f"job-{job_id}-live") if live else None
             self._set(job_id, stage="compare", progress=STAGE_END["evaluate"])
             comparison = compare(candidate_report, live_report)
             picture = self.reports / f"job-{job_id}-confusion.png"
             confusion_picture(candidate_report, picture)
             # Kept in the database, so every desk instance can show it.
             comparison["confusion_png_b64"] = base64.b64encode(picture.read_bytes()).decode()
-            comparison["live_model"] = live
+            comparison["live_model"] = live.name if live else None
             with self.db.session() as session:
                 session.execute(
                     update(TrainingChange)

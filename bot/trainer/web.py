@@ -21,7 +21,7 @@ from bot.desk.handlers import STATIC, _body, _json
 from bot.knowledge import SAMPLE_NOTICE, intent_for, item_for, load_knowledge
 from bot.trainer.activation import Activation
 from bot.trainer.inbox import FILTERS, Inbox, InboxQuery
-from bot.trainer.jobs import DATA_DIR, TrainingRunner
+from bot.trainer.jobs import DATA_DIR, TrainingRunner, resolve_model
 from bot.trainer.validation import domain_vocabulary
 from bot.trainer.workbench import Workbench
 
@@ -296,9 +296,9 @@ def setup(app: web.Application, config: str = "config.yml", data_dir: Path = DAT
         app.router.add_route(method, path, handler)
 
     async def remember_initial_model(_: web.Application) -> None:
-        live = await rasa.model_file()
+        live = resolve_model(await rasa.model_file())
         if live:
-            app[ACTIVATION].record_initial(live)
+            app[ACTIVATION].record_initial(str(live))
         app[RUNNER].fail_stale()
 
     app.on_startup.append(remember_initial_model)

@@ -199,7 +199,9 @@
     });
     $("confusion").src = "/api/trainer/jobs/" + job.id + "/confusion.png";
     var body = $("per-item"); body.textContent = "";
-    r.per_item.filter(function (row) { return row.delta !== 0; }).slice(0, 40).forEach(function (row) {
+    var changed = r.per_item.filter(function (row) { return row.delta !== 0; });
+    if (!changed.length) { var none = el("tr"); none.appendChild(el("td", "muted", r.live ? "各事项准确率没有变化" : "没有线上模型可对比")); body.appendChild(none); }
+    changed.slice(0, 40).forEach(function (row) {
       var tr = el("tr");
       tr.appendChild(el("td", null, row.title));
       tr.appendChild(el("td", null, pct(row.candidate)));
