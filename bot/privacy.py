@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
 
 from bot.nlu.case_proof import find_proof
@@ -14,6 +16,12 @@ _DOC_TAIL = re.compile(r"((?:后\s*[四4]\s*位|尾\s*[号数]|末\s*[四4]\s*�
 _NAME = re.compile(
     r"((?:我叫|名字是|名字叫|申请人是?|姓名是?)[:：\s]*)[\u4e00-\u9fff]{2,4}|(姓[:：是]?\s*)[\u4e00-\u9fff]"
 )
+
+
+def client_key(address: str | None) -> str:
+    """A stable, non-reversible name for a client address, for rate limits and logs."""
+    salt = os.environ.get("CLIENT_KEY_SALT", "wenzhou-desk")
+    return hashlib.sha256(f"{salt}:{address or 'unknown'}".encode()).hexdigest()[:16]
 
 
 def mask_case_no(case_no: str) -> str:

@@ -213,3 +213,20 @@ def test_unsure_follow_up_with_an_aspect_answers_the_current_item(database):
     )
     _, messages = run_action(ActionClarify(), tracker)
     assert messages[0]["custom"] == {"guide_item": "hukou-cancel-emigration", "aspect": "remote"}
+
+
+def test_case_lookups_from_one_address_are_limited_across_conversations(database):
+    from bot.actions.case_status import LOOKUPS_PER_ADDRESS
+
+    slots = {"case_no": "WZ202610080017", "surname": "王", "doc_last4": "0000"}
+    limit = LOOKUPS_PER_ADDRESS[0]
+    for attempt in range(limit + 1):
+        tracker = make_tracker("x", "provide_case_info", slots=slots, sender_id=f"conv-{attempt}")
+        tracker.events = [{"event": "user", "text": "x", "metadata": {"client": "abc123"}}]
+        _, messages = run_action(ActionCheckCase(), tracker)
+    assert "太频繁" in messages[0]["text"]
+    # Another address is not affected.
+    tracker = make_tracker("x", "provide_case_info", slots=slots, sender_id="conv-other")
+    tracker.events = [{"event": "user", "text": "x", "metadata": {"client": "def456"}}]
+    _, messages = run_action(ActionCheckCase(), tracker)
+    assert "没有查到" in messages[0]["text"]

@@ -82,3 +82,12 @@ def test_handoff_queue_round_trip(make_db):
     assert [(w["id"], w["conversation_id"], w["understood"]["guide_item"]) for w in waiting] == [
         (request_id, "conv-1", "notary-kinship")
     ]
+
+
+def test_rate_limit_counts_per_key_within_the_window(make_db):
+    db = make_db()
+    assert [db.allow("k1", 3, 60) for _ in range(4)] == [True, True, True, False]
+    assert db.allow("k2", 3, 60)
+    assert db.allow("k3", 1, 0.05) and not db.allow("k3", 1, 0.05)
+    time.sleep(0.1)
+    assert db.allow("k3", 1, 0.05)

@@ -27,8 +27,15 @@ def test_rasa_data_validate():
 
 def test_dialogue_flows_with_rasa_test(trained_model, tmp_path):
     result = rasa(
-        "test", "core", "--model", str(trained_model), "--stories", "tests/test_stories.yml",
-        "--fail-on-prediction-errors", "--out", str(tmp_path / "core"),
+        "test",
+        "core",
+        "--model",
+        str(trained_model),
+        "--stories",
+        "tests/test_stories.yml",
+        "--fail-on-prediction-errors",
+        "--out",
+        str(tmp_path / "core"),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 

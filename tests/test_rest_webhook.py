@@ -86,7 +86,8 @@ def test_handoff_pauses_the_bot(rasa_stack):
 
 
 @pytest.mark.parametrize(
-    "text", ["<script>alert(1)</script>", "' OR 1=1; DROP TABLE cases; --", "{{7*7}}", "😀😀😀", "\u202eabc", "x" * 3000]
+    "text",
+    ["<script>alert(1)</script>", "' OR 1=1; DROP TABLE cases; --", "{{7*7}}", "😀😀😀", "\u202eabc", "x" * 3000],
 )
 def test_hostile_text_gets_a_polite_reply(rasa_stack, text):
     messages = rest(rasa_stack, sender(), text)

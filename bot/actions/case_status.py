@@ -15,12 +15,16 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.resources import database, knowledge
+from bot.actions.understanding import client_of
 from bot.db import CaseView
 from bot.privacy import mask_case_no
 
 logger = logging.getLogger(__name__)
 
 MAX_FAILURES = 3
+# (lookups, seconds) from one client address, across its conversations.
+LOOKUPS_PER_ADDRESS = (10, 600)
+TOO_MANY_LOOKUPS = "查询太频繁了，为保护申请人信息，请10分钟后再试；着急的话可以说“转人工”。"
 PROOF_SLOTS = {
     "case_no": "案件编号（WZ开头的14位编号）",
     "surname": "申请人姓氏",
@@ -88,6 +92,12 @@ class ActionCheckCase(Action):
             dispatcher.utter_message(text=f"{given}请提供：{'、'.join(missing)}。")
             return []
 
+        client = client_of(tracker) or "direct"
+        if not database().allow(f"case:addr:{client}", *LOOKUPS_PER_ADDRESS):
+            # Many conversations from one address: a brute force of numbers or proofs.
+            logger.warning("case lookups rate limited: client=%s", client)
+            dispatcher.utter_message(text=TOO_MANY_LOOKUPS)
+            return list(RESET_PROOF)
         case = database().find_owned_case(proof["case_no"], proof["surname"], proof["doc_last4"])
         if case is None:
             failures += 1

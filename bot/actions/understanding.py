@@ -25,6 +25,15 @@ def latest_aspect(tracker: Tracker) -> str | None:
     return aspects[0] if aspects else None
 
 
+def client_of(tracker: Tracker) -> str | None:
+    """The desk's hashed client address, sent as metadata with the user's message."""
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            client = (event.get("metadata") or {}).get("client")
+            return client if isinstance(client, str) else None
+    return None
+
+
 def latest_place(tracker: Tracker) -> str | None:
     places = latest_entities(tracker, "place")
     return places[0] if places else None

@@ -10,16 +10,16 @@ import hmac
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from bot.db.models import Base, Case, CaseEvent, HandoffRequest
+from bot.db.models import Base, Case, CaseEvent, HandoffRequest, RateEvent
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'wenzhou.db'}"
@@ -110,6 +110,23 @@ class Database:
                 select(Case).options(selectinload(Case.history)).where(Case.case_no == case_no.upper())
             ).scalar_one_or_none()
             return _view(case) if case else None
+
+    # --- rate limits -----------------------------------------------------------
+
+    def allow(self, key: str, limit: int, window_s: float) -> bool:
+        """Counts one event for `key`; False (and nothing counted) once `limit` were seen in the window.
+
+        In the database, so that every instance behind a load balancer shares the count.
+        """
+        now = datetime.utcnow()
+        start = now - timedelta(seconds=window_s)
+        with self.session() as session:
+            session.execute(delete(RateEvent).where(RateEvent.key == key, RateEvent.at < start))
+            seen = session.execute(select(func.count(RateEvent.id)).where(RateEvent.key == key)).scalar_one()
+            if seen >= limit:
+                return False
+            session.add(RateEvent(key=key, at=now))
+            return True
 
     # --- hand-off ------------------------------------------------------------
 

@@ -48,3 +48,13 @@ class HandoffRequest(Base):
     understood = Column(JSON, nullable=False, default=dict)
     status = Column(String(16), nullable=False, default="waiting", index=True)
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+
+class RateEvent(Base):
+    """One counted event (a message, a case lookup) for a rate limit; shared by all instances."""
+
+    __tablename__ = "rate_events"
+
+    id = Column(Integer, primary_key=True)
+    key = Column(String(96), nullable=False, index=True)
+    at = Column(DateTime, nullable=False, default=datetime.utcnow, index=True)

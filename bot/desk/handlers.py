@@ -16,6 +16,7 @@ from bot.desk.service import DeskError, DeskService
 from bot.desk.store import DeskStore
 from bot.desk.webchat import bot_uttered
 from bot.knowledge import SAMPLE_NOTICE, load_knowledge
+from bot.privacy import client_key
 
 STATIC = Path(__file__).parent / "static"
 
@@ -86,6 +87,7 @@ async def post_message(request: web.Request) -> web.Response:
     body = await _body(request)
     text, client_id = body.get("message"), body.get("client_id")
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    metadata = {**metadata, "client": client_key(request.remote)}
     if not isinstance(text, str) or (client_id is not None and not isinstance(client_id, str)):
         return _json({"error": "message 必须是字符串。"}, 400)
     service = _service(request)

@@ -19,6 +19,7 @@ from bot.desk.auth import ANY_ROLE, COOKIE
 from bot.desk.service import DeskError, DeskService, run_in_background
 from bot.desk.store import DeskStore
 from bot.desk.webchat import bot_uttered
+from bot.privacy import client_key
 
 logger = logging.getLogger(__name__)
 
@@ -55,13 +56,20 @@ def attach(sio: socketio.AsyncServer, service: DeskService, store: DeskStore) ->
 
     # --- citizens: rasa-webchat protocol ---------------------------------------
 
+    @sio.on("connect")
+    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        # engineio's environ has a fixed REMOTE_ADDR; the aiohttp request has the peer.
+        request = environ.get("aiohttp.request")
+        await sio.save_session(sid, {"client": client_key(getattr(request, "remote", None))})
+        return True
+
     @sio.on("session_request")
     async def session_request(sid: str, data: Any) -> None:
         session_id = valid_session_id((data or {}).get("session_id") if isinstance(data, dict) else None)
         session_id = session_id or uuid.uuid4().hex
         await run(store.ensure_conversation, session_id)
         await sio.enter_room(sid, session_id)
-        await sio.save_session(sid, {"session_id": session_id})
+        await sio.save_session(sid, {**(await sio.get_session(sid)), "session_id": session_id})
         # rasa-webchat accepts the bare id (as Rasa sends it) and reuses it after a reload.
         await sio.emit("session_confirm", session_id, room=sid)
 
@@ -85,6 +93,7 @@ def attach(sio: socketio.AsyncServer, service: DeskService, store: DeskStore) ->
         title = custom.get("title") if isinstance(custom.get("title"), str) else None
         message = data["message"]
         metadata = {k: custom[k] for k in ("country", "site", "page", "lang") if isinstance(custom.get(k), str)}
+        metadata["client"] = (await sio.get_session(sid)).get("client")
         try:
             stored, created = await service.accept(session_id, title or message, client_id, message, metadata)
         except DeskError as error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import defaultdict
 from typing import Any, Awaitable, Callable, Protocol
 
@@ -22,6 +23,10 @@ from bot.privacy import mask
 logger = logging.getLogger(__name__)
 
 MAX_TEXT = 4000
+# (events, seconds): far above a person typing, low enough to stop a script.
+MESSAGES_PER_CONVERSATION = (20, 60)
+MESSAGES_PER_ADDRESS = (60, 60)
+TOO_FAST = "您发送得太快了，请稍等一分钟再发。"
 BOT_DOWN = "抱歉，智能助手暂时无法回应。已为您转接人工客服，您的留言已保存，请稍候。"
 NOBODY_ONLINE = "现在没有工作人员在线。人工服务时间：{hours}。您可以直接留言，工作人员上线后会尽快回复您。"
 JOINED = "工作人员 {name} 已接入"
@@ -38,6 +43,18 @@ class Notifier(Protocol):
     async def typing(self, conversation_id: str, on: bool) -> None: ...
 
     async def to_console(self, event: str, payload: dict[str, Any]) -> None: ...
+
+
+# Rasa reads text starting with "/" as an intent ("/restart" would reset the conversation and
+# its failed-lookup count). Only button payloads of the kinds the bot itself offers pass as such.
+BUTTON_PAYLOAD = re.compile(r"^/(item_[a-z0-9_]+|ask_aspect|check_case_status|request_human|affirm|deny)(\{[^{}]*\})?$")
+
+
+def to_rasa_text(text: str, payload: str | None) -> str:
+    if payload and BUTTON_PAYLOAD.match(payload):
+        return payload
+    # Typed text is text: a leading slash is sent as its full-width twin, which the NLU reads as "/".
+    return "／" + text[1:] if text.startswith("/") else text
 
 
 class DeskError(Exception):
@@ -77,6 +94,7 @@ class DeskService:
         if len(text) > MAX_TEXT:
             raise DeskError(413, f"消息太长，请控制在{MAX_TEXT}字以内。")
         metadata = metadata or {}
+        await self._check_rate(conversation_id, metadata.get("client"))
         await self._run(self.store.ensure_conversation, conversation_id, metadata.get("country"), metadata.get("site"))
         data = {"payload": payload} if payload and payload != text else {}
         stored, created = await self._run(
@@ -85,6 +103,16 @@ class DeskService:
         if created:
             logger.info("citizen message stored: conversation=%s text=%s", conversation_id[:8], mask(text))
         return stored, created
+
+    async def _check_rate(self, conversation_id: str, client: str | None) -> None:
+        """Per conversation and per client address; counted in the database, shared by all instances."""
+        limits = [(f"msg:conv:{conversation_id}", *MESSAGES_PER_CONVERSATION)]
+        if client:
+            limits.append((f"msg:addr:{client}", *MESSAGES_PER_ADDRESS))
+        for key, limit, window in limits:
+            if not await self._run(self.store.db.allow, key, limit, window):
+                logger.warning("rate limited: %s", key.split(":")[1] + ":" + key.split(":")[2][:16])
+                raise DeskError(429, TOO_FAST)
 
     async def route(self, stored: dict[str, Any], metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Sends a stored citizen message to whoever is in charge; returns the lines that answered it."""
@@ -111,7 +139,7 @@ class DeskService:
                 if not await self.rasa.resume(conversation_id):
                     raise RasaUnavailable("resume failed")
                 await self._run(self.store.set_bot_paused, conversation_id, False)
-            text = stored["data"].get("payload") or stored["text"]
+            text = to_rasa_text(stored["text"], stored["data"].get("payload"))
             replies = await self.rasa.send(conversation_id, text, metadata)
         except RasaUnavailable as error:
             logger.warning("bot unavailable for conversation=%s: %s", conversation_id[:8], error)
