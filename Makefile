@@ -33,4 +33,4 @@ bench: $(STAMP)
 	$(PY) -m bench.run_all
 
 clean:
-	rm -rf models var results
+	rm -rf models results var/*.db var/logs var/endpoints-*.yml var/rasa_token
