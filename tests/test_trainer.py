@@ -207,3 +207,21 @@ def test_only_one_training_at_a_time(db):
     assert first is not None
     assert runner.create("t2") is None
     assert runner.job()["status"] == "queued" and runner.job()["started_by"] == "t1"
+
+
+def test_old_candidates_are_pruned_but_live_ones_kept(db, tmp_path):
+    import os
+    import time as clock
+
+    async def no_live():
+        return None
+
+    runner = TrainingRunner(db, no_live, candidates=tmp_path)
+    for number in range(1, 9):
+        path = tmp_path / f"candidate-{number}.tar.gz"
+        path.write_bytes(b"m")
+        os.utime(path, (clock.time() + number, clock.time() + number))
+    Activation(db, FakeRasa())._record(str(tmp_path / "candidate-1.tar.gz"), "t")
+    removed = {path.name for path in runner.prune(keep=5)}
+    assert removed == {"candidate-2.tar.gz", "candidate-3.tar.gz"}
+    assert (tmp_path / "candidate-1.tar.gz").exists() and (tmp_path / "candidate-8.tar.gz").exists()

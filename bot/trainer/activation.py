@@ -11,8 +11,6 @@ from sqlalchemy import select
 from bot.db import Database
 from bot.trainer.models import DONE, ModelActivation, TrainingJob
 
-KEEP_CANDIDATES = 5
-
 
 class ModelServer(Protocol):
     async def load_model(self, model_path: str) -> bool: ...

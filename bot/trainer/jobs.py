@@ -24,7 +24,7 @@ from bot.db import Database
 from bot.knowledge.store import PROJECT_ROOT
 from bot.tools.stack import RASA, quiet_env
 from bot.trainer.compare import compare, confusion_picture
-from bot.trainer.models import DONE, FAILED, PENDING, QUEUED, RUNNING, TrainingChange, TrainingJob
+from bot.trainer.models import DONE, FAILED, PENDING, QUEUED, RUNNING, ModelActivation, TrainingChange, TrainingJob
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ CANDIDATES = PROJECT_ROOT / "models" / "candidates"
 DATA_DIR = PROJECT_ROOT / "bot" / "data"
 REPORTS = PROJECT_ROOT / "results" / "trainer"
 STALE_AFTER = timedelta(seconds=60)
+# Candidate models kept on disk for comparison and rollback (those ever live are always kept).
+KEEP_CANDIDATES = 5
 HEARTBEAT_S = 5
 # Share of the progress bar each stage fills when it ends.
 STAGE_END = {"validate": 0.1, "train": 0.75, "evaluate": 0.95, "compare": 1.0}
@@ -203,9 +205,20 @@ class TrainingRunner:
                     .execution_options(synchronize_session=False)
                 )
             self._set(job_id, status=DONE, stage="done", progress=1.0, result=comparison, finished_at=datetime.utcnow())
+            self.prune()
         except Exception as error:  # the job row must say why, whatever failed
             logger.exception("training job %s failed", job_id)
             self._set(job_id, status=FAILED, error=str(error)[-2000:], finished_at=datetime.utcnow())
+
+    def prune(self, keep: int = KEEP_CANDIDATES) -> list[Path]:
+        """Deletes candidate models but the newest `keep` and any that was ever put live."""
+        with self.db.session() as session:
+            activated = {Path(p).name for p in session.execute(select(ModelActivation.model_path)).scalars()}
+        models = sorted(self.candidates.glob("candidate-*.tar.gz"), key=lambda path: path.stat().st_mtime, reverse=True)
+        removed = [path for path in models[keep:] if path.name not in activated]
+        for path in removed:
+            path.unlink(missing_ok=True)
+        return removed
 
     async def _evaluate(self, job_id: int, model: Path, name: str) -> dict[str, Any]:
         self._set(job_id, stage="evaluate")

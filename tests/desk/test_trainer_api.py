@@ -126,3 +126,29 @@ async def test_only_one_training_at_a_time_and_no_live_model_without_rasa(desk_f
         assert status == 409
     finally:
         await trainer.close()
+
+
+async def test_correction_with_a_marked_entity_span(desk_for_trainers):
+    message = seed_message(
+        desk_for_trainers,
+        "我在普拉托，要办委托书公证",
+        {"intent": "item_proxy_handling", "confidence": 0.4},
+        {"guide_item": "proxy-handling", "aspect": None},
+    )
+    trainer = await Clerk.login(desk_for_trainers, "训练员丁", role="trainer")
+    try:
+        body = {
+            "item": "notary-power-of-attorney",
+            "entities": [{"entity": "place", "text": "普拉托", "value": "prato"}],
+        }
+        status, saved = await trainer.post(f"/api/trainer/inbox/{message}/correct", body)
+        assert status == 200, saved
+        written = (desk_for_trainers.data_dir / "nlu" / CORRECTIONS).read_text()
+        assert '我在[普拉托]{"entity": "place", "value": "prato"}，要办委托书公证' in written
+        status, refused = await trainer.post(
+            f"/api/trainer/inbox/{message}/correct",
+            {"item": "legal-aid", "entities": [{"entity": "place", "text": "米兰"}]},
+        )
+        assert status == 422
+    finally:
+        await trainer.close()

@@ -72,6 +72,11 @@
     var aspect = el("select"); aspect.appendChild(el("option", null, "（方面）")).value = "";
     Object.keys(vocab.aspects).forEach(function (k) { var o = el("option", null, vocab.aspects[k]); o.value = k; aspect.appendChild(o); });
     if (e.aspect) aspect.value = e.aspect;
+    // Optional entity span: the words as they appear in the message, and their type.
+    var spanText = el("input"); spanText.placeholder = "标注文字（可选）"; spanText.size = 10; spanText.className = "span-text";
+    var spanType = el("select"); spanType.className = "span-type";
+    spanType.appendChild(el("option", null, "（实体类型）")).value = "";
+    vocab.entities.forEach(function (name) { var o = el("option", null, name); o.value = name; spanType.appendChild(o); });
     var confirm = el("button", null, "确认"); confirm.type = "button";
     var oos = el("button", null, "超出范围"); oos.type = "button";
     var status = el("span", "msg");
@@ -84,10 +89,12 @@
     }
     confirm.addEventListener("click", function () {
       if (!select.value) { status.textContent = "请选择事项或意图"; status.className = "msg error"; return; }
-      send({ intent: select.value, aspect: aspect.value || null });
+      var body = { intent: select.value, aspect: aspect.value || null };
+      if (spanText.value && spanType.value) body.entities = [{ entity: spanType.value, text: spanText.value }];
+      send(body);
     });
     oos.addEventListener("click", function () { send({ out_of_scope: true }); });
-    [select, aspect, confirm, oos, status].forEach(function (n) { td.appendChild(n); });
+    [select, aspect, spanText, spanType, confirm, oos, status].forEach(function (n) { td.appendChild(n); });
     tr.appendChild(td);
     return tr;
   }
