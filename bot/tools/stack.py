@@ -239,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                     "  demo case: WZ202610080017, surname 陈, document ends 5821",
                     f"  widget (citizens)   {stack.desk_url}/demo",
                     f"  console (clerks)    {stack.desk_url}/console",
+                    f"  workbench (trainers) {stack.desk_url}/trainer",
                     (
                         f"  first admin: name admin, one-time password {admin_password}"
                         if admin_password
