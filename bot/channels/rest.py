@@ -19,6 +19,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels import speedups
+
+# This module is what `rasa run` imports from credentials.yml, so the fix applies to the server.
+speedups.install()
+
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 4000
