@@ -24,6 +24,16 @@ def client_key(address: str | None) -> str:
     return hashlib.sha256(f"{salt}:{address or 'unknown'}".encode()).hexdigest()[:16]
 
 
+def rate_limit(name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """A rate limit "events/seconds" from the environment variable `name`, e.g. "20/60"."""
+    raw = os.environ.get(name, "")
+    try:
+        events, seconds = (int(part) for part in raw.split("/"))
+        return events, seconds
+    except ValueError:
+        return default
+
+
 def mask_case_no(case_no: str) -> str:
     digits = re.sub(r"\D", "", case_no or "")
     return f"WZ{digits[:4]}****{digits[-2:]}" if len(digits) >= 6 else "WZ****"

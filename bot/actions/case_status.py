@@ -17,7 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.actions.resources import database, knowledge
 from bot.actions.understanding import client_of
 from bot.db import CaseView
-from bot.privacy import mask_case_no
+from bot.privacy import mask_case_no, rate_limit
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +92,11 @@ class ActionCheckCase(Action):
             dispatcher.utter_message(text=f"{given}请提供：{'、'.join(missing)}。")
             return []
 
-        client = client_of(tracker) or "direct"
-        if not database().allow(f"case:addr:{client}", *LOOKUPS_PER_ADDRESS):
+        client = client_of(tracker)
+        # Only the desk knows the address; trusted channels calling Rasa directly have the per-conversation rule.
+        if client and not database().allow(
+            f"case:addr:{client}", *rate_limit("CASE_LOOKUPS_PER_ADDRESS", LOOKUPS_PER_ADDRESS)
+        ):
             # Many conversations from one address: a brute force of numbers or proofs.
             logger.warning("case lookups rate limited: client=%s", client)
             dispatcher.utter_message(text=TOO_MANY_LOOKUPS)

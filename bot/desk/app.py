@@ -78,7 +78,13 @@ def create_app(config: DeskConfig | None = None, database: Database | None = Non
     store = DeskStore(database)
     rasa = RasaClient(config.rasa_url, config.rasa_token, config.rasa_timeout)
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=config.widget_origins, logger=False)
-    service = DeskService(store, rasa, SocketNotifier(sio), config.clerk_hours)
+    service = DeskService(
+        store,
+        rasa,
+        SocketNotifier(sio),
+        config.clerk_hours,
+        limits=(config.messages_per_conversation, config.messages_per_address),
+    )
 
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
     app[CONFIG], app[DATABASE], app[STORE], app[SERVICE], app[SIO] = config, database, store, service, sio

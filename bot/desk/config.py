@@ -9,6 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.db import Database, database_url
+from bot.privacy import rate_limit
 
 _PROJECT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +32,9 @@ class DeskConfig:
     secure_cookies: bool = False
     # Origins allowed to open the citizens' socket ("*": the widget may be embedded anywhere).
     widget_origins: str | list[str] = "*"
+    # Message rate limits (events, seconds), per conversation and per client address.
+    messages_per_conversation: tuple[int, int] = (20, 60)
+    messages_per_address: tuple[int, int] = (60, 60)
     # What the trainers' workbench edits and trains on; tests give a copy.
     training_data_dir: str = field(
         default_factory=lambda: os.environ.get("TRAINING_DATA_DIR", str(_PROJECT / "bot" / "data"))
@@ -42,6 +46,8 @@ class DeskConfig:
             "rasa_url": os.environ.get("DESK_RASA_URL", cls.rasa_url),
             "rasa_token": os.environ.get("DESK_RASA_TOKEN", ""),
             "secure_cookies": os.environ.get("DESK_SECURE_COOKIES", "") == "1",
+            "messages_per_conversation": rate_limit("DESK_MESSAGES_PER_CONVERSATION", cls.messages_per_conversation),
+            "messages_per_address": rate_limit("DESK_MESSAGES_PER_ADDRESS", cls.messages_per_address),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -65,7 +65,15 @@ class DeskError(Exception):
 
 
 class DeskService:
-    def __init__(self, store: DeskStore, rasa: RasaClient, notifier: Notifier, clerk_hours: str):
+    def __init__(
+        self,
+        store: DeskStore,
+        rasa: RasaClient,
+        notifier: Notifier,
+        clerk_hours: str,
+        limits: tuple[tuple[int, int], tuple[int, int]] = (MESSAGES_PER_CONVERSATION, MESSAGES_PER_ADDRESS),
+    ):
+        self.limits = limits
         self.store = store
         self.rasa = rasa
         self.notifier = notifier
@@ -106,9 +114,10 @@ class DeskService:
 
     async def _check_rate(self, conversation_id: str, client: str | None) -> None:
         """Per conversation and per client address; counted in the database, shared by all instances."""
-        limits = [(f"msg:conv:{conversation_id}", *MESSAGES_PER_CONVERSATION)]
+        per_conversation, per_address = self.limits
+        limits = [(f"msg:conv:{conversation_id}", *per_conversation)]
         if client:
-            limits.append((f"msg:addr:{client}", *MESSAGES_PER_ADDRESS))
+            limits.append((f"msg:addr:{client}", *per_address))
         for key, limit, window in limits:
             if not await self._run(self.store.db.allow, key, limit, window):
                 logger.warning("rate limited: %s", key.split(":")[1] + ":" + key.split(":")[2][:16])
