@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import socketio
 from aiohttp import web
+from sqlalchemy.exc import OperationalError
 
 from bot.db import Database
 from bot.desk import handlers as h
 from bot.desk.config import CONFIG, DATABASE, SERVICE, SIO, STORE, DeskConfig
 from bot.desk.rasa import RasaClient
 from bot.desk.realtime import SocketNotifier, attach
-from bot.desk.service import DeskService
+from bot.desk.service import DATABASE_DOWN, DeskService
 from bot.desk.store import DeskStore
 from bot.trainer import web as trainer_web
 
@@ -53,6 +55,18 @@ CSP = (
 
 
 @web.middleware
+async def database_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The database locked past its timeout, or gone: a clear 503, and nothing was acknowledged."""
+    try:
+        return await handler(request)
+    except OperationalError as error:
+        logger.error("database unavailable: %s", type(error.orig).__name__ if error.orig else "OperationalError")
+        return web.json_response(
+            {"error": DATABASE_DOWN}, status=503, dumps=lambda d: json.dumps(d, ensure_ascii=False)
+        )
+
+
+@web.middleware
 async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         response = await handler(request)
@@ -86,7 +100,7 @@ def create_app(config: DeskConfig | None = None, database: Database | None = Non
         limits=(config.messages_per_conversation, config.messages_per_address),
     )
 
-    app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[security_headers, database_errors], client_max_size=64 * 1024)
     app[CONFIG], app[DATABASE], app[STORE], app[SERVICE], app[SIO] = config, database, store, service, sio
     sio.attach(app)
     attach(sio, service, store)

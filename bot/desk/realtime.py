@@ -14,9 +14,10 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 import socketio
+from sqlalchemy.exc import OperationalError
 
 from bot.desk.auth import ANY_ROLE, COOKIE
-from bot.desk.service import DeskError, DeskService, run_in_background
+from bot.desk.service import DATABASE_DOWN, DeskError, DeskService, run_in_background
 from bot.desk.store import DeskStore
 from bot.desk.webchat import bot_uttered
 from bot.privacy import client_key
@@ -98,6 +99,10 @@ def attach(sio: socketio.AsyncServer, service: DeskService, store: DeskStore) ->
             stored, created = await service.accept(session_id, title or message, client_id, message, metadata)
         except DeskError as error:
             return {"ok": False, "error": error.message}
+        except OperationalError:
+            # Not stored, so not acknowledged: the widget keeps it and sends it again.
+            logger.error("database unavailable while storing a citizen message")
+            return {"ok": False, "error": DATABASE_DOWN}
         if sid not in {s for s, _ in sio.manager.get_participants("/", session_id)}:
             await sio.enter_room(sid, session_id)
         if created:

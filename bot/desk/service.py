@@ -26,6 +26,7 @@ MAX_TEXT = 4000
 # (events, seconds): far above a person typing, low enough to stop a script.
 MESSAGES_PER_CONVERSATION = (20, 60)
 MESSAGES_PER_ADDRESS = (60, 60)
+DATABASE_DOWN = "系统繁忙，您的消息没有发出，请稍后重发。"
 TOO_FAST = "您发送得太快了，请稍等一分钟再发。"
 BOT_DOWN = "抱歉，智能助手暂时无法回应。已为您转接人工客服，您的留言已保存，请稍候。"
 NOBODY_ONLINE = "现在没有工作人员在线。人工服务时间：{hours}。您可以直接留言，工作人员上线后会尽快回复您。"
@@ -150,6 +151,9 @@ class DeskService:
                 await self._run(self.store.set_bot_paused, conversation_id, False)
             text = to_rasa_text(stored["text"], stored["data"].get("payload"))
             replies = await self.rasa.send(conversation_id, text, metadata)
+            if not replies:
+                # Every intent of the domain gets an answer: silence means the action server failed.
+                raise RasaUnavailable("no reply (action server down?)")
         except RasaUnavailable as error:
             logger.warning("bot unavailable for conversation=%s: %s", conversation_id[:8], error)
             await self.notifier.typing(conversation_id, False)
