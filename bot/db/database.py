@@ -118,15 +118,20 @@ class Database:
 
         In the database, so that every instance behind a load balancer shares the count.
         """
+        return self.allow_all([(key, limit, window_s)]) is None
+
+    def allow_all(self, limits: list[tuple[str, int, float]]) -> str | None:
+        """Several limits in one transaction: the first key over its limit, or None (then all counted)."""
         now = datetime.utcnow()
-        start = now - timedelta(seconds=window_s)
         with self.session() as session:
-            session.execute(delete(RateEvent).where(RateEvent.key == key, RateEvent.at < start))
-            seen = session.execute(select(func.count(RateEvent.id)).where(RateEvent.key == key)).scalar_one()
-            if seen >= limit:
-                return False
-            session.add(RateEvent(key=key, at=now))
-            return True
+            for key, limit, window_s in limits:
+                start = now - timedelta(seconds=window_s)
+                session.execute(delete(RateEvent).where(RateEvent.key == key, RateEvent.at < start))
+                seen = session.execute(select(func.count(RateEvent.id)).where(RateEvent.key == key)).scalar_one()
+                if seen >= limit:
+                    return key
+            session.add_all([RateEvent(key=key, at=now) for key, _, _ in limits])
+            return None
 
     # --- hand-off ------------------------------------------------------------
 

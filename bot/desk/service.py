@@ -81,6 +81,7 @@ class DeskService:
         self.clerk_hours = clerk_hours
         # Keeps one conversation's messages in order within this process.
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._background: set[asyncio.Task] = set()
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         # Database work off the event loop, so a slow disk never stalls every socket.
@@ -119,10 +120,10 @@ class DeskService:
         limits = [(f"msg:conv:{conversation_id}", *per_conversation)]
         if client:
             limits.append((f"msg:addr:{client}", *per_address))
-        for key, limit, window in limits:
-            if not await self._run(self.store.db.allow, key, limit, window):
-                logger.warning("rate limited: %s", key.split(":")[1] + ":" + key.split(":")[2][:16])
-                raise DeskError(429, TOO_FAST)
+        refused = await self._run(self.store.db.allow_all, limits)
+        if refused:
+            logger.warning("rate limited: %s", ":".join(refused.split(":")[1:3])[:24])
+            raise DeskError(429, TOO_FAST)
 
     async def route(self, stored: dict[str, Any], metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Sends a stored citizen message to whoever is in charge; returns the lines that answered it."""
@@ -167,11 +168,19 @@ class DeskService:
             lines.append(await self.say(conversation_id, "bot", reply.get("text") or "", data))
         if handoff:
             lines += await self._to_queue(conversation_id, handoff.get("reason") or "user_request", None, None, True)
-        # After the replies are out: the trainers' inbox reads what the NLU understood from `data.nlu`.
-        nlu = await self.rasa.latest_parse(conversation_id)
-        if nlu:
-            await self._run(self.store.annotate, stored["id"], "nlu", nlu)
+        # Off the reply's path: the task queues on this conversation's lock, so it reads the
+        # tracker before any later message of the conversation reaches Rasa.
+        task = asyncio.create_task(run_in_background(self._record_understanding(conversation_id, stored["id"])))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
         return lines
+
+    async def _record_understanding(self, conversation_id: str, message_id: int) -> None:
+        """What the NLU made of a citizen line, for the trainers' inbox (`data.nlu`)."""
+        async with self._locks[conversation_id]:
+            nlu = await self.rasa.latest_parse(conversation_id)
+        if nlu:
+            await self._run(self.store.annotate, message_id, "nlu", nlu)
 
     async def _to_queue(
         self, conversation_id: str, reason: str, understood: dict | None, line: str | None, bot_paused: bool
