@@ -92,7 +92,7 @@ def create_app() -> Sanic:
             return None
         try:
             problem = problem_with(_parse(request))
-        except (ValueError, zlib.error):
+        except (ValueError, RecursionError, zlib.error):
             problem = "body must be JSON"
         if problem:
             return response.json({"error": problem}, status=400)

@@ -35,7 +35,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
         raise web.HTTPUnsupportedMediaType(text='{"error": "需要 JSON。"}', content_type="application/json")
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep to parse
         body = None
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text='{"error": "需要 JSON 对象。"}', content_type="application/json")

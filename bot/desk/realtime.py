@@ -65,7 +65,7 @@ def attach(sio: socketio.AsyncServer, service: DeskService, store: DeskStore) ->
         return True
 
     @sio.on("session_request")
-    async def session_request(sid: str, data: Any) -> None:
+    async def session_request(sid: str, data: Any = None) -> None:
         session_id = valid_session_id((data or {}).get("session_id") if isinstance(data, dict) else None)
         session_id = session_id or uuid.uuid4().hex
         await run(store.ensure_conversation, session_id)
@@ -81,7 +81,7 @@ def attach(sio: socketio.AsyncServer, service: DeskService, store: DeskStore) ->
         return session_id
 
     @sio.on("user_uttered")
-    async def user_uttered(sid: str, data: Any) -> dict[str, Any]:
+    async def user_uttered(sid: str, data: Any = None) -> dict[str, Any]:
         if not isinstance(data, dict) or not isinstance(data.get("message"), str):
             return {"ok": False, "error": "消息格式不正确。"}
         session_id = await _session_id(sid, data)
@@ -111,7 +111,7 @@ def attach(sio: socketio.AsyncServer, service: DeskService, store: DeskStore) ->
         return {"ok": True, "id": stored["id"], "client_id": stored["client_id"]}
 
     @sio.on("history_request")
-    async def history_request(sid: str, data: Any) -> dict[str, Any]:
+    async def history_request(sid: str, data: Any = None) -> dict[str, Any]:
         data = data if isinstance(data, dict) else {}
         session_id = await _session_id(sid, data)
         if session_id is None:
