@@ -11,6 +11,19 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def bounded_hypothesis():
+    """Property tests in CI: a fixed number of examples, repeatable, no timing deadline."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=40,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
 @pytest.fixture()
 def database(tmp_path, monkeypatch):
     """A fresh SQLite database with the demo cases, used by the actions."""

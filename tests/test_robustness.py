@@ -15,20 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import rest
+from tests.conftest import bounded_hypothesis, rest
 
 pytestmark = pytest.mark.stack
 
-BOUNDED = settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+BOUNDED = bounded_hypothesis()
 MAX_MESSAGE_CHARS = 4000
 ACTIONS = [
     "action_answer_guide",

@@ -13,20 +13,15 @@ import json
 import aiohttp
 import pytest
 import socketio
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.db import Database, seed
 from bot.desk import DeskConfig
+from tests.conftest import bounded_hypothesis
 from tests.desk.conftest import DeskServer, free_port, new_id
 
-BOUNDED = settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+BOUNDED = bounded_hypothesis()
 TEXTS = st.one_of(
     st.text(max_size=300),
     st.sampled_from(
