@@ -8,6 +8,7 @@ Rasa HTTP API is protected by a token that only the desk holds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import signal
@@ -77,12 +78,10 @@ def _wait_http(url: str, process: subprocess.Popen, timeout: float = START_TIMEO
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"process for {url} exited with code {process.returncode}")
-        try:
+        with contextlib.suppress(OSError):  # not listening yet
             with urllib.request.urlopen(url, timeout=2) as reply:
                 if reply.status == 200:
                     return
-        except OSError:
-            pass
         time.sleep(0.5)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
