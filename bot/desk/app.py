@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -61,9 +60,7 @@ async def database_errors(request: web.Request, handler: Any) -> web.StreamRespo
         return await handler(request)
     except OperationalError as error:
         logger.error("database unavailable: %s", type(error.orig).__name__ if error.orig else "OperationalError")
-        return web.json_response(
-            {"error": DATABASE_DOWN}, status=503, dumps=lambda d: json.dumps(d, ensure_ascii=False)
-        )
+        return h.json_reply({"error": DATABASE_DOWN}, 503)
 
 
 @web.middleware

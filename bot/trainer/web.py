@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot.desk.auth import requires
 from bot.desk.config import DATABASE, SERVICE
-from bot.desk.handlers import STATIC, _body, _json
+from bot.desk.handlers import STATIC, json_reply, read_json_body
 from bot.knowledge import SAMPLE_NOTICE, intent_for, item_for, load_knowledge
 from bot.trainer.activation import Activation
 from bot.trainer.inbox import FILTERS, Inbox, InboxQuery
@@ -52,8 +52,8 @@ def _date(value: str | None) -> datetime | None:
 
 def _outcome(outcome: Any) -> web.Response:
     if not outcome.ok:
-        return _json({"ok": False, "problems": outcome.problems}, 422)
-    return _json({"ok": True, "change_id": outcome.change_id, "text": outcome.text})
+        return json_reply({"ok": False, "problems": outcome.problems}, 422)
+    return json_reply({"ok": True, "change_id": outcome.change_id, "text": outcome.text})
 
 
 # --- pages ---------------------------------------------------------------------------
@@ -69,7 +69,7 @@ async def vocabulary(request: web.Request) -> web.Response:
     knowledge = load_knowledge()
     intents, entities = domain_vocabulary()
     general = sorted(i for i in intents if item_for(i) is None)
-    return _json(
+    return json_reply(
         {
             "items": [
                 {"id": e["id"], "intent": intent_for(e["id"]), "title": e["title"], "category": e["category"]}
@@ -96,17 +96,17 @@ async def inbox(request: web.Request) -> web.Response:
         until=_date(request.query.get("until")),
     )
     entries = await asyncio.get_running_loop().run_in_executor(None, request.app[INBOX].entries, query)
-    return _json({"entries": entries})
+    return json_reply({"entries": entries})
 
 
 @requires(*TRAINERS)
 async def correct(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await read_json_body(request)
     message_id = int(request.match_info["message_id"])
     inbox_ = request.app[INBOX]
     text = inbox_.message_text(message_id)
     if text is None:
-        return _json({"ok": False, "problems": ["找不到这条消息。"]}, 404)
+        return json_reply({"ok": False, "problems": ["找不到这条消息。"]}, 404)
     intent = "out_of_scope" if body.get("out_of_scope") else body.get("intent") or intent_for(str(body.get("item", "")))
     entities = _spans(text, body.get("entities"))
     outcome = request.app[WORKBENCH].correct_message(text, intent, _user(request)["name"], entities, message_id)
@@ -167,19 +167,19 @@ async def items(request: web.Request) -> web.Response:
         }
         for entry in load_knowledge().catalog
     ]
-    return _json({"items": rows})
+    return json_reply({"items": rows})
 
 
 @requires(*TRAINERS)
 async def examples(request: web.Request) -> web.Response:
     intent = request.match_info["intent"]
     rows = request.app[WORKBENCH].examples_for(intent)
-    return _json({"intent": intent, "examples": [{"text": e.text, "file": e.file} for e in rows]})
+    return json_reply({"intent": intent, "examples": [{"text": e.text, "file": e.file} for e in rows]})
 
 
 @requires(*TRAINERS)
 async def change_example(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await read_json_body(request)
     intent, action = request.match_info["intent"], request.match_info["action"]
     bench, author = request.app[WORKBENCH], _user(request)["name"]
     text = str(body.get("text", ""))
@@ -197,7 +197,7 @@ async def change_example(request: web.Request) -> web.Response:
 @requires(*TRAINERS)
 async def pending(request: web.Request) -> web.Response:
     bench = request.app[WORKBENCH]
-    return _json({"pending": bench.pending(), "diff": bench.pending_diff()})
+    return json_reply({"pending": bench.pending(), "diff": bench.pending_diff()})
 
 
 # --- training, comparison, activation ----------------------------------------------------
@@ -208,12 +208,12 @@ async def train(request: web.Request) -> web.Response:
     runner = request.app[RUNNER]
     job_id = runner.create(_user(request)["name"])
     if job_id is None:
-        return _json({"ok": False, "problems": ["已有训练在进行，请等它完成。"], "job": runner.job()}, 409)
+        return json_reply({"ok": False, "problems": ["已有训练在进行，请等它完成。"], "job": runner.job()}, 409)
     task = asyncio.create_task(runner.run(job_id))
     request.app[TASKS].add(task)
     task.add_done_callback(request.app[TASKS].discard)
     logger.info("training job %s started by %s", job_id, _user(request)["name"])
-    return _json({"ok": True, "job": runner.job(job_id)})
+    return json_reply({"ok": True, "job": runner.job(job_id)})
 
 
 def _public_job(job: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -227,7 +227,7 @@ async def job(request: web.Request) -> web.Response:
     runner = request.app[RUNNER]
     runner.fail_stale()
     key = request.match_info["job_id"]
-    return _json({"job": _public_job(runner.job(None if key == "latest" else int(key)))})
+    return json_reply({"job": _public_job(runner.job(None if key == "latest" else int(key)))})
 
 
 @requires(*TRAINERS)
@@ -241,24 +241,24 @@ async def confusion(request: web.Request) -> web.Response:
 
 @requires(*TRAINERS)
 async def activate(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await read_json_body(request)
     user = _user(request)
     decision = await request.app[ACTIVATION].activate(
         int(request.match_info["job_id"]), user["name"], user["role"], bool(body.get("override"))
     )
-    return _json({"ok": decision.ok, "message": decision.message}, 200 if decision.ok else 409)
+    return json_reply({"ok": decision.ok, "message": decision.message}, 200 if decision.ok else 409)
 
 
 @requires(*TRAINERS)
 async def rollback(request: web.Request) -> web.Response:
     decision = await request.app[ACTIVATION].rollback(_user(request)["name"])
-    return _json({"ok": decision.ok, "message": decision.message}, 200 if decision.ok else 409)
+    return json_reply({"ok": decision.ok, "message": decision.message}, 200 if decision.ok else 409)
 
 
 @requires(*TRAINERS)
 async def models(request: web.Request) -> web.Response:
     live = await request.app[SERVICE].rasa.model_file()
-    return _json({"live": live, "history": request.app[ACTIVATION].history()})
+    return json_reply({"live": live, "history": request.app[ACTIVATION].history()})
 
 
 ROUTES: list[tuple[str, str, Any]] = [
