@@ -1,109 +1,154 @@
-"""Turns a guide (and the part asked about) into a short chat answer.
+"""Turns a guide (and the part asked about) into a short chat answer, in the conversation's language.
 
-Plain functions, so the actions, the consoles and the tests share one way of
-saying a guide.
+Plain functions, so the actions, the consoles and the tests share one way of saying a guide. The
+labels around the guide's text come from the message catalog; the guide's text from the guide in
+that language (the Chinese guide is authoritative, and a translated answer says so in one line and
+keeps the item's Chinese name, which the citizen will need at a desk).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bot.i18n import load_languages, load_messages
 from bot.knowledge import Guide, KnowledgeBase
 
 ASPECT_ORDER = ["materials", "conditions", "time_limit", "fees", "where", "remote", "steps"]
-REMOTE_WORDS = {"yes": "可以", "partly": "部分环节可以", "no": "需本人到场办理"}
-WAY_WORDS = {
-    "proxy": "委托亲友代办",
-    "video": "海外站点视频办理",
-    "mail": "邮寄",
-    "online": "网上办理",
-    "embassy": "驻外使领馆办理",
-}
 MAX_SITES_LISTED = 4
+
+
+def _say(key: str, language: str, **values: object) -> str:
+    return load_messages().text(key, language, **values)
+
+
+def heading_title(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
+    """The item's name; in a translation, with the Chinese name a desk will know it by."""
+    if language == load_languages().default:
+        return guide.title
+    return f"{guide.title} ({knowledge.guides[guide.id].title})"
+
+
+def _heading(guide: Guide, knowledge: KnowledgeBase, language: str, part: str) -> str:
+    return _say("guide.heading", language, title=heading_title(guide, knowledge, language), part=part)
+
+
+def _part(key: str, knowledge: KnowledgeBase, language: str) -> str:
+    return knowledge.aspect_label(key, language) + _say("punct.colon", language)
+
+
+def _bracketed(text: str, language: str) -> str:
+    return _say("punct.open", language) + text + _say("punct.close", language)
 
 
 def _lines(title: str, rows: list[str]) -> str:
     return "\n".join([title, *rows])
 
 
-def materials(guide: Guide, knowledge: KnowledgeBase) -> str:
+def materials(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     rows = []
     for index, item in enumerate(guide["materials"], start=1):
-        extra = [item["form"] + (f"{item['copies']}份" if item.get("copies") else "")]
+        copies = _say("guide.copies", language, count=item["copies"]) if item.get("copies") else ""
+        extra = [_say("guide.form_copies", language, form=item["form"], copies=copies).strip()]
         for key in ("translation", "certification", "note"):
             if item.get(key):
                 extra.append(item[key])
-        rows.append(f"{index}. {item['name']}（{'；'.join(extra)}）")
-    rows.append(f"亲友代办：{guide['proxy']}")
-    return _lines(f"【{guide.title}】所需材料：", rows)
+        joined = _say("guide.clause_separator", language).join(extra)
+        rows.append(f"{index}. {item['name']}{_bracketed(joined, language)}")
+    rows.append(_say("guide.materials.proxy", language, proxy=guide["proxy"]))
+    return _lines(_heading(guide, knowledge, language, _part("materials", knowledge, language)), rows)
 
 
-def conditions(guide: Guide, knowledge: KnowledgeBase) -> str:
-    rows = [f"申请人：{guide['conditions']['who']}"]
+def conditions(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
+    rows = [_say("guide.conditions.who", language, who=guide["conditions"]["who"])]
     rows += [f"· {requirement}" for requirement in guide["conditions"]["requirements"]]
-    return _lines(f"【{guide.title}】办理条件：", rows)
+    return _lines(_heading(guide, knowledge, language, _part("conditions", knowledge, language)), rows)
 
 
-def time_limit(guide: Guide, knowledge: KnowledgeBase) -> str:
+def time_limit(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     limits = guide["time_limit"]
-    return _lines(f"【{guide.title}】办理时限：", [f"法定时限：{limits['legal']}", f"承诺时限：{limits['promised']}"])
-
-
-def fees(guide: Guide, knowledge: KnowledgeBase) -> str:
     rows = [
-        f"· {fee['item']}：{fee['amount']}" + (f"（{fee['note']}）" if fee.get("note") else "") for fee in guide["fees"]
+        _say("guide.time_limit.legal", language, text=limits["legal"]),
+        _say("guide.time_limit.promised", language, text=limits["promised"]),
     ]
-    return _lines(f"【{guide.title}】收费标准：", rows)
+    return _lines(_heading(guide, knowledge, language, _part("time_limit", knowledge, language)), rows)
 
 
-def _names(knowledge: KnowledgeBase, kind: str, ids: list[str]) -> list[str]:
-    return [knowledge.site(kind, site_id)["name"] for site_id in ids]
+def _fee_row(fee: dict[str, Any], language: str) -> str:
+    note = fee.get("note")
+    row = f"· {fee['item']}{_say('punct.colon', language)}{fee['amount']}"
+    return row + (_bracketed(note, language) if note else "")
 
 
-def where(guide: Guide, knowledge: KnowledgeBase) -> str:
+def fees(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
+    rows = [_fee_row(fee, language) for fee in guide["fees"]]
+    return _lines(_heading(guide, knowledge, language, _part("fees", knowledge, language)), rows)
+
+
+def _names(knowledge: KnowledgeBase, kind: str, ids: list[str], language: str) -> list[str]:
+    return [knowledge.site(kind, site_id, language)["name"] for site_id in ids]
+
+
+def where(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     place = guide["where"]
+    separator = _say("guide.list_separator", language)
     rows = []
-    desks = _names(knowledge, "domestic_desks", place.get("desks", []))
+    desks = _names(knowledge, "domestic_desks", place.get("desks", []), language)
     if desks:
-        rows.append("国内窗口：" + "、".join(desks))
-    sites = _names(knowledge, "overseas_sites", place.get("overseas_sites", []))
+        rows.append(_say("guide.where.desks", language, names=separator.join(desks)))
+    sites = _names(knowledge, "overseas_sites", place.get("overseas_sites", []), language)
     if sites:
-        shown = "、".join(sites[:MAX_SITES_LISTED]) + (f"等{len(sites)}个站点" if len(sites) > MAX_SITES_LISTED else "")
-        rows.append("海外服务站：" + shown)
-    online = _names(knowledge, "online", place.get("online", []))
+        shown = separator.join(sites[:MAX_SITES_LISTED])
+        if len(sites) > MAX_SITES_LISTED:
+            shown = _say("guide.where.sites_more", language, names=shown, count=len(sites))
+        rows.append(_say("guide.where.sites", language, names=shown))
+    online = _names(knowledge, "online", place.get("online", []), language)
     if online:
-        rows.append("网上办理：" + "、".join(online))
+        rows.append(_say("guide.where.online", language, names=separator.join(online)))
     if place.get("note"):
         rows.append(place["note"])
-    rows.append(f"咨询电话：{guide['contact']['phone']}（{guide['contact']['hours']}）")
-    return _lines(f"【{guide.title}】办理地点：", rows)
+    rows.append(_say("guide.where.phone", language, phone=guide["contact"]["phone"], hours=guide["contact"]["hours"]))
+    return _lines(_heading(guide, knowledge, language, _part("where", knowledge, language)), rows)
 
 
-def remote(guide: Guide, knowledge: KnowledgeBase) -> str:
+def _remote_answer(guide: Guide, language: str) -> str:
     info = guide["remote"]
-    ways = "、".join(WAY_WORDS[way] for way in info.get("ways", []))
-    rows = [f"人在国外能否办理：{REMOTE_WORDS[info['possible']]}" + (f"（{ways}）" if ways else ""), info["how"]]
-    rows.append(f"亲友代办：{guide['proxy']}")
-    return _lines(f"【{guide.title}】海外办理：", rows)
+    answer = _say(f"guide.remote.possible.{info['possible']}", language)
+    ways = _say("guide.list_separator", language).join(
+        _say(f"guide.way.{way}", language) for way in info.get("ways", [])
+    )
+    return answer + (_bracketed(ways, language) if ways else "")
 
 
-def steps(guide: Guide, knowledge: KnowledgeBase) -> str:
+def remote(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
+    rows = [_say("guide.remote.possible", language, answer=_remote_answer(guide, language)), guide["remote"]["how"]]
+    rows.append(_say("guide.materials.proxy", language, proxy=guide["proxy"]))
+    return _lines(_heading(guide, knowledge, language, _part("remote", knowledge, language)), rows)
+
+
+def steps(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     rows = [f"{index}. {step}" for index, step in enumerate(guide["steps"], start=1)]
-    return _lines(f"【{guide.title}】办理流程：", rows)
+    return _lines(_heading(guide, knowledge, language, _part("steps", knowledge, language)), rows)
 
 
-def overview(guide: Guide, knowledge: KnowledgeBase) -> str:
+def overview(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     info = guide["remote"]
-    fee_text = "；".join(f"{fee['item']} {fee['amount']}" for fee in guide["fees"][:2])
+    fee_text = _say("guide.clause_separator", language).join(
+        f"{fee['item']} {fee['amount']}" for fee in guide["fees"][:2]
+    )
     rows = [
         guide["scope"],
-        f"办理部门：{guide['department']}",
-        f"承诺时限：{guide['time_limit']['promised']}",
-        f"费用：{fee_text}",
-        f"人在国外：{REMOTE_WORDS[info['possible']]}。{info['how']}",
-        "想了解哪方面？可点下方按钮查看材料、条件、时限、地点等。",
+        _say("guide.overview.department", language, department=guide["department"]),
+        _say("guide.overview.promised", language, text=guide["time_limit"]["promised"]),
+        _say("guide.overview.fees", language, text=fee_text),
+        _say(
+            "guide.overview.remote",
+            language,
+            answer=_say(f"guide.remote.possible.{info['possible']}", language),
+            how=info["how"],
+        ),
+        _say("guide.overview.more", language),
     ]
-    return _lines(f"【{guide.title}】", rows)
+    return _lines(_heading(guide, knowledge, language, ""), rows)
 
 
 COMPOSERS = {
@@ -117,29 +162,46 @@ COMPOSERS = {
 }
 
 
-def nearby_site(guide: Guide, knowledge: KnowledgeBase, place: str | None) -> str | None:
+def nearby_site(guide: Guide, knowledge: KnowledgeBase, place: str | None, language: str) -> str | None:
     """A line about the overseas site where the user is, when the guide can be done there."""
     if not place or place not in guide["where"].get("overseas_sites", []):
         return None
-    site = knowledge.site("overseas_sites", place)
-    video = "，可视频办理" if site.get("video") else ""
-    return f"离您最近：{site['name']}（{site['address']}；{site['hours']}；电话 {site['phone']}{video}）"
+    site = knowledge.site("overseas_sites", place, language)
+    video = _say("guide.nearby.video", language) if site.get("video") else ""
+    return _say(
+        "guide.nearby",
+        language,
+        name=site["name"],
+        address=site["address"],
+        hours=site["hours"],
+        phone=site["phone"],
+        video=video,
+    )
 
 
-def compose(guide: Guide, aspect: str | None, knowledge: KnowledgeBase, place: str | None = None) -> str:
-    """The answer for one aspect of a guide (its overview when aspect is None).
+def compose(
+    guide: Guide, aspect: str | None, knowledge: KnowledgeBase, place: str | None = None, language: str | None = None
+) -> str:
+    """The answer for one aspect of a guide (its overview when aspect is None), in `language`.
 
-    `place` is the overseas site the user mentioned; where it helps, the answer
-    names that site.
+    `guide` is the guide in that language (`knowledge.guide(id, language)`); `place` is the overseas
+    site the user mentioned: where it helps, the answer names that site.
     """
-    text = COMPOSERS.get(aspect or "", overview)(guide, knowledge)
-    nearby = nearby_site(guide, knowledge, place) if aspect in (None, "where", "remote") else None
-    return f"{text}\n{nearby}" if nearby else text
+    language = language or load_languages().default
+    text = COMPOSERS.get(aspect or "", overview)(guide, knowledge, language)
+    nearby = nearby_site(guide, knowledge, place, language) if aspect in (None, "where", "remote") else None
+    lines = [text, nearby] if nearby else [text]
+    authoritative = _say("guide.authoritative", language)
+    if authoritative:
+        lines.append(authoritative)
+    return "\n".join(lines)
 
 
-def aspect_buttons(guide: Guide, knowledge: KnowledgeBase, skip: str | None = None) -> list[dict[str, Any]]:
+def aspect_buttons(
+    guide: Guide, knowledge: KnowledgeBase, skip: str | None = None, language: str | None = None
+) -> list[dict[str, Any]]:
     return [
-        {"title": knowledge.aspects[aspect]["label"], "payload": f'/ask_aspect{{"aspect":"{aspect}"}}'}
+        {"title": knowledge.aspect_label(aspect, language), "payload": f'/ask_aspect{{"aspect":"{aspect}"}}'}
         for aspect in ASPECT_ORDER
         if aspect != skip
     ]

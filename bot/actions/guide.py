@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import answers
 from bot.actions.handoff import hand_off
+from bot.actions.language import Reply
 from bot.actions.resources import knowledge
 from bot.actions.understanding import (
     candidates,
@@ -24,51 +25,48 @@ from bot.knowledge import intent_for, item_for
 MISUNDERSTANDINGS_BEFORE_HANDOFF = 2
 
 
-def answer_guide(
-    dispatcher: CollectingDispatcher, item_id: str, aspect: str | None, place: str | None = None
-) -> list[EventType]:
+def answer_guide(reply: Reply, item_id: str, aspect: str | None, place: str | None = None) -> list[EventType]:
     kb = knowledge()
-    guide = kb.guide(item_id)
+    guide = kb.guide(item_id, reply.language)
     if guide is None:
         # A slot from before a catalog change can name an item that is gone.
-        return ask_which_item(dispatcher, aspect)
-    dispatcher.utter_message(
-        text=answers.compose(guide, aspect, kb, place),
-        buttons=answers.aspect_buttons(guide, kb, skip=aspect),
-        json_message={"guide_item": item_id, "aspect": aspect},
+        return ask_which_item(reply, aspect)
+    reply.send(
+        answers.compose(guide, aspect, kb, place, reply.language),
+        answers.aspect_buttons(guide, kb, skip=aspect, language=reply.language),
+        guide_item=item_id,
+        aspect=aspect,
     )
-    return [SlotSet("guide_item", item_id), SlotSet("aspect", aspect), SlotSet("misunderstandings", 0.0)]
+    return [
+        SlotSet("guide_item", item_id),
+        SlotSet("aspect", aspect),
+        SlotSet("misunderstandings", 0.0),
+        *reply.events(),
+    ]
 
 
-def ask_which_item(dispatcher: CollectingDispatcher, aspect: str | None) -> list[EventType]:
-    dispatcher.utter_message(
-        text="请问您想了解哪一项业务？比如“护照换发”“户口注销”“委托书公证”。",
-        json_message={"candidates": []},
-    )
-    return [SlotSet("guide_item", None), SlotSet("aspect", aspect)]
+def ask_which_item(reply: Reply, aspect: str | None) -> list[EventType]:
+    reply.send(reply.say("ask_which_item"), candidates=[])
+    return [SlotSet("guide_item", None), SlotSet("aspect", aspect), *reply.events()]
 
 
-def offer_candidates(dispatcher: CollectingDispatcher, items: list[str], aspect: str | None) -> list[EventType]:
+def offer_candidates(reply: Reply, items: list[str], aspect: str | None) -> list[EventType]:
     kb = knowledge()
     entity = f'{{"aspect":"{aspect}"}}' if aspect else ""
-    dispatcher.utter_message(
-        text="您想问的是下面哪一项？请点选：",
-        buttons=[{"title": kb.title(item), "payload": f"/{intent_for(item)}{entity}"} for item in items],
-        json_message={"candidates": items},
+    reply.send(
+        reply.say("offer_candidates"),
+        [{"title": kb.title(item, reply.language), "payload": f"/{intent_for(item)}{entity}"} for item in items],
+        candidates=items,
     )
-    return [SlotSet("aspect", aspect)] if aspect else []
+    return ([SlotSet("aspect", aspect)] if aspect else []) + reply.events()
 
 
-def not_understood(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+def not_understood(reply: Reply, tracker: Tracker) -> list[EventType]:
     count = (tracker.get_slot("misunderstandings") or 0.0) + 1
     if count >= MISUNDERSTANDINGS_BEFORE_HANDOFF:
-        return [SlotSet("misunderstandings", 0.0), *hand_off(dispatcher, tracker, "repeated_misunderstanding")]
-    dispatcher.utter_message(
-        text="抱歉，我没太明白您的问题。可以换个说法，或说出要办的事项，比如“护照过期了怎么换”“委托书公证要什么材料”。",
-        buttons=[{"title": "转人工", "payload": "/request_human"}],
-        json_message={"candidates": []},
-    )
-    return [SlotSet("misunderstandings", count)]
+        return [SlotSet("misunderstandings", 0.0), *hand_off(reply, tracker, "repeated_misunderstanding")]
+    reply.send(reply.say("not_understood"), [reply.button("button.human", "/request_human")], candidates=[])
+    return [SlotSet("misunderstandings", count), *reply.events()]
 
 
 class ActionAnswerGuide(Action):
@@ -78,6 +76,7 @@ class ActionAnswerGuide(Action):
         return "action_answer_guide"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        reply = Reply(dispatcher, tracker)
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         aspect = latest_aspect(tracker)
         item_id = item_for(intent)
@@ -85,12 +84,12 @@ class ActionAnswerGuide(Action):
             # A follow-up such as "那要多少钱？" is about the item we were on.
             item_id = tracker.get_slot("guide_item")
             if not item_id:
-                return ask_which_item(dispatcher, aspect)
-            return answer_guide(dispatcher, item_id, aspect, latest_place(tracker))
+                return ask_which_item(reply, aspect)
+            return answer_guide(reply, item_id, aspect, latest_place(tracker))
         ranking = item_ranking(tracker)
         if not is_clear(ranking) and len(candidates(ranking)) > 1:
-            return offer_candidates(dispatcher, candidates(ranking), aspect)
-        return answer_guide(dispatcher, item_id, aspect, latest_place(tracker))
+            return offer_candidates(reply, candidates(ranking), aspect)
+        return answer_guide(reply, item_id, aspect, latest_place(tracker))
 
 
 class ActionClarify(Action):
@@ -100,11 +99,12 @@ class ActionClarify(Action):
         return "action_clarify"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        reply = Reply(dispatcher, tracker)
         aspect, current = latest_aspect(tracker), tracker.get_slot("guide_item")
         if aspect and current and not latest_entities(tracker, "guide_item"):
             # "一定要本人去吗" after a guide answer: a follow-up the classifier was unsure of.
-            return answer_guide(dispatcher, current, aspect, latest_place(tracker))
+            return answer_guide(reply, current, aspect, latest_place(tracker))
         items = candidates(item_ranking(tracker))
         if items:
-            return offer_candidates(dispatcher, items, aspect)
-        return not_understood(dispatcher, tracker)
+            return offer_candidates(reply, items, aspect)
+        return not_understood(reply, tracker)
