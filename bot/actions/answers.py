@@ -8,6 +8,7 @@ keeps the item's Chinese name, which the citizen will need at a desk).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.i18n import load_languages, load_messages
@@ -15,6 +16,7 @@ from bot.knowledge import Guide, KnowledgeBase
 
 ASPECT_ORDER = ["materials", "conditions", "time_limit", "fees", "where", "remote", "steps"]
 MAX_SITES_LISTED = 4
+_SAMPLE_REMARK = re.compile(r"（示例号码[^）]*）")
 
 
 def _say(key: str, language: str, **values: object) -> str:
@@ -48,7 +50,7 @@ def materials(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     rows = []
     for index, item in enumerate(guide["materials"], start=1):
         copies = _say("guide.copies", language, count=item["copies"]) if item.get("copies") else ""
-        extra = [_say("guide.form_copies", language, form=item["form"], copies=copies).strip()]
+        extra = [item["form"] + copies]
         for key in ("translation", "certification", "note"):
             if item.get(key):
                 extra.append(item[key])
@@ -88,6 +90,14 @@ def _names(knowledge: KnowledgeBase, kind: str, ids: list[str], language: str) -
     return [knowledge.site(kind, site_id, language)["name"] for site_id in ids]
 
 
+def _phone(guide: Guide, language: str) -> str:
+    """The guide's phone; the sample-number remark of the Chinese guide said in `language`."""
+    phone = guide["contact"]["phone"]
+    if language == load_languages().default:
+        return phone
+    return _SAMPLE_REMARK.sub(lambda _: _bracketed(_say("guide.sample_number", language), language), phone)
+
+
 def where(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     place = guide["where"]
     separator = _say("guide.list_separator", language)
@@ -106,7 +116,7 @@ def where(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
         rows.append(_say("guide.where.online", language, names=separator.join(online)))
     if place.get("note"):
         rows.append(place["note"])
-    rows.append(_say("guide.where.phone", language, phone=guide["contact"]["phone"], hours=guide["contact"]["hours"]))
+    rows.append(_say("guide.where.phone", language, phone=_phone(guide, language), hours=guide["contact"]["hours"]))
     return _lines(_heading(guide, knowledge, language, _part("where", knowledge, language)), rows)
 
 
@@ -133,7 +143,7 @@ def steps(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
 def overview(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     info = guide["remote"]
     fee_text = _say("guide.clause_separator", language).join(
-        f"{fee['item']} {fee['amount']}" for fee in guide["fees"][:2]
+        f"{fee['item']}{_say('punct.colon', language)}{fee['amount']}" for fee in guide["fees"][:2]
     )
     rows = [
         guide["scope"],
