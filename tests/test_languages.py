@@ -20,7 +20,7 @@ from tests.conftest import make_tracker, run_action, slot_events
 LANGUAGES = load_languages()
 FOREIGN = LANGUAGES.foreign
 HAN = re.compile(r"[\u3400-\u9fff]")
-BRACKETED = re.compile(r"\([^()]*\)|（[^（）]*）")
+BRACKETED = re.compile(r"\([^()]*\)|（[^（）]*）|「[^「」]*」|“[^“”]*”|«[^«»]*»")
 
 
 def language_entity(code: str) -> dict:
