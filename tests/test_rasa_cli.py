@@ -9,7 +9,8 @@ import pytest
 
 from bot.knowledge.store import PROJECT_ROOT
 from bot.tools import evaluate
-from bot.tools.stack import RASA, quiet_env
+from bot.tools.rasa_cli import RASA, quiet_env
+from bot.trainer import nlu_files
 
 pytestmark = pytest.mark.stack
 
@@ -42,7 +43,7 @@ def test_dialogue_flows_with_rasa_test(trained_model, tmp_path):
 
 def test_nlu_evaluation_on_held_out_set(trained_model):
     """The held-out set is never trained on; the report goes to results/."""
-    training = "".join(path.read_text() for path in (PROJECT_ROOT / "bot" / "data" / "nlu").glob("*.yml"))
+    training = "".join(path.read_text() for path in nlu_files.training_files())
     examples = evaluate.load_examples()
     assert len([e for e in examples if e[0].startswith("item_")]) >= 300
     leaked = [text for _, text in examples if f"- {text}\n" in training]

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import bounded_hypothesis, rest
+from tests.helpers import bounded_hypothesis, rest
 
 pytestmark = pytest.mark.stack
 

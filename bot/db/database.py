@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from bot.db.models import Base, Case, CaseEvent, HandoffRequest, RateEvent
+from bot.db.tables import Base, Case, CaseEvent, HandoffRequest, RateEvent
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'wenzhou.db'}"
@@ -60,6 +60,22 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         return create_engine(url, future=True, connect_args={"check_same_thread": False, "timeout": 15})
     return create_engine(url, future=True, pool_pre_ping=True)
+
+
+def count_events(session: Session, limits: list[tuple[str, int, float]]) -> str | None:
+    """Rate limits inside a caller's transaction: the first key over its limit, or None (then all counted).
+
+    The desk counts a citizen's message in the same transaction that stores it.
+    """
+    now = datetime.utcnow()
+    for key, limit, window_s in limits:
+        start = now - timedelta(seconds=window_s)
+        session.execute(delete(RateEvent).where(RateEvent.key == key, RateEvent.at < start))
+        seen = session.execute(select(func.count(RateEvent.id)).where(RateEvent.key == key)).scalar_one()
+        if seen >= limit:
+            return key
+    session.add_all([RateEvent(key=key, at=now) for key, _, _ in limits])
+    return None
 
 
 class Database:
@@ -122,16 +138,8 @@ class Database:
 
     def allow_all(self, limits: list[tuple[str, int, float]]) -> str | None:
         """Several limits in one transaction: the first key over its limit, or None (then all counted)."""
-        now = datetime.utcnow()
         with self.session() as session:
-            for key, limit, window_s in limits:
-                start = now - timedelta(seconds=window_s)
-                session.execute(delete(RateEvent).where(RateEvent.key == key, RateEvent.at < start))
-                seen = session.execute(select(func.count(RateEvent.id)).where(RateEvent.key == key)).scalar_one()
-                if seen >= limit:
-                    return key
-            session.add_all([RateEvent(key=key, at=now) for key, _, _ in limits])
-            return None
+            return count_events(session, limits)
 
     # --- hand-off ------------------------------------------------------------
 

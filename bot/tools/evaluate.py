@@ -185,9 +185,9 @@ def summarize(outcomes: list[Outcome], via: str) -> dict[str, Any]:
     return summary
 
 
-def write_report(summary: dict[str, Any], name: str = "nlu_report") -> Path:
-    (RESULTS / name).parent.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(
+def write_report(summary: dict[str, Any], name: str = "nlu_report", directory: Path = RESULTS) -> Path:
+    (directory / name).parent.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.json").write_text(
         json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
     )
     lines = [
@@ -210,7 +210,7 @@ def write_report(summary: dict[str, Any], name: str = "nlu_report") -> Path:
         f"| {e['expected']} | {e['item'] or e['predicted']} | {e['confidence']} | {e['text'].replace('|', '/')} |"
         for e in summary["errors"]
     ]
-    path = RESULTS / f"{name}.md"
+    path = directory / f"{name}.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -222,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default="http://127.0.0.1:5005")
     parser.add_argument("--test-set", type=Path, default=TEST_SET)
     parser.add_argument("--name", default="nlu_report")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS, help="where the report goes (default: results/)")
     args = parser.parse_args(argv)
     examples = load_examples(args.test_set)
     if args.via == "agent":
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         outcomes = asyncio.run(via_rest(args.url, examples))
     summary = summarize(outcomes, args.via)
-    path = write_report(summary, args.name)
+    path = write_report(summary, args.name, args.out_dir)
     print(f"item accuracy {summary['item_accuracy']:.1%}, general {summary['general_accuracy']:.1%}; report: {path}")
     return 0
 

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from bot.db import Database, seed
 from bot.desk import DeskConfig
-from tests.conftest import bounded_hypothesis
-from tests.desk.conftest import DeskServer, free_port, new_id
+from tests.desk.helpers import DeskServer, free_port, new_id
+from tests.helpers import bounded_hypothesis
 
 BOUNDED = bounded_hypothesis()
 TEXTS = st.one_of(
@@ -93,7 +93,7 @@ def test_any_text_is_stored_as_sent_or_refused_clearly(loop_desk, text):
     )
     assert status < 500, raw[:200]
     if status == 200:
-        stored = [m["text"] for m in server.store.messages(conversation) if m["sender"] == "citizen"]
+        stored = [m["text"] for m in server.conversations.messages(conversation) if m["sender"] == "citizen"]
         assert stored == [text.strip()]
     else:
         assert json.loads(raw)["error"]
@@ -147,7 +147,7 @@ def test_socket_events_with_any_payload_never_break_the_desk(loop_desk, data, te
             )
             assert isinstance(answer, dict)
             if answer.get("ok"):
-                stored = [m["text"] for m in server.store.messages(session) if m["sender"] == "citizen"]
+                stored = [m["text"] for m in server.conversations.messages(session) if m["sender"] == "citizen"]
                 assert stored == [text.strip()]
             else:
                 assert answer.get("error")
