@@ -119,3 +119,15 @@ def test_rasa_api_needs_the_token(rasa_stack):
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(f"{rasa_stack.rasa_url}/status", timeout=10)
     assert error.value.code == 401
+
+
+def test_with_nlu_the_reply_carries_what_was_understood(rasa_stack):
+    user = sender()
+    answer = rest(rasa_stack, user, "护照过期了怎么换", with_nlu=True)
+    assert customs(answer["messages"])[0]["guide_item"] == "passport-renewal"
+    assert answer["nlu"]["intent"] == "item_passport_renewal"
+    assert answer["nlu"]["slots"]["guide_item"] == "passport-renewal"
+    # Only the slots the inbox shows: never the case proof.
+    assert set(answer["nlu"]["slots"]) == {"guide_item", "aspect"}
+    # Without the flag, the reply is the plain list every other client reads.
+    assert isinstance(rest(rasa_stack, user, "那要多少钱？"), list)

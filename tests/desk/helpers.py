@@ -20,6 +20,7 @@ from bot.desk.config import DeskConfig
 from bot.desk.conversations import Conversations
 from bot.desk.handlers import ACCOUNTS, SERVICE
 from bot.desk.presence import Presence
+from bot.desk.service import DeskService
 from bot.server import create_app
 
 PASSWORD = "correct-horse-battery"
@@ -62,6 +63,10 @@ class DeskServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def app_service(self) -> DeskService:
+        return self.app[SERVICE]
 
     @property
     def conversations(self) -> Conversations:

@@ -75,3 +75,27 @@ async def test_clerk_takes_over_a_bot_conversation_unasked(desk):
         await clerk.close()
     again = await say(desk, conversation, "身份证过期了怎么办")
     assert again["state"] == "bot" and any(line["sender"] == "bot" for line in again["replies"])
+
+
+async def test_a_citizen_message_costs_two_transactions_and_carries_what_the_nlu_understood(desk):
+    """One to count the limits and store the line, one for the bot's answer with the NLU's reading."""
+    from sqlalchemy import event
+
+    conversation = new_id()
+    await say(desk, conversation, "你好")  # the conversation exists; what follows is one more message
+    engine = desk.app_service.database.engine
+    commits: list[int] = []
+
+    def count(connection) -> None:
+        commits.append(1)
+
+    event.listen(engine, "commit", count)
+    try:
+        answer = await say(desk, conversation, "护照过期了怎么换")
+    finally:
+        event.remove(engine, "commit", count)
+    assert answer["state"] == "bot" and answer["replies"][0]["data"]["custom"]["guide_item"] == "passport-renewal"
+    assert len(commits) == 2, f"{len(commits)} transactions for one citizen message"
+    nlu = desk.conversations.messages(conversation)[-2]["data"]["nlu"]
+    assert nlu["intent"] == "item_passport_renewal" and nlu["item"] == "passport-renewal"
+    assert 0 < nlu["confidence"] <= 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socketio
 
 from bot.desk.service import BOT_DOWN
+from bot.limits import MAX_TEXT
 from tests.desk.helpers import Citizen, Clerk, console_handshake, drop, new_id, say, wait_for
 
 
@@ -63,12 +64,15 @@ async def test_clerk_lines_reach_the_citizen_as_bot_uttered(desk_without_rasa):
         await wait_for(lambda: "您好，请问有什么可以帮您？" in citizen.texts())
         joined = next(m for m in citizen.received if m["text"] == "工作人员 张 已接入")
         assert joined["metadata"]["sender"] == "system"
+        # What the line means travels as an event; a widget never has to read the wording.
+        assert joined["metadata"]["event"] == "joined" and joined["metadata"]["author"] == "张"
         reply = next(m for m in citizen.received if m["text"] == "您好，请问有什么可以帮您？")
         assert reply["metadata"]["sender"] == "clerk" and reply["metadata"]["author"] == "张"
         # History for a reloaded widget: every line, in order, citizen lines included.
         history = await citizen.sio.call("history_request", {"session_id": session_id, "after": 0}, timeout=5)
         assert [m["text"] for m in history["messages"]][0] == "我要找人工"
         assert history["state"] == "clerk" and history["clerk"] == "张"
+        assert history["max_text"] == MAX_TEXT, "the widget takes the length limit from the desk"
         after = history["messages"][-2]["metadata"]["id"]
         tail = await citizen.sio.call("history_request", {"session_id": session_id, "after": after}, timeout=5)
         assert len(tail["messages"]) == 1
