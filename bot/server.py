@@ -64,6 +64,7 @@ def _harden(request: web.Request, response: web.StreamResponse) -> None:
 
 def create_app(config: DeskConfig | None = None, database: Database | None = None) -> web.Application:
     config = config or DeskConfig.from_env()
+    owns_database = database is None
     database = database or Database(config.database_url)
     database.create_schema()
     rasa = RasaClient(config.rasa_url, config.rasa_token, config.rasa_timeout)
@@ -73,6 +74,8 @@ def create_app(config: DeskConfig | None = None, database: Database | None = Non
         await rasa.start()
         yield
         await rasa.close()
+        if owns_database:
+            database.engine.dispose()  # the pooled connections
 
     app = desk_app.init_app(config, database, rasa, middlewares=[security_headers, database_errors])
     app.cleanup_ctx.insert(0, rasa_client_ctx)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 from aiohttp import web
@@ -46,19 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     if password:
         print(f"first admin created: name admin, one-time password {password}", flush=True)
     app = create_app(DeskConfig.from_env(), database)
-    profile = os.environ.get("DESK_PROFILE")
-    if profile:
-        # bench/latency.py: where the desk spends its CPU under load (cProfile, written on exit).
-        import cProfile
-
-        profiler = cProfile.Profile()
-        profiler.enable()
-        try:
-            web.run_app(app, host=args.host, port=args.port, print=None, shutdown_timeout=5)
-        finally:
-            profiler.disable()
-            profiler.dump_stats(profile)
-        return 0
     web.run_app(app, host=args.host, port=args.port, print=None, shutdown_timeout=5)
     return 0
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,6 +59,20 @@ def message_dict(row: DeskMessage) -> dict[str, Any]:
     }
 
 
+def _line(line_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    """The shape of `message_dict` for a line inserted with Core."""
+    return {
+        "id": line_id,
+        "conversation_id": values["conversation_id"],
+        "sender": values["sender"],
+        "author": values["author"],
+        "text": values["text"],
+        "data": values["data"] or {},
+        "client_id": values["client_id"],
+        "at": iso(values["created_at"]),
+    }
+
+
 def conversation_dict(row: DeskConversation, clerk: str | None = None) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -96,16 +110,14 @@ class Conversations:
 
         Returns (line, created, conversation). A client_id seen before returns the stored line
         (created False) and counts nothing. Raises RateLimited when a limit is reached.
+        Core statements, not the ORM's unit of work: this runs for every message.
         """
-        for attempt in (1, 2):
-            try:
-                return self._accept(conversation_id, text, data, client_id, limits, country, site)
-            except IntegrityError:
-                # Another instance stored the same line (client_id) or created the conversation at the
-                # same moment: the second attempt finds their row.
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return self._accept(conversation_id, text, data, client_id, limits, country, site, look_first=False)
+        except IntegrityError:
+            # A re-sent line (same client_id), or the conversation created by another instance at
+            # the same moment: the transaction rolled back; look for the stored line this time.
+            return self._accept(conversation_id, text, data, client_id, limits, country, site, look_first=True)
 
     def _accept(
         self,
@@ -116,35 +128,42 @@ class Conversations:
         limits: list[tuple[str, int, float]],
         country: str | None,
         site: str | None,
+        look_first: bool,
     ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
         with self.db.session() as session:
-            existing = self._by_client_id(session, conversation_id, client_id) if client_id else None
-            if existing is not None:
-                return message_dict(existing), False, self._conversation(session, conversation_id)
+            if look_first and client_id:
+                existing = self._by_client_id(session, conversation_id, client_id)
+                if existing is not None:
+                    return message_dict(existing), False, self._conversation(session, conversation_id)
             refused = count_events(session, limits)
             if refused:
                 raise RateLimited(refused)
             now = datetime.utcnow()
-            row = session.get(DeskConversation, conversation_id)
-            if row is None:
-                row = DeskConversation(
-                    id=conversation_id, state=BOT, country=country, site=site, understood={}, bot_paused=False,
-                    created_at=now,
+            table = DeskConversation.__table__
+            touched = session.execute(
+                update(table)
+                .where(table.c.id == conversation_id)
+                .values(
+                    # A citizen writing into a closed conversation starts with the bot again.
+                    state=case((table.c.state == CLOSED, BOT), else_=table.c.state),
+                    country=func.coalesce(table.c.country, country),
+                    site=func.coalesce(table.c.site, site),
+                    updated_at=now,
                 )
-                session.add(row)
-            else:
-                row.country, row.site = row.country or country, row.site or site
-                # A citizen writing into a closed conversation starts with the bot again.
-                if row.state == CLOSED:
-                    row.state = BOT
-            row.updated_at = now
-            line = DeskMessage(
-                conversation_id=conversation_id, sender="citizen", text=text, data=data, client_id=client_id,
-                created_at=now,
-            )  # fmt: skip
-            session.add(line)
-            session.flush()
-            return message_dict(line), True, self._conversation(session, conversation_id)
+            ).rowcount
+            if not touched:
+                session.execute(
+                    insert(table).values(
+                        id=conversation_id, state=BOT, country=country, site=site, understood={}, bot_paused=False,
+                        created_at=now, updated_at=now,
+                    )
+                )  # fmt: skip
+            values = {
+                "conversation_id": conversation_id, "sender": "citizen", "author": None, "text": text, "data": data,
+                "client_id": client_id, "created_at": now,
+            }  # fmt: skip
+            (line_id,) = session.execute(insert(DeskMessage.__table__).values(**values)).inserted_primary_key
+            return _line(line_id, values), True, self._conversation(session, conversation_id)
 
     @staticmethod
     def _by_client_id(session: Session, conversation_id: str, client_id: str | None) -> DeskMessage | None:
@@ -155,37 +174,27 @@ class Conversations:
     # --- lines from the bot, clerks and the desk -------------------------------
 
     def add_lines(
-        self, conversation_id: str, lines: list[Line], annotate: tuple[int, str, Any] | None = None
+        self, conversation_id: str, lines: list[Line], annotate: tuple[int, dict[str, Any]] | None = None
     ) -> list[dict[str, Any]]:
-        """Stores lines in one transaction, optionally adding a key to an earlier line's data
-        (`(message id, "nlu", what the NLU understood)`)."""
+        """Stores lines in one transaction; `annotate` = (an earlier line's id, its new data), e.g. the
+        citizen's line with what the NLU understood of it (`data.nlu`)."""
         now = datetime.utcnow()
+        stored = []
         with self.db.session() as session:
-            rows = [
-                DeskMessage(
-                    conversation_id=conversation_id,
-                    sender=line.sender,
-                    author=line.author,
-                    text=line.text,
-                    data=line.data or {},
-                    created_at=now,
-                )
-                for line in lines
-            ]
-            session.add_all(rows)
+            for line in lines:
+                values = {
+                    "conversation_id": conversation_id, "sender": line.sender, "author": line.author,
+                    "text": line.text, "data": line.data or {}, "client_id": None, "created_at": now,
+                }  # fmt: skip
+                (line_id,) = session.execute(insert(DeskMessage.__table__).values(**values)).inserted_primary_key
+                stored.append(_line(line_id, values))
             if annotate:
-                message_id, key, value = annotate
-                earlier = session.get(DeskMessage, message_id)
-                if earlier is not None:
-                    earlier.data = {**(earlier.data or {}), key: value}
-            session.execute(
-                update(DeskConversation)
-                .where(DeskConversation.id == conversation_id)
-                .values(updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            session.flush()
-            return [message_dict(row) for row in rows]
+                message_id, data = annotate
+                messages = DeskMessage.__table__
+                session.execute(update(messages).where(messages.c.id == message_id).values(data=data))
+            conversations = DeskConversation.__table__
+            session.execute(update(conversations).where(conversations.c.id == conversation_id).values(updated_at=now))
+        return stored
 
     def add_line(self, conversation_id: str, line: Line) -> dict[str, Any]:
         return self.add_lines(conversation_id, [line])[0]
@@ -204,11 +213,12 @@ class Conversations:
 
     @staticmethod
     def _conversation(session: Session, conversation_id: str) -> dict[str, Any] | None:
-        row = session.get(DeskConversation, conversation_id)
-        if row is None:
-            return None
-        clerk = session.get(DeskUser, row.claimed_by).name if row.claimed_by else None
-        return conversation_dict(row, clerk)
+        found = session.execute(
+            select(DeskConversation, DeskUser.name)
+            .outerjoin(DeskUser, DeskUser.id == DeskConversation.claimed_by)
+            .where(DeskConversation.id == conversation_id)
+        ).first()
+        return conversation_dict(*found) if found else None
 
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         with self.db.session() as session:

@@ -193,7 +193,7 @@ class DeskService:
         await self.notifier.typing(conversation_id, False)
         handoff = _handoff(replies)
         # What the NLU made of the citizen's line goes to its `data.nlu` (the trainers' inbox).
-        annotate = (stored["id"], "nlu", understood) if understood else None
+        annotate = (stored["id"], {**stored["data"], "nlu": understood}) if understood else None
         lines = await self._db(
             self.conversations.add_lines,
             conversation_id,
