@@ -39,8 +39,13 @@ def _module(frame: str) -> str:
     return Path(location).stem or location
 
 
+# Innermost frames of threads that wait (an idle pool worker, the event loop's select): py-spy
+# cannot always tell them from running ones, and they are no CPU.
+WAITING = ("concurrent/futures/thread.py:81)", "(selectors.py:", "(threading.py:", "(queue.py:")
+
+
 def summarize(collapsed: str, top: int = 15) -> dict[str, Any]:
-    """Own samples (the innermost frame of each stack) by module and by function."""
+    """Own samples (the innermost frame of each stack) by module and by function; waiting threads left out."""
     by_module: Counter[str] = Counter()
     by_function: Counter[str] = Counter()
     total = 0
@@ -49,6 +54,8 @@ def summarize(collapsed: str, top: int = 15) -> dict[str, Any]:
         if not stack or not count.isdigit():
             continue
         leaf = stack.split(";")[-1]
+        if any(mark in leaf for mark in WAITING):
+            continue
         total += int(count)
         by_module[_module(leaf)] += int(count)
         by_function[leaf] += int(count)
@@ -103,8 +110,9 @@ class Profile:
         found: dict[str, Any] = {}
         text = f"# Where the CPU goes under load ({self.label})\n\n"
         text += (
-            f"py-spy sampled each process {RATE_HZ} times a second for {self.seconds:.0f} s (idle threads not "
-            "counted), so samples / rate = seconds a thread of that process was running Python. Collapsed "
+            f"py-spy sampled each process {RATE_HZ} times a second for {self.seconds:.0f} s (waiting threads not "
+            "counted), so samples / rate = seconds a thread of that process was running or in a system call; "
+            "the desk's database threads count while SQLite works or syncs the disk. Collapsed "
             "stacks (for a flame graph): `profile_<process>.txt`.\n\n"
         )
         for name in self.names:

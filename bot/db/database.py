@@ -101,6 +101,10 @@ class Database:
         self.url = url or database_url()
         self.engine = make_engine(self.url)
         self._sessions = sessionmaker(self.engine, future=True, expire_on_commit=False)
+        # How many threads of one service should use the database at once. SQLite lets one writer
+        # in at a time and makes the others sleep and retry (1, 2, 5 ... 100 ms): in one thread
+        # the desk's transactions simply follow each other. PostgreSQL takes them in parallel.
+        self.workers = 1 if self.url.startswith("sqlite") else 8
 
     def create_schema(self) -> None:
         Base.metadata.create_all(self.engine)

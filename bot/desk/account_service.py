@@ -22,7 +22,7 @@ _DECOY_HASH = hash_password("decoy")
 class AccountService:
     def __init__(self, database: Database):
         self.accounts = Accounts(database)
-        self.pool = ThreadPool("accounts-db", 2)
+        self.pool = ThreadPool("accounts-db", min(2, database.workers))
         self.passwords = ThreadPool("passwords", 1)
 
     def close(self) -> None:

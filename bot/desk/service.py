@@ -28,7 +28,6 @@ from bot.desk.webchat import bot_data
 from bot.knowledge import SAMPLE_NOTICE, load_knowledge
 from bot.limits import MAX_TEXT, MESSAGES_PER_ADDRESS, MESSAGES_PER_CONVERSATION
 from bot.offload import ThreadPool
-from bot.privacy import mask
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.roles import STAFF
 
@@ -96,16 +95,24 @@ class DeskService:
         self.rasa = rasa
         self.notifier = notifier
         self.clerk_hours = clerk_hours
-        # Database work off the event loop, so a slow disk never stalls every socket.
-        self.pool = ThreadPool("desk-db", 4)
+        # Database work off the event loop, so a slow disk never stalls every socket. Messages and
+        # state changes go through `pool` (one thread on SQLite: no writer waits for another);
+        # what consoles and reconnecting widgets read goes through `reads`, so a clerk's big
+        # transcript never queues in front of a citizen's message.
+        self.pool = ThreadPool("desk-db", database.workers)
+        self.reads = ThreadPool("desk-reads", 2)
         # Keeps one conversation's messages in order within this process.
         self.locks = KeyedLocks()
 
     def shutdown(self) -> None:
         self.pool.close()
+        self.reads.close()
 
     async def _db(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await self.pool.run(fn, *args, **kwargs)
+
+    async def _read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await self.reads.run(fn, *args, **kwargs)
 
     # --- citizens ------------------------------------------------------------
 
@@ -142,7 +149,8 @@ class DeskService:
             logger.warning("rate limited: %s", ":".join(refused.key.split(":")[1:3])[:24])
             raise DeskError(429, TOO_FAST) from None
         if created:
-            logger.info("citizen message stored: conversation=%s text=%s", conversation_id[:8], mask(text))
+            # The length, not the text: nothing personal in the log, and no masking on every message.
+            logger.info("citizen message stored: conversation=%s chars=%d", conversation_id[:8], len(text))
         return stored, created, conversation
 
     async def route(
@@ -246,41 +254,41 @@ class DeskService:
 
     async def history(self, conversation_id: str, after: int = 0) -> tuple[dict[str, Any] | None, list[dict]]:
         """(conversation or None, its lines after `after`)."""
-        conversation = await self._db(self.conversations.conversation, conversation_id)
+        conversation = await self._read(self.conversations.conversation, conversation_id)
         if conversation is None:
             return None, []
-        return conversation, await self._db(self.conversations.messages, conversation_id, after)
+        return conversation, await self._read(self.conversations.messages, conversation_id, after)
 
     async def status(self) -> dict[str, Any]:
-        clerks = await self._db(self.presence.online_clerks)
+        clerks = await self._read(self.presence.online_clerks)
         return {"clerks_online": len(clerks), "clerk_hours": self.clerk_hours, "max_text": MAX_TEXT}
 
     # --- the console: reading ----------------------------------------------------
 
     async def queue(self) -> dict[str, Any]:
         return {
-            "queue": await self._db(self.conversations.queue),
-            "clerks": await self._db(self.presence.online_clerks),
+            "queue": await self._read(self.conversations.queue),
+            "clerks": await self._read(self.presence.online_clerks),
         }
 
     async def live(self) -> list[dict[str, Any]]:
-        return await self._db(self.conversations.live)
+        return await self._read(self.conversations.live)
 
     async def conversation_view(self, conversation_id: str) -> dict[str, Any]:
         """A conversation with its transcript, notes and the titles of the guides it mentions."""
         found = await self._conversation(conversation_id)
-        lines = await self._db(self.conversations.messages, conversation_id)
+        lines = await self._read(self.conversations.messages, conversation_id)
         return {
             "conversation": found,
             "messages": lines,
-            "notes": await self._db(self.conversations.notes, conversation_id),
+            "notes": await self._read(self.conversations.notes, conversation_id),
             "guides": _guide_titles(lines, found["understood"]),
             # Guide texts are sample content until the operating agency replaces them.
             "sample_notice": SAMPLE_NOTICE,
         }
 
     async def case(self, case_no: str) -> dict[str, Any]:
-        case = await self._db(self.database.case_by_number, case_no.strip())
+        case = await self._read(self.database.case_by_number, case_no.strip())
         if case is None:
             raise DeskError(404, "没有找到这个办件编号。")
         knowledge = load_knowledge()
@@ -292,7 +300,7 @@ class DeskService:
         return {"case_no": case.case_no, "item": title, "status": case.status, "site": case.site, "history": history}
 
     async def online_clerks(self) -> list[dict[str, Any]]:
-        return await self._db(self.presence.online_clerks)
+        return await self._read(self.presence.online_clerks)
 
     # --- the console: presence ----------------------------------------------------
 

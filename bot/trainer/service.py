@@ -72,7 +72,7 @@ def _spans(text: str, entities: Any) -> list[dict[str, Any]]:
 
 class TrainerService:
     def __init__(self, database: Database, rasa: RasaClient, data_dir: Path, config: str = "config.yml"):
-        self.pool = ThreadPool("trainer-db", 2)
+        self.pool = ThreadPool("trainer-db", min(2, database.workers))
         self.rasa = rasa
         self.workbench = Workbench(database, Path(data_dir) / "nlu")
         self.inbox_ = Inbox(database)
