@@ -7,6 +7,7 @@ delays the database work of citizens' messages.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from bot.db import Database
@@ -15,8 +16,12 @@ from bot.desk.passwords import hash_password, verify_password
 from bot.offload import ThreadPool
 
 MIN_PASSWORD = 10
-# Verified when the name is unknown, so that an unknown name costs the same as a wrong password.
-_DECOY_HASH = hash_password("decoy")
+
+
+@functools.lru_cache(maxsize=1)
+def _decoy_hash() -> str:
+    """Verified when the name is unknown, so that an unknown name costs the same as a wrong password."""
+    return hash_password("decoy")
 
 
 class AccountService:
@@ -39,7 +44,7 @@ class AccountService:
         """(user, "") on success, else (None, "wrong" or "locked")."""
         record = await self.pool.run(self.accounts.login_record, name)
         if record.user is None:
-            await self.passwords.run(verify_password, password, _DECOY_HASH)
+            await self.passwords.run(lambda: verify_password(password, _decoy_hash()))
             return None, "wrong"
         if record.locked:
             return None, "locked"

@@ -163,10 +163,24 @@ class TrainingRunner:
                 .execution_options(synchronize_session=False)
             )
 
+    async def _heartbeat(self, job_id: int) -> None:
+        """While this desk runs the job, its row says so, whatever the subprocess prints (or not)."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            await self.pool.run(self._set, job_id)
+
     async def run(self, job_id: int) -> None:
         db = self.pool.run
         pending = await db(self._pending_changes)
         await db(self._set, job_id, status=RUNNING, stage="validate", progress=0.02, started_at=datetime.utcnow())
+        heartbeat = asyncio.create_task(self._heartbeat(job_id))
+        try:
+            await self._run(job_id, pending)
+        finally:
+            heartbeat.cancel()
+
+    async def _run(self, job_id: int, pending: list[int]) -> None:
+        db = self.pool.run
         try:
             await self._command(job_id, "validate", validate_command(self.data_dir, self.config))
             self.candidates.mkdir(parents=True, exist_ok=True)
@@ -232,8 +246,6 @@ class TrainingRunner:
         )
         tail: list[str] = []
         components = 0
-        last_beat = 0.0
-        loop = asyncio.get_running_loop()
         assert process.stdout is not None
         async for raw in process.stdout:
             line = raw.decode("utf-8", "replace").rstrip()
@@ -243,10 +255,6 @@ class TrainingRunner:
                 # About a dozen graph components train; creep towards the stage's end.
                 fraction = min(0.95, components / 14)
                 await db(self._set, job_id, progress=start + (end - start) * fraction)
-                last_beat = loop.time()
-            elif loop.time() - last_beat > HEARTBEAT_S:
-                await db(self._set, job_id)
-                last_beat = loop.time()
         code = await process.wait()
         if code != 0:
             raise RuntimeError(f"{stage} failed (exit {code}):\n" + "\n".join(tail[-15:]))

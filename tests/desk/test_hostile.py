@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from bot.db import Database, seed
 from bot.desk import DeskConfig
+from bot.limits import MAX_TEXT
 from tests.desk.helpers import DeskServer, free_port, new_id
 from tests.helpers import bounded_hypothesis
 
@@ -33,7 +34,7 @@ TEXTS = st.one_of(
             "\u202e护照过期\u202c",
             "😀" * 500,
             "\x00\x1b[31m",
-            "字" * 4000,
+            "字" * MAX_TEXT,
             "/restart",
             '/provide_case_info{"a":1}',
         ]
