@@ -30,7 +30,10 @@ def load_and_memory(levels: tuple[int, ...], seconds: float, with_desk: bool) ->
             return rows, sampler
 
         rows, sampler = asyncio.run(measured())
-        return latency.report(rows, latency.stack_notes(stack)), memory.report(idle_mb, sampler)
+        found = latency.report(rows, latency.stack_notes(stack))
+        if getattr(stack, "profile", None):
+            found["profile"] = stack.profile.report()
+        return found, memory.report(idle_mb, sampler)
 
 
 def summary_rows(results: dict[str, Any]) -> list[list[Any]]:
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         + table
         + "\n"
         + notes
-        + "\n\nDetails: latency.md, memory.md, training.md, accuracy.md.\n"
+        + "\n\nDetails: latency.md, memory.md, training.md, accuracy.md; where the CPU goes: profile.md.\n"
     )
     write_text("bench_summary.md", text)
     print("\n" + table + notes)
