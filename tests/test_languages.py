@@ -180,3 +180,19 @@ def test_a_pinyin_surname_proves_ownership_of_a_case_stored_in_characters(databa
     wrong = dict(slots, surname="lin")
     _, messages = run_action(ActionCheckCase(), make_tracker("lin", "provide_case_info", 0.9, slots=wrong))
     assert "case" not in messages[0]["custom"]
+
+
+def test_a_button_payload_says_nothing_of_the_language():
+    """"/request_human" from a button must not turn a Chinese conversation English."""
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.nlu.components import LanguageIdentifier
+
+    identifier = LanguageIdentifier({"knowledge_dir": None})
+    payload = Message(data={"text": "/request_human", "metadata": {}})
+    picked = Message(data={"text": "护照过期了怎么换", "metadata": {"language": "it", "language_source": "picked"}})
+    spanish = Message(data={"text": "Hola, quiero renovar mi pasaporte chino", "metadata": {}})
+    identifier.process([payload, picked, spanish])
+    assert not payload.get("entities")
+    assert [(e["entity"], e["value"]) for e in picked.get("entities")] == [("language", "it")]
+    assert spanish.get("intent") == {"name": "unsupported_language", "confidence": 1.0}

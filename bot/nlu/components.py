@@ -48,6 +48,7 @@ LANGUAGE, LANGUAGE_GUESS = "language", "language_guess"
 # metadata.language_source: "picked" when the citizen chose the language in the widget (it wins over
 # detection); anything else (the browser's locale) is only a guess for messages that decide nothing.
 PICKED = "picked"
+INTENT_PREFIX = "/"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=True)
@@ -232,7 +233,8 @@ class LanguageIdentifier(GraphComponent, EntityExtractorMixin):
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text = message.get("text")
-            if not text:
+            if not text or text.startswith(INTENT_PREFIX):
+                # A button's payload ("/request_human") is no writing: it says nothing of the language.
                 continue
             metadata = message.get("metadata") or {}
             metadata = metadata if isinstance(metadata, dict) else {}
