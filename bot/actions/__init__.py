@@ -4,6 +4,7 @@ from bot.actions.case_status import ActionCheckCase
 from bot.actions.guide import ActionAnswerGuide, ActionClarify
 from bot.actions.handoff import ActionHandoff, ActionReplyOffer
 from bot.actions.out_of_scope import ActionOutOfScope
+from bot.actions.social import ActionSocial
 
 __all__ = [
     "ActionAnswerGuide",
@@ -12,4 +13,5 @@ __all__ = [
     "ActionHandoff",
     "ActionOutOfScope",
     "ActionReplyOffer",
+    "ActionSocial",
 ]

@@ -73,6 +73,15 @@ class ActionCheckCase(Action):
         return "action_check_case"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        if tracker.get_slot("candidates") and not any(
+            entity.get("entity") in PROOF_SLOTS for entity in tracker.latest_message.get("entities") or []
+        ):
+            # "丢了的那个" right after offered choices picks one; it is no case question.
+            from bot.actions.guide import respond_in_context  # guide imports the hand-off, which this needs first
+
+            in_context = respond_in_context(dispatcher, tracker, strong_only=True)
+            if in_context is not None:
+                return in_context
         failures = tracker.get_slot("case_failures") or 0.0
         if failures >= MAX_FAILURES:
             dispatcher.utter_message(

@@ -58,5 +58,11 @@ class ActionReplyOffer(Action):
         if offer and intent == "deny":
             dispatcher.utter_message(text="好的。还有其他问题可以随时问我。")
             return [SlotSet("pending_offer", None)]
+        # "不是，是继承的" after offered choices: a correction, not a bare no.
+        from bot.actions.guide import respond_in_context  # guide imports this module
+
+        in_context = respond_in_context(dispatcher, tracker, strong_only=True, short_reply=True)
+        if in_context is not None:
+            return in_context
         dispatcher.utter_message(response="utter_how_can_i_help")
         return []

@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.guide import respond_in_context
 from bot.actions.understanding import latest_entities
 
 FOREIGN_HINT = "如果是所在国的居留、签证、驾照等手续，请咨询当地政府主管部门或中国驻当地使领馆。"
@@ -18,6 +19,10 @@ class ActionOutOfScope(Action):
         return "action_out_of_scope"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        # "我在南非，那边能办吗" can look out of scope alone; in a conversation about an item it is not.
+        in_context = respond_in_context(dispatcher, tracker, strong_only=True)
+        if in_context is not None:
+            return in_context
         text = "抱歉，这个问题不在温州华侨服务平台的服务范围内。"
         if latest_entities(tracker, "place"):
             text += FOREIGN_HINT

@@ -25,7 +25,13 @@ logger = logging.getLogger(__name__)
 
 ACTIONS_PACKAGE = "bot.actions"
 DOMAIN = Path(__file__).resolve().parents[2] / "domain.yml"
-_SLOT_KINDS: dict[str, tuple[type, ...]] = {"text": (str,), "float": (int, float), "bool": (bool,), "any": (object,)}
+_SLOT_KINDS: dict[str, tuple[type, ...]] = {
+    "text": (str,),
+    "float": (int, float),
+    "bool": (bool,),
+    "list": (list,),
+    "any": (object,),
+}
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,0 +1,400 @@
+"""What a message means in the conversation so far.
+
+A message is not classified alone: the item under discussion, the candidates
+just offered, the place the citizen named, the items discussed earlier and the
+last aspect take part. Everything here works on what the NLU found (intent,
+item ranking, `guide_item` / `aspect` / `place` / `context` entities) and on
+the slots, never on the words of one language: the words live in the
+knowledge files (`context.yml`, `aspects.yml`, the guides' synonyms).
+
+`decide` is a pure function of a `Turn` and a `State`, so the actions, the
+tests and the trainer's tools can all ask it; its `Decision` says what to do
+and which part of the context decided (`decided_by`, `how`), which the answer
+carries in its `custom` payload for the trainer's inbox.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.actions.understanding import MAX_CANDIDATES, is_clear
+from bot.actions.understanding import candidates as candidates_of
+from bot.knowledge import KnowledgeBase, item_for
+from bot.nlu.normalize import normalize
+
+# A classifier this sure of another item, with nothing in the message tying it
+# to the current one, is a change of topic.
+TOPIC_CHANGE_CONFIDENCE = 0.5
+# Among offered candidates, the classifier's choice counts when it is this many
+# times as likely as the next candidate.
+CANDIDATE_RATIO = 2.0
+# A phrase unit (character pair, Latin word) shared by this many items names none of them.
+MAX_ITEMS_PER_UNIT = 8
+# What is left of a message besides its recognised words, for it to be more than a follow-up.
+MIN_CONTENT_UNITS = 1
+# Words of a neighbouring item needed to move to it without a clarification pending.
+NARROWING_UNITS = 2
+ELLIPSIS_MAX_CHARS = 2
+
+ORDINALS = {"ordinal_1": 0, "ordinal_2": 1, "ordinal_3": 2}
+# Aspects people state as a circumstance rather than ask: answered after the others.
+CIRCUMSTANCE_ASPECTS = ("remote",)
+FULL = "full"  # the pseudo-aspect of the whole guide, one tap away from the summary
+
+# Which parts of the context may override an intent the classifier gave to a
+# social or out-of-scope message ("不是，我说的是继承的").
+STRONG = {"candidates", "return", "earlier_topic", "current_item", "narrowing", "circumstance"}
+
+_CJK = re.compile(r"[\u3400-\u9fff]+")
+_LATIN = re.compile(r"[a-zà-öø-ÿ']{3,}")
+_DIGIT_ONLY = re.compile(r"^\W*([1-9])\W*$")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What the NLU made of the latest message."""
+
+    text: str
+    intent: str | None
+    ranking: list[tuple[str, float]]  # item ids and confidences, best first
+    entities: list[dict[str, Any]] = field(default_factory=list)
+
+    def values(self, entity: str) -> list[str]:
+        return [e["value"] for e in self.entities if e.get("entity") == entity and isinstance(e.get("value"), str)]
+
+    @property
+    def is_button(self) -> bool:
+        return self.text.startswith("/")
+
+    def named_items(self) -> dict[str, int]:
+        """Items the message names by a title or synonym, weighted by the length of the phrase."""
+        weights: dict[str, int] = {}
+        for entity in self.entities:
+            if entity.get("entity") == "guide_item" and isinstance(entity.get("value"), str):
+                length = int(entity.get("end", 0)) - int(entity.get("start", 0))
+                weights[entity["value"]] = weights.get(entity["value"], 0) + max(length, 1)
+        return weights
+
+    def signals(self) -> set[str]:
+        return set(self.values("context"))
+
+    def content(self) -> str:
+        """The message without its recognised aspect, place, context and proof words."""
+        text = normalize(self.text)
+        spans = [
+            (int(e.get("start", 0)), int(e.get("end", 0)))
+            for e in self.entities
+            if e.get("entity") not in ("guide_item",) and "start" in e and "end" in e
+        ]
+        chars = list(text)
+        for start, end in spans:
+            for index in range(max(start, 0), min(end, len(chars))):
+                chars[index] = " "
+        return "".join(chars)
+
+
+@dataclass(frozen=True)
+class State:
+    """The conversation so far, from the slots."""
+
+    item: str | None = None
+    aspect: str | None = None
+    candidates: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    place: str | None = None
+    abroad: bool = False
+
+
+@dataclass
+class Decision:
+    """What to do with the message, and which context decided it."""
+
+    action: str  # answer / offer / ask_item / not_understood
+    item: str | None = None
+    aspects: list[str] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)
+    decided_by: str = "message"
+    how: str | None = None
+
+    def trace(self, state: State) -> dict[str, Any]:
+        """For the inbox: which context decided, and what the context was."""
+        trace: dict[str, Any] = {"decided_by": self.decided_by}
+        if self.how:
+            trace["how"] = self.how
+        if state.item and state.item != self.item:
+            trace["previous_item"] = state.item
+        if self.decided_by == "candidates" and state.candidates:
+            trace["offered"] = list(state.candidates)
+        return trace
+
+
+# --- the knowledge the decisions use ----------------------------------------------
+
+
+def units(text: str) -> set[str]:
+    """Character pairs of Chinese runs and Latin words: what phrases are compared by."""
+    norm = normalize(text)
+    found: set[str] = set()
+    for run in _CJK.findall(norm):
+        found.update(run[index : index + 2] for index in range(len(run) - 1))
+    found.update(_LATIN.findall(norm))
+    return found
+
+
+@functools.lru_cache(maxsize=4)
+def _item_units(kb: KnowledgeBase) -> dict[str, frozenset[str]]:
+    by_item: dict[str, set[str]] = {item: set() for item in kb.guides}
+    for phrase, items in kb.item_phrases().items():
+        for item in items:
+            by_item[item] |= units(phrase)
+    counts: dict[str, int] = {}
+    for found in by_item.values():
+        for unit in found:
+            counts[unit] = counts.get(unit, 0) + 1
+    return {item: frozenset(u for u in found if counts[u] <= MAX_ITEMS_PER_UNIT) for item, found in by_item.items()}
+
+
+def distinguishing_pick(kb: KnowledgeBase, text: str, group: list[str]) -> tuple[str | None, int]:
+    """The one item of `group` whose own words (not shared within the group) the text uses most."""
+    if len(group) < 2:
+        return None, 0
+    by_item = _item_units(kb)
+    said = units(text)
+    scores = {}
+    for item in group:
+        others = set().union(*(by_item.get(other, frozenset()) for other in group if other != item))
+        scores[item] = len(said & (by_item.get(item, frozenset()) - others))
+    ordered = sorted(scores.items(), key=lambda pair: -pair[1])
+    if ordered[0][1] > 0 and (len(ordered) == 1 or ordered[0][1] > ordered[1][1]):
+        return ordered[0][0], ordered[0][1]
+    return None, 0
+
+
+def siblings(kb: KnowledgeBase, item: str) -> list[str]:
+    guide = kb.guide(item)
+    if guide is None:
+        return []
+    return [other for other, g in kb.guides.items() if g.category == guide.category and other != item]
+
+
+# --- reading the message ----------------------------------------------------------------
+
+
+def ordered_aspects(turn: Turn, place_named: bool) -> list[str]:
+    """The aspects asked, in the order asked; a stated circumstance goes after a question."""
+    found: list[str] = []
+    for value in turn.values("aspect"):
+        if value not in found:
+            found.append(value)
+    if "proxy" in found and "remote" in found:
+        # "我回不去，可以让我弟弟帮我办吗": being abroad is why they ask who may act.
+        found.remove("remote")
+    if "conditions" in found and ("remote" in found or "proxy" in found):
+        # "不回国能办吗", "能让别人办吗": "can it be done" is asked of the way, not of the applicant.
+        found.remove("conditions")
+    if found == ["conditions"] and (place_named or "abroad" in turn.signals()):
+        # "我在南非，那边能办吗": whether it can be done there.
+        found = ["remote"]
+    if found == ["conditions"] and "relative" in turn.signals():
+        # "我弟弟能办吗": whether someone else may do it.
+        found = ["proxy"]
+    questions = [a for a in found if a not in CIRCUMSTANCE_ASPECTS]
+    return questions + [a for a in found if a in CIRCUMSTANCE_ASPECTS]
+
+
+def implied_aspects(turn: Turn, place_named: bool) -> list[str]:
+    """A follow-up with no aspect word: what its context words ask about."""
+    signals = turn.signals()
+    if "relative" in signals and item_for(turn.intent) is None:
+        # "我儿子能去银行帮我弄吗"; but "我爸去世了，房子留给我" tells a story about an item.
+        return ["proxy"]
+    if "abroad" in signals or place_named:
+        return ["remote"]
+    return []
+
+
+def ordinal_of(turn: Turn) -> int | None:
+    for signal in turn.signals():
+        if signal in ORDINALS:
+            return ORDINALS[signal]
+    match = _DIGIT_ONLY.match(normalize(turn.text))
+    return int(match.group(1)) - 1 if match else None
+
+
+# --- deciding ----------------------------------------------------------------------
+
+
+def choose_among(kb: KnowledgeBase, turn: Turn, offered: list[str]) -> tuple[str | None, str | None]:
+    """The offered candidate a reply picks, and how it picked it."""
+    index = ordinal_of(turn)
+    if index is not None and index < len(offered):
+        return offered[index], "ordinal"
+    named = {item: weight for item, weight in turn.named_items().items() if item in offered}
+    if named:
+        best = max(named.values())
+        top = [item for item, weight in named.items() if weight == best]
+        if len(top) == 1:
+            title = normalize(kb.title(top[0]))
+            return top[0], "title" if title and title in normalize(turn.text) else "synonym"
+    pick, _ = distinguishing_pick(kb, turn.content(), offered)
+    if pick:
+        return pick, "distinguishing_word"
+    if len(units(turn.content())) >= MIN_CONTENT_UNITS:
+        among = [(item, confidence) for item, confidence in turn.ranking if item in offered]
+        if among:
+            second = among[1][1] if len(among) > 1 else 0.0
+            if among[0][1] > 0 and among[0][1] >= CANDIDATE_RATIO * second:
+                return among[0][0], "ranking_among_candidates"
+    return None, None
+
+
+def _with_variant(kb: KnowledgeBase, decision: Decision, turn: Turn, state: State, place_named: bool) -> Decision:
+    """A stated circumstance (abroad, a place abroad) moves to the item made for it."""
+    abroad_now = "abroad" in turn.signals() or place_named
+    if decision.action != "answer" or not (abroad_now or state.abroad):
+        return decision
+    variant = kb.abroad_variants.get(decision.item or "")
+    if variant:
+        decision.item = variant
+        if abroad_now:
+            decision.decided_by, decision.how = "circumstance", "abroad"
+        elif decision.decided_by == "message":
+            decision.decided_by, decision.how = "circumstance", "abroad_earlier"
+    return decision
+
+
+def decide(kb: KnowledgeBase, turn: Turn, state: State) -> Decision:
+    place_named = any(value in {site["id"] for site in kb.sites["overseas_sites"]} for value in turn.values("place"))
+    aspects = ordered_aspects(turn, place_named)
+    decision = _decide(kb, turn, state, aspects, place_named)
+    return _with_variant(kb, decision, turn, state, place_named)
+
+
+def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], place_named: bool) -> Decision:
+    intent_item = item_for(turn.intent)
+    if turn.is_button and intent_item:
+        return Decision("answer", intent_item, aspects, decided_by="button")
+
+    named = turn.named_items()
+    signals = turn.signals()
+
+    # 1. A clarification is pending: a reply that matches an offered candidate picks it.
+    if state.candidates:
+        offered = list(state.candidates)
+        pick, how = choose_among(kb, turn, offered)
+        if pick:
+            offered_aspect = [state.aspect] if state.aspect else []
+            return Decision("answer", pick, aspects or offered_aspect, decided_by="candidates", how=how)
+        # Not among them, but a neighbour of theirs ("继承的" after three notary items).
+        group = sorted({item for candidate in offered for item in [candidate, *siblings(kb, candidate)]})
+        pick, score = distinguishing_pick(kb, turn.content(), group)
+        if pick and score >= NARROWING_UNITS and not named:
+            return Decision("answer", pick, aspects, decided_by="candidates", how="neighbour")
+        if not named and intent_item is None:
+            # "要带什么材料" before choosing: the choice stays open, now with the aspect.
+            return Decision("offer", aspects=aspects, candidates=offered, decided_by="candidates", how="still_open")
+
+    # 2. Back to an earlier topic ("回到护照").
+    earlier = [item for item in state.topics if item != state.item]
+    if earlier:
+        if "return" in signals:
+            back = [item for item in state.topics if item in named]
+            if back:
+                best = max(named[item] for item in back)
+                # The most specific name wins; among equals, the most recent topic.
+                pick = [item for item in back if named[item] == best][-1]
+                return Decision("answer", pick, aspects, decided_by="return")
+            ranked = [item for item, _ in turn.ranking[:MAX_CANDIDATES] if item in earlier]
+            if named and ranked:
+                return Decision("answer", ranked[0], aspects, decided_by="return", how="ranking")
+            if not named:
+                return Decision("answer", earlier[-1], aspects, decided_by="return", how="previous_topic")
+        ambiguous = [item for item in named if item in state.topics]
+        if len(named) > 1 and len(ambiguous) == 1 and state.item not in named:
+            return Decision("answer", ambiguous[0], aspects, decided_by="earlier_topic")
+
+    # 3. An item is under discussion.
+    if state.item and kb.guide(state.item):
+        current = state.item
+        if named:
+            best = max(named.values())
+            if named.get(current) == best:
+                return Decision("answer", current, aspects, decided_by="current_item", how="named")
+            # Another item named: the topic changes (below); with no aspect in a
+            # bare "那身份证呢", the last aspect carries over.
+            if not aspects and state.aspect and _is_ellipsis(turn):
+                aspects = [state.aspect]
+        else:
+            content = turn.content()
+            follow_up = bool(signals & {"relative", "return"}) or "proxy" in aspects
+            stated = bool(aspects) or "abroad" in signals or place_named
+            contender = turn.ranking[0][0] if turn.ranking else None
+            if contender and contender != current and not follow_up:
+                # "离婚登记要什么材料" while on marriage registration: the words name the other item.
+                pick, score = distinguishing_pick(kb, content, [current, contender])
+                confidence = turn.ranking[0][1]
+                if pick == contender and (score >= NARROWING_UNITS or confidence >= TOPIC_CHANGE_CONFIDENCE):
+                    return Decision("answer", contender, aspects, decided_by="message", how="topic_change")
+            if not stated and not follow_up:
+                # Narrowing: "我是出国定居了" after the retirement withdrawal.
+                group = [current, *siblings(kb, current)]
+                pick, score = distinguishing_pick(kb, content, group)
+                ranked = next((item for item, _ in turn.ranking if item in group), None)
+                # Two of its words, or one that the classifier agrees with.
+                if pick and pick != current and (score >= NARROWING_UNITS or pick == ranked):
+                    return Decision("answer", pick, aspects, decided_by="narrowing")
+            confident_elsewhere = (
+                intent_item is not None
+                and intent_item != current
+                and bool(turn.ranking)
+                and turn.ranking[0][1] >= TOPIC_CHANGE_CONFIDENCE
+            )
+            if stated or follow_up or not confident_elsewhere:
+                return Decision(
+                    "answer",
+                    current,
+                    aspects or implied_aspects(turn, place_named),
+                    decided_by="current_item",
+                    how=None if aspects else ("context_word" if stated or follow_up else "follow_up"),
+                )
+
+    # 4. The message alone (a new topic, or no topic yet).
+    if intent_item is None:
+        if named:
+            best = max(named.values())
+            top = [item for item, weight in named.items() if weight == best]
+            if len(top) == 1:
+                return Decision("answer", top[0], aspects, decided_by="message", how="named")
+        items = candidates_of(turn.ranking)
+        if items and (turn.intent == "nlu_fallback" or named):
+            return _offer_or_recall(items, aspects, state)
+        if not state.item and turn.intent == "ask_aspect":
+            return Decision("ask_item", aspects=aspects)
+        return Decision("not_understood", aspects=aspects)
+    items = candidates_of(turn.ranking)
+    if not is_clear(turn.ranking) and len(items) > 1:
+        return _offer_or_recall(items, aspects, state)
+    return Decision("answer", intent_item, aspects, decided_by="message")
+
+
+def _offer_or_recall(items: list[str], aspects: list[str], state: State) -> Decision:
+    """Offer the likely items, unless exactly one of them was discussed earlier."""
+    known = [item for item in items if item in state.topics]
+    if len(known) == 1:
+        return Decision("answer", known[0], aspects, decided_by="earlier_topic")
+    return Decision("offer", aspects=aspects, candidates=items)
+
+
+def _is_ellipsis(turn: Turn) -> bool:
+    """ "那身份证呢": an item and hardly anything else."""
+    text = normalize(turn.text)
+    chars = list(text)
+    for entity in turn.entities:
+        if "start" in entity and "end" in entity:
+            for index in range(max(int(entity["start"]), 0), min(int(entity["end"]), len(chars))):
+                chars[index] = ""
+    rest = re.sub(r"[\W_]+", "", "".join(chars))
+    return len(rest) <= ELLIPSIS_MAX_CHARS
