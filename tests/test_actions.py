@@ -36,7 +36,7 @@ def test_item_question_answers_from_that_guide_with_its_id(database):
     tracker = make_tracker("护照过期了怎么换", PASSPORT, 0.8, ranking=[(PASSPORT, 0.8), (LOST, 0.1)])
     events, messages = run_action(ActionAnswerGuide(), tracker)
     assert len(messages) == 1
-    assert messages[0]["custom"] == {"guide_item": "passport-renewal", "aspect": None}
+    assert messages[0]["custom"] == {"guide_item": "passport-renewal", "aspect": None, "language": "zh"}
     assert "普通护照换发" in messages[0]["text"]
     assert slot_events(events)["guide_item"] == "passport-renewal"
     assert messages[0]["buttons"], "aspect quick replies are offered"
@@ -45,7 +45,7 @@ def test_item_question_answers_from_that_guide_with_its_id(database):
 def test_aspect_in_question_answers_that_part(database):
     tracker = make_tracker("换护照多少钱", PASSPORT, 0.8, entities=[aspect("fees")])
     _, messages = run_action(ActionAnswerGuide(), tracker)
-    assert messages[0]["custom"] == {"guide_item": "passport-renewal", "aspect": "fees"}
+    assert messages[0]["custom"] == {"guide_item": "passport-renewal", "aspect": "fees", "language": "zh"}
     assert "120元" in messages[0]["text"]
 
 
@@ -57,6 +57,7 @@ def test_follow_up_uses_the_item_of_the_previous_turn(database):
     assert messages[0]["custom"] == {
         "guide_item": "passport-renewal",
         "aspect": "fees",
+        "language": "zh",
         "context": {"decided_by": "current_item"},
     }
     assert slot_events(events)["aspect"] == "fees"
@@ -65,7 +66,7 @@ def test_follow_up_uses_the_item_of_the_previous_turn(database):
 def test_follow_up_without_item_asks_which_item(database):
     tracker = make_tracker("要带什么材料", "ask_aspect", 0.9, entities=[aspect("materials")])
     events, messages = run_action(ActionAnswerGuide(), tracker)
-    assert messages[0]["custom"] == {"candidates": []}
+    assert messages[0]["custom"] == {"candidates": [], "language": "zh"}
     assert "哪一项" in messages[0]["text"]
     assert slot_events(events) == {"guide_item": None, "aspect": "materials"}
 
@@ -76,7 +77,7 @@ def test_every_aspect_of_every_guide_can_be_answered(database):
         for part in [None, *knowledge.aspects]:
             tracker = make_tracker("q", intent_for(item), 0.9, entities=[aspect(part)] if part else [])
             _, messages = run_action(ActionAnswerGuide(), tracker)
-            assert messages[0]["custom"] == {"guide_item": item, "aspect": part}
+            assert messages[0]["custom"] == {"guide_item": item, "aspect": part, "language": "zh"}
             assert "\n\n" not in messages[0]["text"]
 
 
@@ -84,7 +85,10 @@ def test_close_call_offers_candidates_as_buttons(database):
     ranking = [(PASSPORT, 0.34), (LOST, 0.31), (ID_CARD, 0.2), ("greet", 0.01)]
     tracker = make_tracker("护照的事", PASSPORT, 0.34, ranking=ranking, entities=[aspect("fees")])
     events, messages = run_action(ActionAnswerGuide(), tracker)
-    assert messages[0]["custom"] == {"candidates": ["passport-renewal", "passport-reissue-lost", "id-card-renewal"]}
+    assert messages[0]["custom"] == {
+        "candidates": ["passport-renewal", "passport-reissue-lost", "id-card-renewal"],
+        "language": "zh",
+    }
     payloads = [button["payload"] for button in messages[0]["buttons"]]
     assert payloads[0] == f'/{PASSPORT}{{"aspect":"fees"}}'
     assert "guide_item" not in slot_events(events)
@@ -96,13 +100,13 @@ def test_clarify_offers_candidates_or_asks_to_rephrase(database):
     assert messages[0]["custom"]["candidates"] == ["passport-renewal", "passport-reissue-lost"]
 
     _, messages = run_action(ActionClarify(), make_tracker("asdf", "nlu_fallback", 0.1, ranking=[("greet", 0.1)]))
-    assert messages[0]["custom"] == {"candidates": []}
+    assert messages[0]["custom"] == {"candidates": [], "language": "zh"}
 
 
 def test_repeated_misunderstanding_hands_off(database):
     tracker = make_tracker("asdf", "nlu_fallback", 0.1, ranking=[("greet", 0.1)], slots={"misunderstandings": 1.0})
     events, messages = run_action(ActionClarify(), tracker)
-    assert messages[0]["custom"] == {"handoff": {"reason": "repeated_misunderstanding"}}
+    assert messages[0]["custom"] == {"handoff": {"reason": "repeated_misunderstanding"}, "language": "zh"}
     assert events[-1]["event"] == "pause"
 
 
@@ -112,7 +116,7 @@ def test_repeated_misunderstanding_hands_off(database):
 def test_handoff_records_request_and_pauses(database):
     tracker = make_tracker("转人工", "request_human", 0.95, slots={"guide_item": "notary-kinship"}, sender_id="conv-42")
     events, messages = run_action(ActionHandoff(), tracker)
-    assert messages[0]["custom"] == {"handoff": {"reason": "user_request"}}
+    assert messages[0]["custom"] == {"handoff": {"reason": "user_request"}, "language": "zh"}
     assert events[-1]["event"] == "pause"
     with database.session() as session:
         request = session.execute(select(HandoffRequest)).scalar_one()
@@ -124,21 +128,21 @@ def test_handoff_records_request_and_pauses(database):
 
 def test_complaint_hands_off_with_its_reason(database):
     _, messages = run_action(ActionHandoff(), make_tracker("你们太慢了我要投诉", "complain", 0.9))
-    assert messages[0]["custom"] == {"handoff": {"reason": "complaint"}}
+    assert messages[0]["custom"] == {"handoff": {"reason": "complaint"}, "language": "zh"}
 
 
 def test_yes_to_offer_hands_off_and_no_declines(database):
     slots = {"pending_offer": "case_verification_failed"}
     events, messages = run_action(ActionReplyOffer(), make_tracker("好的", "affirm", 0.9, slots=slots))
-    assert messages[0]["custom"] == {"handoff": {"reason": "case_verification_failed"}}
+    assert messages[0]["custom"] == {"handoff": {"reason": "case_verification_failed"}, "language": "zh"}
     events, messages = run_action(ActionReplyOffer(), make_tracker("不用了", "deny", 0.9, slots=slots))
     assert slot_events(events) == {"pending_offer": None}
-    assert "custom" not in messages[0] or not messages[0]["custom"]
+    assert messages[0]["custom"] == {"language": "zh"}, "a plain reply carries only its language"
 
 
 def test_yes_without_offer_asks_how_to_help(database):
     _, messages = run_action(ActionReplyOffer(), make_tracker("好的", "affirm", 0.9))
-    assert messages[0]["response"] == "utter_how_can_i_help"
+    assert "有什么可以帮您" in messages[0]["text"]
 
 
 # --- case status -------------------------------------------------------------------
@@ -160,7 +164,7 @@ def test_owner_sees_status_latest_step_and_next_step(database):
     slots = {"case_no": "WZ202610080017", "surname": "陈", "doc_last4": "5821"}
     events, messages = run_action(ActionCheckCase(), make_tracker("陈 5821", "provide_case_info", slots=slots))
     text = messages[0]["text"]
-    assert messages[0]["custom"] == {"case": {"status": "mailed", "item": "notary-kinship"}}
+    assert messages[0]["custom"] == {"case": {"status": "mailed", "item": "notary-kinship"}, "language": "zh"}
     assert "已寄出" in text and "EE123456789CN" in text and "下一步" in text
     assert "5821" not in text and "丽华" not in text
     assert slot_events(events)["case_no"] is None
@@ -183,7 +187,7 @@ def test_repeated_failures_stop_lookups_and_offer_a_clerk(database):
     # Even the right proof is refused now, so guessing cannot continue.
     right = {"case_no": "WZ202610080017", "surname": "陈", "doc_last4": "5821", "case_failures": 3.0}
     _, messages = run_action(ActionCheckCase(), make_tracker("x", "provide_case_info", slots=right))
-    assert "暂停" in messages[0]["text"] and "custom" not in messages[0] or not messages[0].get("custom")
+    assert "暂停" in messages[0]["text"] and messages[0]["custom"] == {"language": "zh"}
 
 
 # --- out of scope ------------------------------------------------------------------
@@ -193,7 +197,7 @@ def test_out_of_scope_says_so_and_points_abroad_when_a_place_is_named(database):
     place = {"entity": "place", "value": "milan", "start": 0, "end": 2}
     _, messages = run_action(ActionOutOfScope(), make_tracker("意大利居留怎么续", "out_of_scope", entities=[place]))
     assert "不在" in messages[0]["text"] and "使领馆" in messages[0]["text"]
-    assert messages[0]["custom"] == {"out_of_scope": True}
+    assert messages[0]["custom"] == {"out_of_scope": True, "language": "zh"}
 
 
 def test_answer_names_the_site_where_the_user_is(database):
@@ -203,7 +207,7 @@ def test_answer_names_the_site_where_the_user_is(database):
     )
     _, messages = run_action(ActionAnswerGuide(), tracker)
     assert "离您最近：普拉托服务站" in messages[0]["text"]
-    assert messages[0]["custom"] == {"guide_item": "notary-power-of-attorney", "aspect": "where"}
+    assert messages[0]["custom"] == {"guide_item": "notary-power-of-attorney", "aspect": "where", "language": "zh"}
 
 
 def test_unsure_follow_up_with_an_aspect_answers_the_current_item(database):
@@ -219,6 +223,7 @@ def test_unsure_follow_up_with_an_aspect_answers_the_current_item(database):
     assert messages[0]["custom"] == {
         "guide_item": "hukou-cancel-emigration",
         "aspect": "remote",
+        "language": "zh",
         "context": {"decided_by": "current_item"},
     }
 

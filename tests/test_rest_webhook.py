@@ -24,7 +24,7 @@ def customs(messages) -> list[dict]:
 
 def test_guide_answer_carries_item_and_aspect(rasa_stack):
     messages = rest(rasa_stack, sender(), "我人在意大利，护照快过期了，换护照要带什么材料？")
-    assert customs(messages) == [{"guide_item": "passport-renewal", "aspect": "materials"}]
+    assert customs(messages) == [{"guide_item": "passport-renewal", "aspect": "materials", "language": "zh"}]
     assert "原护照" in messages[0]["text"]
     assert all(set(message) <= {"recipient_id", "text", "buttons", "custom"} for message in messages)
 
@@ -33,7 +33,7 @@ def test_follow_up_keeps_the_item(rasa_stack):
     user = sender()
     rest(rasa_stack, user, "护照过期了怎么换")
     messages = rest(rasa_stack, user, "那要多少钱？")
-    assert customs(messages) == [{"guide_item": "passport-renewal", "aspect": "fees"}]
+    assert customs(messages) == [{"guide_item": "passport-renewal", "aspect": "fees", "language": "zh"}]
     assert "120" in messages[0]["text"]
 
 
@@ -52,7 +52,7 @@ def test_vague_question_offers_candidates(rasa_stack):
 
 def test_out_of_scope_is_said_kindly(rasa_stack):
     messages = rest(rasa_stack, sender(), "帮我订一张从罗马回温州的机票")
-    assert customs(messages) == [{"out_of_scope": True}]
+    assert customs(messages) == [{"out_of_scope": True, "language": "zh"}]
 
 
 def test_case_lookup_across_messages_in_any_order(rasa_stack):
@@ -61,7 +61,7 @@ def test_case_lookup_across_messages_in_any_order(rasa_stack):
     rest(rasa_stack, user, "5821")
     rest(rasa_stack, user, "wz 2026 1008 0017")
     messages = rest(rasa_stack, user, "姓陈")
-    assert customs(messages) == [{"case": {"status": "mailed", "item": "notary-kinship"}}]
+    assert customs(messages) == [{"case": {"status": "mailed", "item": "notary-kinship"}, "language": "zh"}]
     assert "EE123456789CN" in messages[0]["text"]
 
 
@@ -81,7 +81,7 @@ def test_wrong_proof_looks_like_unknown_case_and_stops_after_three(rasa_stack):
 def test_handoff_pauses_the_bot(rasa_stack):
     user = sender()
     messages = rest(rasa_stack, user, "我要找人工客服")
-    assert customs(messages) == [{"handoff": {"reason": "user_request"}}]
+    assert customs(messages) == [{"handoff": {"reason": "user_request"}, "language": "zh"}]
     assert rest(rasa_stack, user, "护照过期了怎么换") == []
 
 

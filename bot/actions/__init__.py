@@ -3,15 +3,19 @@
 from bot.actions.case_status import ActionCheckCase
 from bot.actions.guide import ActionAnswerGuide, ActionClarify
 from bot.actions.handoff import ActionHandoff, ActionReplyOffer
-from bot.actions.out_of_scope import ActionOutOfScope
-from bot.actions.social import ActionSocial
+from bot.actions.out_of_scope import ActionOutOfScope, ActionUnsupportedLanguage
+from bot.actions.replies import ActionGoodbye, ActionGreet, ActionIAmABot, ActionYouAreWelcome
 
 __all__ = [
     "ActionAnswerGuide",
     "ActionCheckCase",
     "ActionClarify",
+    "ActionGoodbye",
+    "ActionGreet",
     "ActionHandoff",
+    "ActionIAmABot",
     "ActionOutOfScope",
     "ActionReplyOffer",
-    "ActionSocial",
+    "ActionUnsupportedLanguage",
+    "ActionYouAreWelcome",
 ]

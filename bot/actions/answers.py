@@ -1,118 +1,174 @@
-"""Turns a guide (and the part asked about) into a short chat answer.
+"""Turns a guide (and the part asked about) into a short chat answer, in the conversation's language.
 
-Plain functions, so the actions, the consoles and the tests share one way of
-saying a guide.
+Plain functions, so the actions, the consoles and the tests share one way of saying a guide. The
+labels around the guide's text come from the message catalog; the guide's text from the guide in
+that language (the Chinese guide is authoritative, and a translated answer says so in one line and
+keeps the item's Chinese name, which the citizen will need at a desk).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from bot.i18n import load_languages, load_messages
 from bot.knowledge import Guide, KnowledgeBase
 
 ASPECT_ORDER = ["materials", "conditions", "time_limit", "fees", "where", "remote", "proxy", "steps"]
 FULL = "full"  # the whole guide, one tap away from the summary
-REMOTE_WORDS = {"yes": "可以", "partly": "部分环节可以", "no": "需本人到场办理"}
-WAY_WORDS = {
-    "proxy": "委托亲友代办",
-    "video": "海外站点视频办理",
-    "mail": "邮寄",
-    "online": "网上办理",
-    "embassy": "驻外使领馆办理",
-}
 MAX_SITES_LISTED = 4
-# What a relative acting for the citizen brings, whatever the item (see the proxy-handling guide).
-PROXY_BRINGS = "经公证（或认证）的委托书原件、委托人护照复印件、代办人本人身份证原件，以及该事项要求的材料（详见“委托亲友代办须知”）"
-FULL_LABEL = "完整指南"
-SUMMARY_PROMPT = "点下方按钮看材料、代办等详情"
-SHORT_WAY_WORDS = {"proxy": "亲友代办", "video": "视频", "mail": "邮寄", "online": "网上", "embassy": "使领馆"}
 # A phone at 390 px: the widget's bubble holds about 18 Chinese characters a line (82% of the
 # width, 15 px type); Latin letters and digits take about half as much room.
 PHONE_LINE_EMS = 18
+_SAMPLE_REMARK = re.compile(r"（示例号码[^）]*）")
+
+
+def _say(key: str, language: str, **values: object) -> str:
+    return load_messages().text(key, language, **values)
+
+
+def heading_title(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
+    """The item's name; in a translation, with the Chinese name a desk will know it by."""
+    if language == load_languages().default:
+        return guide.title
+    return f"{guide.title} ({knowledge.guides[guide.id].title})"
+
+
+def _heading(guide: Guide, knowledge: KnowledgeBase, language: str, part: str) -> str:
+    return _say("guide.heading", language, title=heading_title(guide, knowledge, language), part=part)
+
+
+def _part(key: str, knowledge: KnowledgeBase, language: str) -> str:
+    return knowledge.aspect_label(key, language) + _say("punct.colon", language)
+
+
+def _bracketed(text: str, language: str) -> str:
+    return _say("punct.open", language) + text + _say("punct.close", language)
 
 
 def _lines(title: str, rows: list[str]) -> str:
     return "\n".join([title, *rows])
 
 
-def materials(guide: Guide, knowledge: KnowledgeBase) -> str:
+def materials(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     rows = []
     for index, item in enumerate(guide["materials"], start=1):
-        extra = [item["form"] + (f"{item['copies']}份" if item.get("copies") else "")]
+        copies = _say("guide.copies", language, count=item["copies"]) if item.get("copies") else ""
+        extra = [item["form"] + copies]
         for key in ("translation", "certification", "note"):
             if item.get(key):
                 extra.append(item[key])
-        rows.append(f"{index}. {item['name']}（{'；'.join(extra)}）")
-    rows.append(f"亲友代办：{guide['proxy']}")
-    return _lines(f"【{guide.title}】所需材料：", rows)
+        joined = _say("guide.clause_separator", language).join(extra)
+        rows.append(f"{index}. {item['name']}{_bracketed(joined, language)}")
+    rows.append(_say("guide.materials.proxy", language, proxy=guide["proxy"]))
+    return _lines(_heading(guide, knowledge, language, _part("materials", knowledge, language)), rows)
 
 
-def conditions(guide: Guide, knowledge: KnowledgeBase) -> str:
-    rows = [f"申请人：{guide['conditions']['who']}"]
+def conditions(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
+    rows = [_say("guide.conditions.who", language, who=guide["conditions"]["who"])]
     rows += [f"· {requirement}" for requirement in guide["conditions"]["requirements"]]
-    return _lines(f"【{guide.title}】办理条件：", rows)
+    return _lines(_heading(guide, knowledge, language, _part("conditions", knowledge, language)), rows)
 
 
-def time_limit(guide: Guide, knowledge: KnowledgeBase) -> str:
+def time_limit(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     limits = guide["time_limit"]
-    return _lines(f"【{guide.title}】办理时限：", [f"法定时限：{limits['legal']}", f"承诺时限：{limits['promised']}"])
-
-
-def fees(guide: Guide, knowledge: KnowledgeBase) -> str:
     rows = [
-        f"· {fee['item']}：{fee['amount']}" + (f"（{fee['note']}）" if fee.get("note") else "") for fee in guide["fees"]
+        _say("guide.time_limit.legal", language, text=limits["legal"]),
+        _say("guide.time_limit.promised", language, text=limits["promised"]),
     ]
-    return _lines(f"【{guide.title}】收费标准：", rows)
+    return _lines(_heading(guide, knowledge, language, _part("time_limit", knowledge, language)), rows)
 
 
-def _names(knowledge: KnowledgeBase, kind: str, ids: list[str]) -> list[str]:
-    return [knowledge.site(kind, site_id)["name"] for site_id in ids]
+def _fee_row(fee: dict[str, Any], language: str) -> str:
+    note = fee.get("note")
+    row = f"· {fee['item']}{_say('punct.colon', language)}{fee['amount']}"
+    return row + (_bracketed(note, language) if note else "")
 
 
-def where(guide: Guide, knowledge: KnowledgeBase) -> str:
+def fees(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
+    rows = [_fee_row(fee, language) for fee in guide["fees"]]
+    return _lines(_heading(guide, knowledge, language, _part("fees", knowledge, language)), rows)
+
+
+def _names(knowledge: KnowledgeBase, kind: str, ids: list[str], language: str) -> list[str]:
+    return [knowledge.site(kind, site_id, language)["name"] for site_id in ids]
+
+
+def _phone(guide: Guide, language: str) -> str:
+    """The guide's phone; the sample-number remark of the Chinese guide said in `language`."""
+    phone = guide["contact"]["phone"]
+    if language == load_languages().default:
+        return phone
+    return _SAMPLE_REMARK.sub(lambda _: _bracketed(_say("guide.sample_number", language), language), phone)
+
+
+def where(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     place = guide["where"]
+    separator = _say("guide.list_separator", language)
     rows = []
-    desks = _names(knowledge, "domestic_desks", place.get("desks", []))
+    desks = _names(knowledge, "domestic_desks", place.get("desks", []), language)
     if desks:
-        rows.append("国内窗口：" + "、".join(desks))
-    sites = _names(knowledge, "overseas_sites", place.get("overseas_sites", []))
+        rows.append(_say("guide.where.desks", language, names=separator.join(desks)))
+    sites = _names(knowledge, "overseas_sites", place.get("overseas_sites", []), language)
     if sites:
-        shown = "、".join(sites[:MAX_SITES_LISTED]) + (f"等{len(sites)}个站点" if len(sites) > MAX_SITES_LISTED else "")
-        rows.append("海外服务站：" + shown)
-    online = _names(knowledge, "online", place.get("online", []))
+        shown = separator.join(sites[:MAX_SITES_LISTED])
+        if len(sites) > MAX_SITES_LISTED:
+            shown = _say("guide.where.sites_more", language, names=shown, count=len(sites))
+        rows.append(_say("guide.where.sites", language, names=shown))
+    online = _names(knowledge, "online", place.get("online", []), language)
     if online:
-        rows.append("网上办理：" + "、".join(online))
+        rows.append(_say("guide.where.online", language, names=separator.join(online)))
     if place.get("note"):
         rows.append(place["note"])
-    rows.append(f"咨询电话：{guide['contact']['phone']}（{guide['contact']['hours']}）")
-    return _lines(f"【{guide.title}】办理地点：", rows)
+    rows.append(_say("guide.where.phone", language, phone=_phone(guide, language), hours=guide["contact"]["hours"]))
+    return _lines(_heading(guide, knowledge, language, _part("where", knowledge, language)), rows)
 
 
-def remote(guide: Guide, knowledge: KnowledgeBase) -> str:
+def _remote_answer(guide: Guide, language: str) -> str:
     info = guide["remote"]
-    ways = "、".join(WAY_WORDS[way] for way in info.get("ways", []))
-    rows = [f"人在国外能否办理：{REMOTE_WORDS[info['possible']]}" + (f"（{ways}）" if ways else ""), info["how"]]
-    rows.append(f"亲友代办：{guide['proxy']}")
-    return _lines(f"【{guide.title}】海外办理：", rows)
+    answer = _say(f"guide.remote.possible.{info['possible']}", language)
+    ways = _say("guide.list_separator", language).join(
+        _say(f"guide.way.{way}", language) for way in info.get("ways", [])
+    )
+    return answer + (_bracketed(ways, language) if ways else "")
 
 
-def proxy(guide: Guide, knowledge: KnowledgeBase) -> str:
+def remote(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
+    rows = [_say("guide.remote.possible", language, answer=_remote_answer(guide, language)), guide["remote"]["how"]]
+    rows.append(_say("guide.materials.proxy", language, proxy=guide["proxy"]))
+    return _lines(_heading(guide, knowledge, language, _part("remote", knowledge, language)), rows)
+
+
+def proxy(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     """Who may act for the citizen, what the relative brings, and whether a site can do it by video."""
     info = guide["remote"]
-    rows = [f"谁可以办：{guide['proxy']}"]
+    rows = [_say("guide.proxy.who", language, proxy=guide["proxy"])]
     if "proxy" in info.get("ways", []):
-        rows.append(f"代办人要带：{PROXY_BRINGS}")
-    sites = _names(knowledge, "overseas_sites", guide["where"].get("overseas_sites", []))
+        rows.append(_say("guide.proxy.brings", language))
+    sites = _names(knowledge, "overseas_sites", guide["where"].get("overseas_sites", []), language)
     if "video" in info.get("ways", []) and sites:
-        rows.append("视频办理：可以到海外服务站视频办理（" + "、".join(sites[:MAX_SITES_LISTED]) + "等）")
+        names = _say("guide.list_separator", language).join(sites[:MAX_SITES_LISTED])
+        rows.append(_say("guide.proxy.video", language, names=names))
     else:
-        rows.append("视频办理：本事项不能在海外服务站视频办理")
-    return _lines(f"【{guide.title}】亲友代办：", rows)
+        rows.append(_say("guide.proxy.no_video", language))
+    return _lines(_heading(guide, knowledge, language, _part("proxy", knowledge, language)), rows)
 
 
-def steps(guide: Guide, knowledge: KnowledgeBase) -> str:
+def steps(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     rows = [f"{index}. {step}" for index, step in enumerate(guide["steps"], start=1)]
-    return _lines(f"【{guide.title}】办理流程：", rows)
+    return _lines(_heading(guide, knowledge, language, _part("steps", knowledge, language)), rows)
+
+
+def _width(line: str) -> float:
+    return sum(0.55 if ord(char) < 0x2E80 else 1.0 for char in line)
+
+
+def phone_lines(text: str, ems_per_line: int = PHONE_LINE_EMS) -> int:
+    """How many lines a message takes in the widget on a 390 px phone."""
+    total = 0
+    for line in text.split("\n"):
+        total += max(1, -(-int(_width(line) * 100) // (ems_per_line * 100)))
+    return total
 
 
 def _first_clause(text: str, room: float) -> str:
@@ -131,47 +187,60 @@ def _first_clause(text: str, room: float) -> str:
     return cut + "…"
 
 
-def _width(line: str) -> float:
-    return sum(0.55 if ord(char) < 0x2E80 else 1.0 for char in line)
-
-
-def summary(guide: Guide, knowledge: KnowledgeBase, nearby: str | None = None) -> str:
+def summary(guide: Guide, knowledge: KnowledgeBase, language: str, nearby: str | None = None) -> str:
     """The first answer: the facts that decide whether to go on, at most about 6 lines on a phone."""
     info = guide["remote"]
-    ways = "、".join(SHORT_WAY_WORDS[way] for way in info.get("ways", [])[:2])
-    abroad = REMOTE_WORDS[info["possible"]] + (f"（{ways}）" if ways and info["possible"] != "no" else "")
+    answer = _say(f"guide.remote.possible.{info['possible']}", language)
+    ways = _say("guide.list_separator", language).join(
+        _say(f"guide.short_way.{way}", language) for way in info.get("ways", [])[:2]
+    )
+    if ways and info["possible"] != "no":
+        answer += _bracketed(ways, language)
     fees = guide["fees"]
     room = PHONE_LINE_EMS - 3
     time_text = _first_clause(guide["time_limit"]["promised"], room)
-    fee_text = _first_clause(fees[0]["amount"], room - 1) + ("等" if len(fees) > 1 else "")
-    both = f"时限：{time_text}｜费用：{fee_text}"
-    rows = [f"人在国外：{abroad}"]
-    rows += [both] if _width(both) <= PHONE_LINE_EMS else [f"时限：{time_text}", f"费用：{fee_text}"]
+    fee_text = _first_clause(fees[0]["amount"], room - 1)
+    if len(fees) > 1:
+        fee_text = _say("guide.summary.fees_more", language, text=fee_text)
+    both = _say("guide.summary.time_fees", language, time=time_text, fees=fee_text)
+    rows = [_say("guide.summary.abroad", language, answer=answer)]
+    if _width(both) <= PHONE_LINE_EMS:
+        rows.append(both)
+    else:
+        rows += [_say("guide.summary.time", language, text=time_text), _say("guide.summary.fees", language, text=fee_text)]
     # The buttons below say the same as the prompt; with a site line, the prompt gives way (6 lines).
-    rows.append(nearby or SUMMARY_PROMPT)
-    return _lines(f"【{guide.title}】", rows)
+    rows.append(nearby or _say("guide.summary.more", language))
+    return _lines(_heading(guide, knowledge, language, ""), rows)
 
 
-def full(guide: Guide, knowledge: KnowledgeBase) -> str:
+def full(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     """The whole guide in one message: what the summary leaves out."""
-    parts = [overview(guide, knowledge)] + [COMPOSERS[aspect](guide, knowledge) for aspect in ASPECT_ORDER]
+    parts = [overview(guide, knowledge, language)]
+    parts += [COMPOSERS[aspect](guide, knowledge, language) for aspect in ASPECT_ORDER]
     if guide.data.get("notes"):
-        parts.append(f"备注：{guide['notes']}")
+        parts.append(_say("guide.full.notes", language, notes=guide["notes"]))
     return "\n".join(parts)
 
 
-def overview(guide: Guide, knowledge: KnowledgeBase) -> str:
+def overview(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     info = guide["remote"]
-    fee_text = "；".join(f"{fee['item']} {fee['amount']}" for fee in guide["fees"][:2])
+    fee_text = _say("guide.clause_separator", language).join(
+        f"{fee['item']}{_say('punct.colon', language)}{fee['amount']}" for fee in guide["fees"][:2]
+    )
     rows = [
         guide["scope"],
-        f"办理部门：{guide['department']}",
-        f"承诺时限：{guide['time_limit']['promised']}",
-        f"费用：{fee_text}",
-        f"人在国外：{REMOTE_WORDS[info['possible']]}。{info['how']}",
-        "想了解哪方面？可点下方按钮查看材料、条件、时限、地点等。",
+        _say("guide.overview.department", language, department=guide["department"]),
+        _say("guide.overview.promised", language, text=guide["time_limit"]["promised"]),
+        _say("guide.overview.fees", language, text=fee_text),
+        _say(
+            "guide.overview.remote",
+            language,
+            answer=_say(f"guide.remote.possible.{info['possible']}", language),
+            how=info["how"],
+        ),
+        _say("guide.overview.more", language),
     ]
-    return _lines(f"【{guide.title}】", rows)
+    return _lines(_heading(guide, knowledge, language, ""), rows)
 
 
 COMPOSERS = {
@@ -186,61 +255,73 @@ COMPOSERS = {
 }
 
 
-def nearby_site(guide: Guide, knowledge: KnowledgeBase, place: str | None) -> str | None:
+def nearby_site(guide: Guide, knowledge: KnowledgeBase, place: str | None, language: str) -> str | None:
     """A line about the overseas site where the user is, when the guide can be done there."""
     if not place or place not in guide["where"].get("overseas_sites", []):
         return None
-    site = knowledge.site("overseas_sites", place)
-    video = "，可视频办理" if site.get("video") else ""
-    return f"离您最近：{site['name']}（{site['address']}；{site['hours']}；电话 {site['phone']}{video}）"
+    site = knowledge.site("overseas_sites", place, language)
+    video = _say("guide.nearby.video", language) if site.get("video") else ""
+    return _say(
+        "guide.nearby",
+        language,
+        name=site["name"],
+        address=site["address"],
+        hours=site["hours"],
+        phone=site["phone"],
+        video=video,
+    )
 
 
-def nearby_short(guide: Guide, knowledge: KnowledgeBase, place: str | None) -> str | None:
+def nearby_short(guide: Guide, knowledge: KnowledgeBase, place: str | None, language: str) -> str | None:
     """One short line for the summary: the site near the user, when the guide can be done there."""
     if not place or place not in guide["where"].get("overseas_sites", []):
         return None
-    site = knowledge.site("overseas_sites", place)
-    return f"最近：{site['name']}" + ("，可视频" if site.get("video") else "")
+    site = knowledge.site("overseas_sites", place, language)
+    video = _say("guide.nearby_short.video", language) if site.get("video") else ""
+    return _say("guide.nearby_short", language, name=site["name"], video=video)
 
 
 def compose(
-    guide: Guide, aspects: str | list[str] | None, knowledge: KnowledgeBase, place: str | None = None
+    guide: Guide,
+    aspects: str | list[str] | None,
+    knowledge: KnowledgeBase,
+    place: str | None = None,
+    language: str | None = None,
 ) -> str:
-    """The answer about one or more aspects of a guide (the short summary when none).
+    """The answer about one or more aspects of a guide (the short summary when none), in `language`.
 
-    Two aspects asked at once ("要多少钱，多久能拿到") are answered in one
-    message. `place` is the overseas site the user mentioned; where it helps,
-    the answer names that site.
+    Two aspects asked at once ("要多少钱，多久能拿到") are answered in one message; `full` is the
+    whole guide. `guide` is the guide in that language (`knowledge.guide(id, language)`); `place`
+    is the overseas site the user mentioned: where it helps, the answer names that site.
     """
+    language = language or load_languages().default
     parts = [aspects] if isinstance(aspects, str) else [a for a in aspects or [] if a]
     if not parts:
-        return summary(guide, knowledge, nearby_short(guide, knowledge, place))
-    if FULL in parts:
-        text = full(guide, knowledge)
+        lines = [summary(guide, knowledge, language, nearby_short(guide, knowledge, place, language))]
     else:
-        text = "\n".join(COMPOSERS[part](guide, knowledge) for part in parts if part in COMPOSERS)
-    nearby = nearby_site(guide, knowledge, place) if {"where", "remote", FULL} & set(parts) else None
-    return f"{text}\n{nearby}" if nearby else text
+        if FULL in parts:
+            text = full(guide, knowledge, language)
+        else:
+            text = "\n".join(COMPOSERS[part](guide, knowledge, language) for part in parts if part in COMPOSERS)
+        nearby = nearby_site(guide, knowledge, place, language) if {"where", "remote", FULL} & set(parts) else None
+        lines = [text, nearby] if nearby else [text]
+    authoritative = _say("guide.authoritative", language)
+    if authoritative:
+        lines.append(authoritative)
+    return "\n".join(lines)
 
 
 def aspect_buttons(
-    guide: Guide, knowledge: KnowledgeBase, skip: str | list[str] | None = None
+    guide: Guide, knowledge: KnowledgeBase, skip: str | list[str] | None = None, language: str | None = None
 ) -> list[dict[str, Any]]:
     skipped = {skip} if isinstance(skip, str) else set(skip or [])
     buttons = [
-        {"title": knowledge.aspects[aspect]["label"], "payload": f'/ask_aspect{{"aspect":"{aspect}"}}'}
+        {"title": knowledge.aspect_label(aspect, language), "payload": f'/ask_aspect{{"aspect":"{aspect}"}}'}
         for aspect in ASPECT_ORDER
         if aspect not in skipped and aspect in knowledge.aspects
     ]
     if FULL not in skipped:
-        buttons.append({"title": FULL_LABEL, "payload": f'/ask_aspect{{"aspect":"{FULL}"}}'})
+        buttons.append(
+            {"title": _say("button.full_guide", language or load_languages().default), "payload": f'/ask_aspect{{"aspect":"{FULL}"}}'}
+        )
     return buttons
-
-
-def phone_lines(text: str, ems_per_line: int = PHONE_LINE_EMS) -> int:
-    """How many lines a message takes in the widget on a 390 px phone."""
-    total = 0
-    for line in text.split("\n"):
-        width = _width(line)
-        total += max(1, -(-int(width * 100) // (ems_per_line * 100)))
-    return total

@@ -14,6 +14,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.language import Reply
 from bot.actions.resources import database, knowledge
 from bot.actions.understanding import client_of
 from bot.db import CaseView
@@ -24,48 +25,40 @@ logger = logging.getLogger(__name__)
 MAX_FAILURES = 3
 # (lookups, seconds) from one client address, across its conversations.
 LOOKUPS_PER_ADDRESS = (10, 600)
-TOO_MANY_LOOKUPS = "查询太频繁了，为保护申请人信息，请10分钟后再试；着急的话可以说“转人工”。"
-PROOF_SLOTS = {
-    "case_no": "案件编号（WZ开头的14位编号）",
-    "surname": "申请人姓氏",
-    "doc_last4": "申请时所用证件号码的后四位",
-}
-STATUS_WORDS = {
-    "received": "已受理",
-    "in_review": "审核中",
-    "needs_materials": "待补充材料",
-    "approved": "已办结（审核通过）",
-    "mailed": "已寄出",
-    "rejected": "未通过",
-    "closed": "已办结",
-}
-NEXT_STEP = {
-    "received": "材料已收到，我们会尽快审核，请留意短信或平台通知。",
-    "in_review": "正在审核中，无需操作，请耐心等待。",
-    "needs_materials": "请按上面的说明补充材料，可交到受理站点或通过本平台提交。",
-    "approved": "已审核通过，请按约定方式领取结果，或联系受理站点安排邮寄。",
-    "mailed": "结果已寄出，可凭快递单号查询物流。",
-    "rejected": "请按上面的原因准备后重新申请，如有疑问可转人工咨询。",
-    "closed": "该办件已办结，无需再操作。",
-}
+PROOF_SLOTS = ("case_no", "surname", "doc_last4")
 RESET_PROOF = [SlotSet(slot, None) for slot in PROOF_SLOTS]
+STATUSES = ("received", "in_review", "needs_materials", "approved", "mailed", "rejected", "closed")
 
 
-def describe(case: CaseView) -> str:
+def describe(case: CaseView, reply: Reply) -> str:
+    """The case's status in the conversation's language (notes stay as the office wrote them)."""
     kb = knowledge()
-    guide = kb.guide(case.item_id)
-    title = guide.title if guide else case.item_id
+    title = kb.title(case.item_id, reply.language) if kb.guide(case.item_id) else case.item_id
+
+    def status(code: str) -> str:
+        return reply.say(f"case.status.{code}") if code in STATUSES else code
+
     latest = case.history[-1] if case.history else None
-    rows = [f"办件 {mask_case_no(case.case_no)}（{title}）", f"当前状态：{STATUS_WORDS.get(case.status, case.status)}"]
+    rows = [
+        reply.say("case.header", case_no=mask_case_no(case.case_no), title=title),
+        reply.say("case.status_line", status=status(case.status)),
+    ]
     if latest:
-        step = f"最新进展（{latest['at']:%Y-%m-%d %H:%M}）：{STATUS_WORDS.get(latest['status'], latest['status'])}"
+        step = reply.say("case.latest", at=f"{latest['at']:%Y-%m-%d %H:%M}", status=status(latest["status"]))
         if latest.get("note"):
-            step += f"，{latest['note']}"
+            step += reply.say("case.latest_note", note=latest["note"])
         rows.append(step)
     if case.site:
-        rows.append(f"受理点：{case.site}")
-    rows.append(f"下一步：{NEXT_STEP.get(case.status, '如有疑问可转人工咨询。')}")
+        rows.append(reply.say("case.site", site=case.site))
+    next_key = f"case.next.{case.status}" if case.status in STATUSES else "case.next.unknown"
+    rows.append(reply.say("case.next", step=reply.say(next_key)))
+    if reply.say("case.note_in_chinese"):
+        rows.append(reply.say("case.note_in_chinese"))
     return "\n".join(rows)
+
+
+def offer_clerk(reply: Reply, key: str) -> None:
+    reply.send(reply.say(key), [reply.button("button.human", "/affirm"), reply.button("button.no_thanks", "/deny")])
 
 
 class ActionCheckCase(Action):
@@ -82,24 +75,20 @@ class ActionCheckCase(Action):
             in_context = respond_in_context(dispatcher, tracker, strong_only=True)
             if in_context is not None:
                 return in_context
+        reply = Reply(dispatcher, tracker)
         failures = tracker.get_slot("case_failures") or 0.0
         if failures >= MAX_FAILURES:
-            dispatcher.utter_message(
-                text="为保护申请人信息，本次对话的办件查询已暂停。需要的话我可以为您转人工核实，好吗？",
-                buttons=[{"title": "转人工", "payload": "/affirm"}, {"title": "不用了", "payload": "/deny"}],
-            )
-            return [*RESET_PROOF, SlotSet("pending_offer", "case_verification_failed")]
+            offer_clerk(reply, "case.paused")
+            return [*RESET_PROOF, SlotSet("pending_offer", "case_verification_failed"), *reply.events()]
 
         proof = {slot: tracker.get_slot(slot) for slot in PROOF_SLOTS}
-        missing = [label for slot, label in PROOF_SLOTS.items() if not proof[slot]]
+        missing = [reply.say(f"case.proof.{slot}") for slot in PROOF_SLOTS if not proof[slot]]
         if missing:
-            given = (
-                "已收到您提供的部分信息。"
-                if len(missing) < len(PROOF_SLOTS)
-                else "为保护个人信息，查询办件需要核验身份。"
+            given = reply.say("case.partly_given" if len(missing) < len(PROOF_SLOTS) else "case.need_proof")
+            reply.send(
+                reply.say("case.please_give", given=given, missing=reply.say("case.proof_separator").join(missing))
             )
-            dispatcher.utter_message(text=f"{given}请提供：{'、'.join(missing)}。")
-            return []
+            return reply.events()
 
         client = client_of(tracker)
         # Only the desk knows the address; trusted channels calling Rasa directly have the per-conversation rule.
@@ -108,29 +97,23 @@ class ActionCheckCase(Action):
         ):
             # Many conversations from one address: a brute force of numbers or proofs.
             logger.warning("case lookups rate limited: client=%s", client)
-            dispatcher.utter_message(text=TOO_MANY_LOOKUPS)
-            return list(RESET_PROOF)
+            reply.send(reply.say("case.too_many_lookups"))
+            return [*RESET_PROOF, *reply.events()]
         case = database().find_owned_case(proof["case_no"], proof["surname"], proof["doc_last4"])
         if case is None:
             failures += 1
             logger.info("case lookup failed: case=%s failures=%d", mask_case_no(proof["case_no"]), failures)
             if failures >= MAX_FAILURES:
-                dispatcher.utter_message(
-                    text="多次核验未通过，为保护申请人信息，本次对话已停止查询。需要我为您转人工核实吗？",
-                    buttons=[{"title": "转人工", "payload": "/affirm"}, {"title": "不用了", "payload": "/deny"}],
-                )
+                offer_clerk(reply, "case.failed_too_often")
                 return [
                     *RESET_PROOF,
                     SlotSet("case_failures", failures),
                     SlotSet("pending_offer", "case_verification_failed"),
+                    *reply.events(),
                 ]
-            dispatcher.utter_message(
-                text="没有查到与您提供的信息相符的办件。请核对案件编号、申请人姓氏和证件号后四位后重新发给我。",
-            )
-            return [*RESET_PROOF, SlotSet("case_failures", failures)]
+            reply.send(reply.say("case.not_found"))
+            return [*RESET_PROOF, SlotSet("case_failures", failures), *reply.events()]
 
         logger.info("case lookup ok: case=%s", mask_case_no(case.case_no))
-        dispatcher.utter_message(
-            text=describe(case), json_message={"case": {"status": case.status, "item": case.item_id}}
-        )
-        return [*RESET_PROOF, SlotSet("case_failures", 0.0)]
+        reply.send(describe(case, reply), case={"status": case.status, "item": case.item_id})
+        return [*RESET_PROOF, SlotSet("case_failures", 0.0), *reply.events()]

@@ -42,7 +42,6 @@ ELLIPSIS_MAX_CHARS = 2
 ORDINALS = {"ordinal_1": 0, "ordinal_2": 1, "ordinal_3": 2}
 # Aspects people state as a circumstance rather than ask: answered after the others.
 CIRCUMSTANCE_ASPECTS = ("remote",)
-FULL = "full"  # the pseudo-aspect of the whole guide, one tap away from the summary
 
 # Which parts of the context may override an intent the classifier gave to a
 # social or out-of-scope message ("不是，我说的是继承的").

@@ -16,8 +16,10 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import answers
-from bot.actions.context import FULL, STRONG, Decision, State, Turn, decide, ordered_aspects
+from bot.actions.answers import FULL
+from bot.actions.context import STRONG, Decision, State, Turn, decide, ordered_aspects
 from bot.actions.handoff import hand_off
+from bot.actions.language import Reply
 from bot.actions.resources import knowledge
 from bot.actions.understanding import item_ranking, latest_place
 from bot.knowledge import intent_for
@@ -50,7 +52,7 @@ def state_of(tracker: Tracker) -> State:
 
 
 def answer_guide(
-    dispatcher: CollectingDispatcher,
+    reply: Reply,
     item_id: str,
     aspects: list[str] | str | None,
     place: str | None = None,
@@ -58,22 +60,22 @@ def answer_guide(
     topics: tuple[str, ...] = (),
 ) -> list[EventType]:
     kb = knowledge()
-    guide = kb.guide(item_id)
+    guide = kb.guide(item_id, reply.language)
     parts = [aspects] if isinstance(aspects, str) else list(aspects or [])
     parts = [part for part in parts if part in kb.aspects or part == FULL]
     if guide is None:
         # A slot from before a catalog change can name an item that is gone.
-        return ask_which_item(dispatcher, parts[0] if parts else None)
+        return ask_which_item(reply, parts[0] if parts else None)
     custom: dict[str, Any] = {"guide_item": item_id, "aspect": parts[0] if parts else None}
     if len(parts) > 1:
         custom["aspects"] = parts
     if trace and trace.get("decided_by") != "message":
         # Only when the conversation, not the message alone, decided: the contract stays as it was otherwise.
         custom["context"] = trace
-    dispatcher.utter_message(
-        text=answers.compose(guide, parts, kb, place),
-        buttons=answers.aspect_buttons(guide, kb, skip=parts),
-        json_message=custom,
+    reply.send(
+        answers.compose(guide, parts, kb, place, reply.language),
+        answers.aspect_buttons(guide, kb, skip=parts, language=reply.language),
+        **custom,
     )
     history = [topic for topic in topics if topic != item_id][-(MAX_TOPICS - 1) :] + [item_id]
     return [
@@ -83,44 +85,38 @@ def answer_guide(
         SlotSet("candidates", None),
         SlotSet("topics", history),
         SlotSet("context", trace),
+        *reply.events(),
     ]
 
 
-def ask_which_item(dispatcher: CollectingDispatcher, aspect: str | None) -> list[EventType]:
-    dispatcher.utter_message(
-        text="请问您想了解哪一项业务？比如“护照换发”“户口注销”“委托书公证”。",
-        json_message={"candidates": []},
-    )
-    return [SlotSet("guide_item", None), SlotSet("aspect", aspect)]
+def ask_which_item(reply: Reply, aspect: str | None) -> list[EventType]:
+    reply.send(reply.say("ask_which_item"), candidates=[])
+    return [SlotSet("guide_item", None), SlotSet("aspect", aspect), *reply.events()]
 
 
 def offer_candidates(
-    dispatcher: CollectingDispatcher, items: list[str], aspect: str | None, trace: dict[str, Any] | None = None
+    reply: Reply, items: list[str], aspect: str | None, trace: dict[str, Any] | None = None
 ) -> list[EventType]:
     kb = knowledge()
     entity = f'{{"aspect":"{aspect}"}}' if aspect else ""
     custom: dict[str, Any] = {"candidates": items}
     if trace and trace.get("decided_by") != "message":
         custom["context"] = trace
-    dispatcher.utter_message(
-        text="您想问的是下面哪一项？请点选：",
-        buttons=[{"title": kb.title(item), "payload": f"/{intent_for(item)}{entity}"} for item in items],
-        json_message=custom,
+    reply.send(
+        reply.say("offer_candidates"),
+        [{"title": kb.title(item, reply.language), "payload": f"/{intent_for(item)}{entity}"} for item in items],
+        **custom,
     )
     # The offer is pending until a reply picks one (by title, word, ordinal or button).
-    return [SlotSet("candidates", items), SlotSet("aspect", aspect), SlotSet("context", trace)]
+    return [SlotSet("candidates", items), SlotSet("aspect", aspect), SlotSet("context", trace), *reply.events()]
 
 
-def not_understood(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+def not_understood(reply: Reply, tracker: Tracker) -> list[EventType]:
     count = (tracker.get_slot("misunderstandings") or 0.0) + 1
     if count >= MISUNDERSTANDINGS_BEFORE_HANDOFF:
-        return [SlotSet("misunderstandings", 0.0), *hand_off(dispatcher, tracker, "repeated_misunderstanding")]
-    dispatcher.utter_message(
-        text="抱歉，我没太明白您的问题。可以换个说法，或说出要办的事项，比如“护照过期了怎么换”“委托书公证要什么材料”。",
-        buttons=[{"title": "转人工", "payload": "/request_human"}],
-        json_message={"candidates": []},
-    )
-    return [SlotSet("misunderstandings", count)]
+        return [SlotSet("misunderstandings", 0.0), *hand_off(reply, tracker, "repeated_misunderstanding")]
+    reply.send(reply.say("not_understood"), [reply.button("button.human", "/request_human")], candidates=[])
+    return [SlotSet("misunderstandings", count), *reply.events()]
 
 
 def _remembered(tracker: Tracker, turn: Turn, state: State) -> list[EventType]:
@@ -136,19 +132,19 @@ def _remembered(tracker: Tracker, turn: Turn, state: State) -> list[EventType]:
     return events
 
 
-def carry_out(dispatcher: CollectingDispatcher, tracker: Tracker, decision: Decision, state: State) -> list[EventType]:
+def carry_out(reply: Reply, tracker: Tracker, decision: Decision, state: State) -> list[EventType]:
     turn = turn_of(tracker)
     remembered = _remembered(tracker, turn, state)
     place = latest_place(tracker) or state.place
     trace = decision.trace(state)
     aspect = decision.aspects[0] if decision.aspects else None
     if decision.action == "answer" and decision.item:
-        return remembered + answer_guide(dispatcher, decision.item, decision.aspects, place, trace, state.topics)
+        return remembered + answer_guide(reply, decision.item, decision.aspects, place, trace, state.topics)
     if decision.action == "offer":
-        return remembered + offer_candidates(dispatcher, decision.candidates, aspect, trace)
+        return remembered + offer_candidates(reply, decision.candidates, aspect, trace)
     if decision.action == "ask_item":
-        return remembered + ask_which_item(dispatcher, aspect)
-    return remembered + not_understood(dispatcher, tracker)
+        return remembered + ask_which_item(reply, aspect)
+    return remembered + not_understood(reply, tracker)
 
 
 def overrides_intent(decision: Decision, turn: Turn, short_reply: bool = False) -> bool:
@@ -178,7 +174,7 @@ def respond_in_context(
     decision = decide(knowledge(), turn, state)
     if strong_only and not overrides_intent(decision, turn, short_reply):
         return None
-    return carry_out(dispatcher, tracker, decision, state)
+    return carry_out(Reply(dispatcher, tracker), tracker, decision, state)
 
 
 class ActionAnswerGuide(Action):

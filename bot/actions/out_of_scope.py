@@ -1,4 +1,4 @@
-"""Questions the platform does not handle: say so kindly and say where to go."""
+"""Questions the platform does not handle, and messages in a language it cannot read."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.guide import respond_in_context
+from bot.actions.language import Reply
 from bot.actions.understanding import latest_entities
-
-FOREIGN_HINT = "如果是所在国的居留、签证、驾照等手续，请咨询当地政府主管部门或中国驻当地使领馆。"
 
 
 class ActionOutOfScope(Action):
+    """Says kindly that the question is outside the platform, and where to go."""
+
     def name(self) -> str:
         return "action_out_of_scope"
 
@@ -23,17 +24,36 @@ class ActionOutOfScope(Action):
         in_context = respond_in_context(dispatcher, tracker, strong_only=True)
         if in_context is not None:
             return in_context
-        text = "抱歉，这个问题不在温州华侨服务平台的服务范围内。"
+        reply = Reply(dispatcher, tracker)
+        text = reply.say("out_of_scope")
         if latest_entities(tracker, "place"):
-            text += FOREIGN_HINT
-        text += "我可以解答在温州办理的户籍、出入境、公证、不动产、社保、公积金等84项业务，也可以查询办件进度。"
-        dispatcher.utter_message(
-            text=text,
-            buttons=[
-                {"title": "查办件进度", "payload": "/check_case_status"},
-                {"title": "委托亲友代办", "payload": "/item_proxy_handling"},
-                {"title": "转人工", "payload": "/request_human"},
+            text += reply.say("out_of_scope.foreign_hint")
+        text += reply.say("out_of_scope.what_we_do")
+        reply.send(
+            text,
+            [
+                reply.button("button.case_status", "/check_case_status"),
+                reply.button("button.proxy_handling", "/item_proxy_handling"),
+                reply.button("button.human", "/request_human"),
             ],
-            json_message={"out_of_scope": True},
+            out_of_scope=True,
         )
-        return []
+        return reply.events()
+
+
+class ActionUnsupportedLanguage(Action):
+    """A message in a language the assistant cannot read: no guessed item, the languages it reads,
+    and a clerk. The conversation keeps the language it had."""
+
+    def name(self) -> str:
+        return "action_unsupported_language"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        reply = Reply(dispatcher, tracker)
+        reply.send(
+            reply.say("unsupported_language"),
+            [reply.button("button.human", "/request_human")],
+            unsupported_language=True,
+            candidates=[],
+        )
+        return reply.events()

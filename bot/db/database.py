@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from bot.db.models import Base, Case, CaseEvent, HandoffRequest, RateEvent
+from bot.surnames import romanisations
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'wenzhou.db'}"
@@ -97,7 +98,10 @@ class Database:
             # number with a wrong proof costs the same single query as an unknown one.
             case = session.execute(select(Case).where(Case.case_no == case_no.upper())).scalar_one_or_none()
             expected = (case.surname, case.doc_last4.upper()) if case else _DECOY
-            surname_ok = hmac.compare_digest(expected[0].encode(), surname.strip().encode())
+            # The surname in characters, or in pinyin as citizens abroad write it ("Chen").
+            accepted = [expected[0], *sorted(romanisations(expected[0]))] if case else [expected[0]]
+            given = surname.strip().lower() if surname.strip().isascii() else surname.strip()
+            surname_ok = any([hmac.compare_digest(name.encode(), given.encode()) for name in accepted])
             tail_ok = hmac.compare_digest(expected[1].encode(), doc_last4.strip().upper().encode())
             if case is None or not (surname_ok and tail_ok):
                 return None

@@ -10,7 +10,9 @@ from typing import Any
 
 import yaml
 
+from bot.i18n.languages import load_languages
 from bot.knowledge.schema import KnowledgeError, check_guide
+from bot.knowledge.translations import check_translation, overlay
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ROOT = PROJECT_ROOT / "knowledge"
@@ -68,6 +70,12 @@ class KnowledgeBase:
         self.context_words: dict[str, dict[str, list[str]]] = (context or {}).get("words") or {}
         self.abroad_variants: dict[str, str] = (context or {}).get("abroad_variants") or {}
         self._check_context()
+        self.languages = load_languages(str(self.root))
+        # language -> item id -> translated text fields; language -> sites.yml / aspects.yml of that language
+        self.translated: dict[str, dict[str, dict[str, Any]]] = {}
+        self.translated_sites: dict[str, dict[str, Any]] = {}
+        self.translated_aspects: dict[str, dict[str, dict[str, Any]]] = {}
+        self._load_translations()
 
     def _load_guides(self) -> dict[str, Guide]:
         by_id = {entry["id"]: entry for entry in self.catalog}
@@ -120,27 +128,87 @@ class KnowledgeBase:
                     phrases.setdefault(word.strip().lower(), set()).add(signal)
         return phrases
 
-    def guide(self, item_id: str) -> Guide | None:
-        return self.guides.get(item_id)
+    def _load_translations(self) -> None:
+        problems: list[str] = []
+        for language in self.languages.foreign:
+            folder = self.root / "translations" / language
+            if not folder.is_dir():
+                continue  # tests/test_knowledge.py requires every supported language to be there
+            texts: dict[str, dict[str, Any]] = {}
+            for path in sorted((folder / "guides").rglob("*.yml")):
+                data = _read_yaml(path)
+                chinese = self.guides.get(data.get("id")) if isinstance(data, dict) else None
+                if chinese is None:
+                    problems.append(f"{path}: id: not a catalog id")
+                    continue
+                found = check_translation(path, data, chinese.data)
+                if path.parent.name != chinese.category:
+                    found.append(f"{path}: category: file must be under guides/{chinese.category}/")
+                problems.extend(found)
+                if not found:
+                    texts[chinese.id] = data
+            problems += [
+                f"{folder / 'guides'}: id: no translation of {item}" for item in self.guides if item not in texts
+            ]
+            self.translated[language] = texts
+            self.translated_sites[language] = _read_yaml(folder / "sites.yml") or {}
+            self.translated_aspects[language] = (_read_yaml(folder / "aspects.yml") or {}).get("aspects", {})
+            for key in self.aspects:
+                entry = self.translated_aspects[language].get(key) or {}
+                if not entry.get("label") or not entry.get("words"):
+                    problems.append(f"{folder / 'aspects.yml'}: aspects.{key}: needs a label and words")
+        if problems:
+            raise KnowledgeError(problems)
 
-    def title(self, item_id: str) -> str:
-        return self.guides[item_id].title
+    def guide(self, item_id: str, language: str | None = None) -> Guide | None:
+        """The guide, in `language` where a translation exists (the Chinese guide is authoritative)."""
+        guide = self.guides.get(item_id)
+        translated = self.translated.get(language or "", {}).get(item_id)
+        if guide is None or translated is None:
+            return guide
+        return Guide(overlay(guide.data, translated))
 
-    def site(self, kind: str, site_id: str) -> dict[str, Any]:
-        return next(entry for entry in self.sites[kind] if entry["id"] == site_id)
+    def title(self, item_id: str, language: str | None = None) -> str:
+        translated = self.translated.get(language or "", {}).get(item_id)
+        return translated["title"] if translated else self.guides[item_id].title
+
+    def site(self, kind: str, site_id: str, language: str | None = None) -> dict[str, Any]:
+        entry = next(entry for entry in self.sites[kind] if entry["id"] == site_id)
+        translated = (self.translated_sites.get(language or "", {}).get(kind) or {}).get(site_id)
+        return {**entry, **translated} if translated else entry
+
+    def site_text(self, key: str, language: str | None = None) -> str:
+        """A top-level text of sites.yml (clerk_hours, hotline) in `language`."""
+        return self.translated_sites.get(language or "", {}).get(key) or self.sites[key]
+
+    def aspect_label(self, key: str, language: str | None = None) -> str:
+        translated = self.translated_aspects.get(language or "", {}).get(key)
+        return translated["label"] if translated else self.aspects[key]["label"]
+
+    def aspect_words(self) -> dict[str, set[str]]:
+        """Every word people use for each aspect, in all languages."""
+        words = {key: set(aspect["words"]) for key, aspect in self.aspects.items()}
+        for aspects in self.translated_aspects.values():
+            for key, entry in aspects.items():
+                if key in words:
+                    words[key].update(entry.get("words") or [])
+        return words
 
     def item_phrases(self) -> dict[str, set[str]]:
-        """Every phrase that names an item (title, synonyms) and the items it names."""
+        """Every phrase that names an item (title, synonyms, in every language) and the items it names."""
         phrases: dict[str, set[str]] = {}
-        for guide in self.guides.values():
-            for phrase in [guide.title, *guide.synonyms]:
+        sources = [(guide.id, [guide.title, *guide.synonyms]) for guide in self.guides.values()]
+        for texts in self.translated.values():
+            sources += [(item_id, [data["title"], *data["synonyms"]]) for item_id, data in texts.items()]
+        for item_id, names in sources:
+            for phrase in names:
                 key = phrase.strip().lower()
                 if len(key) >= 2:
-                    phrases.setdefault(key, set()).add(guide.id)
+                    phrases.setdefault(key, set()).add(item_id)
         return phrases
 
     def place_names(self) -> dict[str, str]:
-        """Country, city and site names mapped to the site or desk id."""
+        """Country, city and site names (in every language) mapped to the site or desk id."""
         names: dict[str, str] = {}
         for site in self.sites["overseas_sites"]:
             names[site["name"]] = site["id"]
@@ -149,6 +217,16 @@ class KnowledgeBase:
         for desk in self.sites["domestic_desks"]:
             names[desk["name"]] = desk["id"]
             names.setdefault(desk["area"], desk["id"])
+        for sites in self.translated_sites.values():
+            for kind in ("overseas_sites", "domestic_desks"):
+                for site_id, entry in (sites.get(kind) or {}).items():
+                    names.setdefault(entry["name"].lower(), site_id)
+                    for key in ("city", "country", "area"):
+                        if entry.get(key):
+                            names.setdefault(entry[key].lower(), site_id)
+            for site_id, aliases in (sites.get("places") or {}).items():
+                for alias in aliases or []:
+                    names.setdefault(str(alias).lower(), site_id)
         return names
 
 

@@ -7,10 +7,15 @@ one message or several, with spaces or dashes inside the case number.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-from bot.nlu.normalize import normalize
+import yaml
+
+from bot.nlu.normalize import _knowledge_root, normalize
+from bot.surnames import romanisations
 
 COMPOUND_SURNAMES = (
     "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 轩辕 令狐 端木 南宫 西门 独孤"
@@ -33,6 +38,34 @@ _FILLER = re.compile(
     r"案件号?|案号|编号|受理号|单号|号码|证件|护照|身份证|号|后四位|后4位|尾号|末四位|姓名|姓|名字|申请人|我的|我是|我叫|是|的|查询?|一下|进度|帮我|请|谢谢"
 )
 MAX_BARE_PROOF_LENGTH = 24
+_LATIN_WORD = re.compile(r"[a-z]+")
+# Latin words that are also pinyin surnames but, next to a proof, are ordinary words.
+NOT_SURNAMES = {"wz", "e", "a", "i", "o", "an", "he", "me", "ma", "di", "de", "le", "la", "ne", "na", "no", "si", "se"}
+
+
+@functools.lru_cache(maxsize=2)
+def _proof_words(root: str) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+    """Patterns for a surname and a document tail introduced by words of the other languages."""
+    path = Path(root) / "proof_words.yml"
+    if not path.exists():
+        return None, None
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+
+    def alternatives(kind: str) -> str:
+        words = {normalize(word) for words in (data.get(kind) or {}).values() for word in words}
+        return "|".join(re.escape(word).replace("\\ ", r"\s+") for word in sorted(words, key=len, reverse=True))
+
+    surname = re.compile(rf"\b(?:{alternatives('surname')})\s*(?:e|is|est|:)?\s*([a-z]{{1,12}})\b")
+    last4 = re.compile(
+        rf"\b(?:{alternatives('last4')})[^0-9a-z]{{0,12}}(?:[a-z]+\s+){{0,2}}([0-9]{{3}}[0-9x])(?![0-9a-z])"
+    )
+    return surname, last4
+
+
+@functools.lru_cache(maxsize=1)
+def _pinyin_surnames() -> frozenset[str]:
+    names = {spelling for name in [*SURNAMES, *COMPOUND_SURNAMES] for spelling in romanisations(name)}
+    return frozenset(names - NOT_SURNAMES)
 
 
 @dataclass(frozen=True)
@@ -74,7 +107,10 @@ def find_proof(text: str) -> list[Found]:
 
     has_case = any(f.entity == "case_no" for f in found)
     proof_like = has_case or _is_proof_like(norm)
+    latin_surname, latin_last4 = _proof_words(_knowledge_root())
     last4 = next((m for m in _LAST4_LABELLED.finditer(norm) if free(m.start(1), m.end(1))), None)
+    if last4 is None and latin_last4 is not None:
+        last4 = next((m for m in latin_last4.finditer(norm) if free(m.start(1), m.end(1))), None)
     if last4 is None and proof_like:
         last4 = next((m for m in _LAST4_BARE.finditer(norm) if free(m.start(1), m.end(1))), None)
     if last4 is not None:
@@ -82,17 +118,34 @@ def find_proof(text: str) -> list[Found]:
 
     has_other = bool(found)
     surname = _find_surname(norm, free, short=proof_like, with_other=has_other)
+    if surname is None:
+        surname = _find_latin_surname(norm, free, latin_surname, short=proof_like or has_other)
     if surname is not None:
         add("surname", *surname)
     return sorted(found, key=lambda f: f.start)
 
 
 def _is_proof_like(norm: str) -> bool:
-    """True for short messages made of little but proof parts ("陈 5821")."""
+    """True for short messages made of little but proof parts ("陈 5821", "chen 5821")."""
     if len(norm.strip()) > MAX_BARE_PROOF_LENGTH:
         return False
     words = "".join(_CJK_RUN.findall(norm))
-    return len(_FILLER.sub("", words)) <= 4
+    latin = [word for word in _LATIN_WORD.findall(norm) if word != "wz"]
+    return len(_FILLER.sub("", words)) <= 4 and len(latin) <= 1
+
+
+def _find_latin_surname(norm: str, free, labelled: re.Pattern[str] | None, short: bool) -> tuple[str, int, int] | None:
+    """A surname in pinyin ("Chen"), after a word that introduces it or, in a short proof, alone."""
+    known = _pinyin_surnames()
+    if labelled is not None:
+        for match in labelled.finditer(norm):
+            if match.group(1) in known and free(match.start(1), match.end(1)):
+                return match.group(1), match.start(1), match.end(1)
+    if short:
+        for match in _LATIN_WORD.finditer(norm):
+            if match.group(0) in known and free(match.start(), match.end()):
+                return match.group(0), match.start(), match.end()
+    return None
 
 
 def _find_surname(norm: str, free, short: bool, with_other: bool) -> tuple[str, int, int] | None:

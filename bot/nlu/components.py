@@ -7,6 +7,10 @@
   EntityRuler built from the knowledge base) and the case-ownership proof.
 - GuideItemRanker: after the statistical classifier, lends weight to items
   whose names the message contains, and routes pure proof messages.
+- LanguageIdentifier: the message's language (the `language` entity, or
+  `language_guess` when the message decides nothing), the citizen's own pick
+  from the message metadata first; a message in a language the assistant
+  cannot read becomes the `unsupported_language` intent, never a guessed item.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.i18n.detect import shared_detector
+from bot.i18n.languages import load_languages
 from bot.knowledge import intent_for
 from bot.nlu.case_proof import find_proof
 from bot.nlu.matcher import ITEM, shared_matcher
@@ -37,6 +43,11 @@ PROOF_ENTITIES = {"case_no", "surname", "doc_last4"}
 SOCIAL_INTENTS = {"affirm", "deny", "greet", "thank", "goodbye", "bot_challenge"}
 SOCIAL_DAMPING = 0.2
 KEYWORD_BOOST = 0.15
+UNSUPPORTED_INTENT = "unsupported_language"
+LANGUAGE, LANGUAGE_GUESS = "language", "language_guess"
+# metadata.language_source: "picked" when the citizen chose the language in the widget (it wins over
+# detection); anything else (the browser's locale) is only a guess for messages that decide nothing.
+PICKED = "picked"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=True)
@@ -187,3 +198,60 @@ def rerank(
     return sorted(
         ({"name": name, "confidence": score / norm} for name, score in scores.items()), key=lambda e: -e["confidence"]
     )
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class LanguageIdentifier(GraphComponent, EntityExtractorMixin):
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        return {"knowledge_dir": None}
+
+    def __init__(self, config: Dict[str, Any]) -> None:
+        self.config = config
+        self.languages = load_languages(config.get("knowledge_dir"))
+        # Built when the model loads, so that the first citizen does not wait for the language models.
+        self.detector = shared_detector(config.get("knowledge_dir"))
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> LanguageIdentifier:
+        return cls(config)
+
+    @staticmethod
+    def required_packages() -> List[str]:
+        return ["lingua"]
+
+    def _entity(self, name: str, value: str) -> Dict[str, Any]:
+        return {"entity": name, "value": value, "start": 0, "end": 0, "confidence_entity": 1.0}
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = message.get("text")
+            if not text:
+                continue
+            metadata = message.get("metadata") or {}
+            metadata = metadata if isinstance(metadata, dict) else {}
+            chosen = self.languages.normalise(metadata.get("language"))
+            detection = self.detector.detect(text)
+            found: List[Dict[str, Any]] = []
+            if chosen and metadata.get("language_source") == PICKED:
+                found.append(self._entity(LANGUAGE, chosen))
+            elif detection.language:
+                found.append(self._entity(LANGUAGE, detection.language))
+            elif chosen or detection.guess:
+                found.append(self._entity(LANGUAGE_GUESS, chosen or detection.guess))
+            if found:
+                message.set(
+                    "entities", message.get("entities", []) + self.add_extractor_name(found), add_to_output=True
+                )
+            if detection.unsupported:
+                unsupported = {"name": UNSUPPORTED_INTENT, "confidence": 1.0}
+                ranking = [unsupported, *(message.get("intent_ranking") or [])]
+                message.set("intent", unsupported, add_to_output=True)
+                message.set("intent_ranking", ranking, add_to_output=True)
+        return messages

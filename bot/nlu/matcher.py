@@ -59,8 +59,8 @@ def build_pipeline(knowledge: KnowledgeBase) -> Language:
     for phrase, items in sorted(knowledge.item_phrases().items()):
         label = _SEPARATOR.join(sorted(items))
         patterns.append({"label": ITEM, "pattern": normalize(phrase), "id": label})
-    for key, aspect in knowledge.aspects.items():
-        for word in aspect["words"]:
+    for key, words in sorted(knowledge.aspect_words().items()):
+        for word in sorted(words):
             patterns.append({"label": ASPECT, "pattern": normalize(word), "id": key})
     for name, site_id in sorted(knowledge.place_names().items()):
         patterns.append({"label": PLACE, "pattern": normalize(name), "id": site_id})
@@ -107,7 +107,8 @@ class PhraseMatcher:
         return found
 
     def find(self, text: str) -> list[Phrase]:
-        doc = self.nlp(normalize(text))
+        norm = normalize(text)
+        doc = self.nlp(norm)
         return [
             Phrase(
                 span.label_,
@@ -117,7 +118,24 @@ class PhraseMatcher:
                 text[span.start_char : span.end_char],
             )
             for span in doc.ents
+            if _whole_words(norm, span.start_char, span.end_char)
         ]
+
+
+def _whole_words(text: str, start: int, end: int) -> bool:
+    """False for a Latin phrase found inside a longer word ("notaio" in "notaioxyz", "ID" in "idea").
+
+    The character segmenter finds phrases anywhere, which is right for Chinese, where words are
+    not separated, and wrong for Latin-script words."""
+    before = text[start - 1] if start > 0 else " "
+    after = text[end] if end < len(text) else " "
+    starts_latin, ends_latin = (
+        text[start].isascii() and text[start].isalnum(),
+        text[end - 1].isascii() and text[end - 1].isalnum(),
+    )
+    inside_before = starts_latin and before.isascii() and before.isalnum()
+    inside_after = ends_latin and after.isascii() and after.isalnum()
+    return not (inside_before or inside_after)
 
 
 @functools.lru_cache(maxsize=2)

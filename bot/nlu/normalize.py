@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 import yaml
@@ -17,6 +18,7 @@ from opencc import OpenCC
 _T2S = OpenCC("t2s")
 _FULL_WIDTH_START, _FULL_WIDTH_END, _FULL_WIDTH_OFFSET = 0xFF01, 0xFF5E, 0xFEE0
 _IDEOGRAPHIC_SPACE = "\u3000"
+_WORD_JOINERS = "'’‘`´-‐‑–"
 
 
 @functools.lru_cache(maxsize=8192)
@@ -26,8 +28,13 @@ def _char(char: str) -> str:
         return "\ufffd"  # a lone surrogate cannot be encoded; spaCy and the stores would fail on it
     if _FULL_WIDTH_START <= code <= _FULL_WIDTH_END:
         char = chr(code - _FULL_WIDTH_OFFSET)
-    elif char == _IDEOGRAPHIC_SPACE or char.isspace():
+    elif char == _IDEOGRAPHIC_SPACE or char.isspace() or char in _WORD_JOINERS:
+        # "dall'Italia", "carte-de-séjour": the parts are words of their own for jieba and the matcher.
         return " "
+    elif 0xC0 <= code <= 0x24F:
+        # Latin letters with accents: people type "sejour" for "séjour" and "e" for "è".
+        base = unicodedata.normalize("NFD", char)[0]
+        char = base if base.isascii() else char
     elif code > 0x2E80:
         converted = _T2S.convert(char)
         if len(converted) == 1:
@@ -56,8 +63,8 @@ def _knowledge_root() -> str:
 
 
 def normalize(text: str) -> str:
-    """Simplified characters, half-width ASCII, lower-case Latin, plain spaces,
-    and the common typos of knowledge/typos.yml corrected."""
+    """Simplified characters, half-width ASCII, lower-case Latin without accents, plain spaces (also
+    for apostrophes and hyphens), and the common typos of knowledge/typos.yml corrected."""
     text = "".join(_char(char) for char in text)
     pattern, table = _typos(_knowledge_root())
     return pattern.sub(lambda match: table[match.group(0)], text) if pattern else text

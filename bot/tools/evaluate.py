@@ -1,9 +1,12 @@
-"""NLU evaluation on the held-out test set (tests/data/nlu_test.yml).
+"""NLU evaluation on the held-out test sets (tests/data/nlu_test*.yml, never trained on).
 
-Two ways to ask: in-process through Rasa's Agent (`--via agent`), or through
-the REST webhook of a running server (`--via rest --url ...`), which also
-measures the round-trip time and checks the answer contract. Writes
-results/nlu_report.md and results/nlu_report.json.
+The sets: `nlu_test.yml` (Chinese), `nlu_test_<language>.yml` (Italian, French, English...) and
+`nlu_test_zh_hard.yml` (long, voice-typed, traditional, foreign words mixed in). Two ways to ask:
+in-process through Rasa's Agent (`--via agent`), or through the REST webhook of a running server
+(`--via rest --url ...`), which also measures the round-trip time and checks the answer contract,
+including that the reply is in the question's language. Writes results/nlu_report.{md,json} for the
+Chinese set, results/nlu_report_<set>.{md,json} for each other set, and the per-language summary
+results/nlu_languages.{md,json}.
 """
 
 from __future__ import annotations
@@ -26,9 +29,23 @@ import yaml
 from bot.knowledge import item_for
 from bot.knowledge.store import PROJECT_ROOT
 
-TEST_SET = PROJECT_ROOT / "tests" / "data" / "nlu_test.yml"
+TEST_DATA = PROJECT_ROOT / "tests" / "data"
+TEST_SET = TEST_DATA / "nlu_test.yml"
 RESULTS = PROJECT_ROOT / "results"
 HANDOFF_INTENTS = {"request_human", "complain"}
+
+
+def test_sets() -> dict[str, tuple[Path, str]]:
+    """Every held-out set: name -> (path, the language its questions are in)."""
+    from bot.i18n import load_languages
+
+    languages = load_languages()
+    sets = {"zh": (TEST_SET, languages.default)}
+    for path in sorted(TEST_DATA.glob("nlu_test_*.yml")):
+        name = path.stem.removeprefix("nlu_test_")
+        code = name.split("_")[0]
+        sets[name] = (path, code if code in languages.supported else languages.default)
+    return sets
 
 
 def load_examples(path: Path = TEST_SET) -> list[tuple[str, str]]:
@@ -52,12 +69,21 @@ class Outcome:
     candidates: list[str] = field(default_factory=list)
     behaviour: str = ""
     latency_ms: float | None = None
+    language: str | None = None  # the language the bot answered in (REST) or understood (agent)
+
+
+def language_of(messages: list[dict[str, Any]]) -> str | None:
+    """The language of the bot's reply: every bot message says it in `custom.language`."""
+    languages = {(message.get("custom") or {}).get("language") for message in messages}
+    return languages.pop() if len(languages) == 1 else None
 
 
 def behaviour_of(messages: list[dict[str, Any]]) -> tuple[str, str | None, list[str]]:
     """What the bot did, read from the machine-readable `custom` payloads."""
     for message in messages:
         custom = message.get("custom") or {}
+        if custom.get("unsupported_language"):
+            return "unsupported_language", None, []
         if "guide_item" in custom:
             return "answer", custom["guide_item"], []
         if "handoff" in custom:
@@ -98,6 +124,8 @@ async def via_agent(model: Path, examples: list[tuple[str, str]]) -> list[Outcom
         ranking = [(item, conf) for item, conf in ranking if item]
         predicted = intent.get("name") or ""
         outcome = Outcome(expected, text, predicted, float(intent.get("confidence") or 0.0), item=item_for(predicted))
+        found = {e["entity"]: e["value"] for e in parsed.get("entities", []) if e["entity"].startswith("language")}
+        outcome.language = found.get("language") or found.get("language_guess")
         if outcome.item:
             clear = is_clear(ranking) or len(candidates(ranking)) <= 1
             outcome.behaviour = "answer" if clear else "clarify"
@@ -120,12 +148,22 @@ async def via_rest(url: str, examples: list[tuple[str, str]]) -> list[Outcome]:
             latency = (time.perf_counter() - started) * 1000
             behaviour, item, cands = behaviour_of(messages)
             outcomes.append(
-                Outcome(expected, text, "", 0.0, item=item, candidates=cands, behaviour=behaviour, latency_ms=latency)
+                Outcome(
+                    expected,
+                    text,
+                    "",
+                    0.0,
+                    item=item,
+                    candidates=cands,
+                    behaviour=behaviour,
+                    latency_ms=latency,
+                    language=language_of(messages),
+                )
             )
     return outcomes
 
 
-def summarize(outcomes: list[Outcome], via: str) -> dict[str, Any]:
+def summarize(outcomes: list[Outcome], via: str, language: str | None = None) -> dict[str, Any]:
     per_item: dict[str, Counter] = defaultdict(Counter)
     confusions: Counter = Counter()
     general = Counter()
@@ -160,6 +198,12 @@ def summarize(outcomes: list[Outcome], via: str) -> dict[str, Any]:
         "item_accuracy": right / in_scope if in_scope else 0.0,
         "clarified_with_right_item": clarified / in_scope if in_scope else 0.0,
         "general_accuracy": general["right"] / general["total"] if general["total"] else 0.0,
+        "language": language,
+        # Replies (REST) or understandings (agent) in the questions' language; the default language
+        # counts when nothing was detected, as the bot then answers in it.
+        "language_accuracy": (
+            sum((o.language or "zh") == language for o in outcomes) / len(outcomes) if outcomes and language else None
+        ),
         "per_item": {item: {"total": c["total"], "right": c["right"]} for item, c in sorted(per_item.items())},
         "confusions": [{"expected": e, "got": g, "count": n} for (e, g), n in confusions.most_common()],
         "errors": [
@@ -198,6 +242,8 @@ def write_report(summary: dict[str, Any], name: str = "nlu_report") -> Path:
         f"- clarified with the right item among the choices: {summary['clarified_with_right_item']:.1%}",
         f"- general intents / behaviours right: {summary['general_accuracy']:.1%}",
     ]
+    if summary.get("language_accuracy") is not None:
+        lines.append(f"- in the questions' language ({summary['language']}): {summary['language_accuracy']:.1%}")
     if "latency_ms" in summary:
         latency = summary["latency_ms"]
         lines.append(
@@ -215,24 +261,68 @@ def write_report(summary: dict[str, Any], name: str = "nlu_report") -> Path:
     return path
 
 
+def write_languages(summaries: dict[str, dict[str, Any]], via: str) -> Path:
+    """One table: each held-out set with its language, item accuracy and reply-language accuracy."""
+    rows = {
+        name: {
+            key: summary.get(key)
+            for key in ("language", "examples", "in_scope", "item_accuracy", "general_accuracy", "language_accuracy")
+        }
+        | ({"latency_ms": summary["latency_ms"]} if "latency_ms" in summary else {})
+        for name, summary in summaries.items()
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "nlu_languages.json").write_text(json.dumps({"via": via, "sets": rows}, indent=2), encoding="utf-8")
+    lines = [
+        f"# NLU evaluation per language ({via})",
+        "",
+        "| set | language | questions | right item | general right | in its language |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        language_right = f"{row['language_accuracy']:.1%}" if row["language_accuracy"] is not None else "—"
+        lines.append(
+            f"| {name} | {row['language']} | {row['examples']} | {row['item_accuracy']:.1%} | "
+            f"{row['general_accuracy']:.1%} | {language_right} |"
+        )
+    path = RESULTS / "nlu_languages.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def evaluate_sets(via: str, sets: dict[str, tuple[Path, str]], model: Path | None, url: str) -> dict[str, dict]:
+    summaries = {}
+    for name, (path, language) in sets.items():
+        examples = load_examples(path)
+        if via == "agent":
+            from bot.tools.stack import latest_model
+
+            outcomes = asyncio.run(via_agent(model or latest_model(), examples))
+        else:
+            outcomes = asyncio.run(via_rest(url, examples))
+        summaries[name] = summarize(outcomes, via, language)
+        write_report(summaries[name], "nlu_report" if name == "zh" else f"nlu_report_{name}")
+    return summaries
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--via", choices=["agent", "rest"], default="agent")
     parser.add_argument("--model", type=Path, help="model archive (default: the latest in models/)")
     parser.add_argument("--url", default="http://127.0.0.1:5005")
-    parser.add_argument("--test-set", type=Path, default=TEST_SET)
-    parser.add_argument("--name", default="nlu_report")
+    parser.add_argument("--set", action="append", help="a held-out set by name (zh, it, fr, en, zh_hard); default all")
     args = parser.parse_args(argv)
-    examples = load_examples(args.test_set)
-    if args.via == "agent":
-        from bot.tools.stack import latest_model
-
-        outcomes = asyncio.run(via_agent(args.model or latest_model(), examples))
-    else:
-        outcomes = asyncio.run(via_rest(args.url, examples))
-    summary = summarize(outcomes, args.via)
-    path = write_report(summary, args.name)
-    print(f"item accuracy {summary['item_accuracy']:.1%}, general {summary['general_accuracy']:.1%}; report: {path}")
+    sets = test_sets()
+    chosen = {name: sets[name] for name in args.set} if args.set else sets
+    summaries = evaluate_sets(args.via, chosen, args.model, args.url)
+    path = write_languages(summaries, args.via)
+    for name, summary in summaries.items():
+        language = summary.get("language_accuracy")
+        print(
+            f"{name}: item accuracy {summary['item_accuracy']:.1%}, general {summary['general_accuracy']:.1%}"
+            + (f", in its language {language:.1%}" if language is not None else "")
+        )
+    print(f"report: {path}")
     return 0
 
 
