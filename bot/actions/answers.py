@@ -20,6 +20,9 @@ MAX_SITES_LISTED = 4
 # A phone at 390 px: the widget's bubble holds about 18 Chinese characters a line (82% of the
 # width, 15 px type); Latin letters and digits take about half as much room.
 PHONE_LINE_EMS = 18
+MAX_SUMMARY_LINES = 6
+# A translated answer also carries the Chinese name and says the Chinese guide is authoritative.
+MAX_SUMMARY_LINES_TRANSLATED = 10
 _SAMPLE_REMARK = re.compile(r"（示例号码[^）]*）")
 
 
@@ -172,8 +175,8 @@ def phone_lines(text: str, ems_per_line: int = PHONE_LINE_EMS) -> int:
 
 
 def _first_clause(text: str, room: float) -> str:
-    """The first clause of a guide's text, cut to `room` ems (the full text is one tap away)."""
-    for mark in "；。;，,（(":
+    """The first clause of a guide's text, cut to `room` ems at a word's end (the full text is one tap away)."""
+    for mark in ("；", "。", ";", ". ", "，", ",", "（", "("):
         head = text.split(mark)[0].strip()
         if head:
             text = head
@@ -184,11 +187,18 @@ def _first_clause(text: str, room: float) -> str:
         if _width(cut + char) > room - 1:
             break
         cut += char
-    return cut + "…"
+    if " " in cut.strip() and text[len(cut) : len(cut) + 1].isalnum():
+        # Latin scripts: do not break a word.
+        cut = cut.rstrip().rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + "…"
 
 
 def summary(guide: Guide, knowledge: KnowledgeBase, language: str, nearby: str | None = None) -> str:
-    """The first answer: the facts that decide whether to go on, at most about 6 lines on a phone."""
+    """The first answer: the facts that decide whether to go on, at most 6 lines on a phone (in Chinese).
+
+    Each fact gets up to two lines; when the whole is longer than `MAX_SUMMARY_LINES`, the prompt
+    line goes first (the buttons say the same), then the time and fee are cut to one line each.
+    """
     info = guide["remote"]
     answer = _say(f"guide.remote.possible.{info['possible']}", language)
     ways = _say("guide.list_separator", language).join(
@@ -196,21 +206,39 @@ def summary(guide: Guide, knowledge: KnowledgeBase, language: str, nearby: str |
     )
     if ways and info["possible"] != "no":
         answer += _bracketed(ways, language)
+    heading = _heading(guide, knowledge, language, "")
+    abroad = _say("guide.summary.abroad", language, answer=answer)
     fees = guide["fees"]
-    room = PHONE_LINE_EMS - 3
-    time_text = _first_clause(guide["time_limit"]["promised"], room)
-    fee_text = _first_clause(fees[0]["amount"], room - 1)
-    if len(fees) > 1:
-        fee_text = _say("guide.summary.fees_more", language, text=fee_text)
-    both = _say("guide.summary.time_fees", language, time=time_text, fees=fee_text)
-    rows = [_say("guide.summary.abroad", language, answer=answer)]
-    if _width(both) <= PHONE_LINE_EMS:
-        rows.append(both)
-    else:
-        rows += [_say("guide.summary.time", language, text=time_text), _say("guide.summary.fees", language, text=fee_text)]
-    # The buttons below say the same as the prompt; with a site line, the prompt gives way (6 lines).
-    rows.append(nearby or _say("guide.summary.more", language))
-    return _lines(_heading(guide, knowledge, language, ""), rows)
+
+    def rows_for(lines_each: int, prompt: bool) -> list[str]:
+        time_room = lines_each * PHONE_LINE_EMS - _width(_say("guide.summary.time", language, text=""))
+        fee_room = (
+            lines_each * PHONE_LINE_EMS
+            - _width(_say("guide.summary.fees", language, text=""))
+            - (_width(_say("guide.summary.fees_more", language, text="")) if len(fees) > 1 else 0)
+        )
+        time_text = _first_clause(guide["time_limit"]["promised"], time_room)
+        fee_text = _first_clause(fees[0]["amount"], fee_room)
+        if len(fees) > 1:
+            fee_text = _say("guide.summary.fees_more", language, text=fee_text)
+        both = _say("guide.summary.time_fees", language, time=time_text, fees=fee_text)
+        rows = [heading, abroad]
+        if _width(both) <= PHONE_LINE_EMS:
+            rows.append(both)
+        else:
+            rows += [_say("guide.summary.time", language, text=time_text), _say("guide.summary.fees", language, text=fee_text)]
+        if nearby:
+            rows.append(nearby)
+        if prompt:
+            rows.append(_say("guide.summary.more", language))
+        return rows
+
+    budget = MAX_SUMMARY_LINES if language == load_languages().default else MAX_SUMMARY_LINES_TRANSLATED
+    for lines_each, prompt in ((2, True), (2, False), (1, False)):
+        rows = rows_for(lines_each, prompt and not nearby)
+        if phone_lines("\n".join(rows)) <= budget:
+            break
+    return "\n".join(rows)
 
 
 def full(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
