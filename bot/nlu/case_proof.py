@@ -55,9 +55,9 @@ def _proof_words(root: str) -> tuple[re.Pattern[str] | None, re.Pattern[str] | N
         words = {normalize(word) for words in (data.get(kind) or {}).values() for word in words}
         return "|".join(re.escape(word).replace("\\ ", r"\s+") for word in sorted(words, key=len, reverse=True))
 
-    surname = re.compile(rf"\b(?:{alternatives('surname')})\s*(?:e|is|est|:)?\s*([a-z]{{1,12}})\b")
+    surname = re.compile(rf"\b(?:{alternatives('surname')})(?:\s+(?:e|is|est|sono|faccio|:))?\s*:?\s+([a-z]{{1,12}})\b")
     last4 = re.compile(
-        rf"\b(?:{alternatives('last4')})[^0-9a-z]{{0,12}}(?:[a-z]+\s+){{0,2}}([0-9]{{3}}[0-9x])(?![0-9a-z])"
+        rf"\b(?:{alternatives('last4')})(?:[^0-9a-z]{{0,3}}[a-z]+){{0,5}}[^0-9a-z]{{0,4}}([0-9]{{3}}[0-9x])(?![0-9a-z])"
     )
     return surname, last4
 
