@@ -32,13 +32,15 @@ TOPIC_CHANGE_CONFIDENCE = 0.5
 # times as likely as the next candidate.
 CANDIDATE_RATIO = 2.0
 # A phrase unit (character pair, Latin word) shared by this many items names none of them.
-MAX_ITEMS_PER_UNIT = 8
+MAX_ITEMS_PER_UNIT = 12
 # What is left of a message besides its recognised words, for it to be more than a follow-up.
 MIN_CONTENT_UNITS = 1
 # Words of a neighbouring item needed to move to it without a clarification pending.
 NARROWING_UNITS = 2
 ELLIPSIS_MAX_CHARS = 2
 
+# Recognised words that say how, not what: what is left of a message without them is its content.
+STRIPPED_ENTITIES = {"aspect", "place", "context", "case_no", "surname", "doc_last4"}
 ORDINALS = {"ordinal_1": 0, "ordinal_2": 1, "ordinal_3": 2}
 # Aspects people state as a circumstance rather than ask: answered after the others.
 CIRCUMSTANCE_ASPECTS = ("remote",)
@@ -86,7 +88,7 @@ class Turn:
         spans = [
             (int(e.get("start", 0)), int(e.get("end", 0)))
             for e in self.entities
-            if e.get("entity") not in ("guide_item",) and "start" in e and "end" in e
+            if e.get("entity") in STRIPPED_ENTITIES and "start" in e and "end" in e
         ]
         chars = list(text)
         for start, end in spans:
@@ -145,6 +147,8 @@ def units(text: str) -> set[str]:
 
 @functools.lru_cache(maxsize=4)
 def _item_units(kb: KnowledgeBase) -> dict[str, frozenset[str]]:
+    """Each item's phrase units, without those too common to name an item and those of the
+    aspect and context words ("什么" of "带什么", "怎么" of "怎么办"), in every language."""
     by_item: dict[str, set[str]] = {item: set() for item in kb.guides}
     for phrase, items in kb.item_phrases().items():
         for item in items:
@@ -153,23 +157,45 @@ def _item_units(kb: KnowledgeBase) -> dict[str, frozenset[str]]:
     for found in by_item.values():
         for unit in found:
             counts[unit] = counts.get(unit, 0) + 1
-    return {item: frozenset(u for u in found if counts[u] <= MAX_ITEMS_PER_UNIT) for item, found in by_item.items()}
+    how_words: set[str] = set()
+    for words in kb.aspect_words().values():
+        for word in words:
+            how_words |= units(word)
+    for word in kb.context_phrases():
+        how_words |= units(word)
+    return {
+        item: frozenset(u for u in found if counts[u] <= MAX_ITEMS_PER_UNIT and u not in how_words)
+        for item, found in by_item.items()
+    }
 
 
-def distinguishing_pick(kb: KnowledgeBase, text: str, group: list[str]) -> tuple[str | None, int]:
-    """The one item of `group` whose own words (not shared within the group) the text uses most."""
+def distinguishing_pick(
+    kb: KnowledgeBase, text: str, group: list[str], ranking: list[tuple[str, float]] | None = None
+) -> tuple[str | None, float]:
+    """The item of `group` whose words the text uses most, each word counting less the more
+    items of the group share it ("继承" among the notary items: half for inheritance, half for
+    declarations). A tie goes to the classifier's choice (`ranking`), else to none."""
     if len(group) < 2:
-        return None, 0
+        return None, 0.0
     by_item = _item_units(kb)
     said = units(text)
-    scores = {}
+    sharing: dict[str, int] = {}
     for item in group:
-        others = set().union(*(by_item.get(other, frozenset()) for other in group if other != item))
-        scores[item] = len(said & (by_item.get(item, frozenset()) - others))
-    ordered = sorted(scores.items(), key=lambda pair: -pair[1])
-    if ordered[0][1] > 0 and (len(ordered) == 1 or ordered[0][1] > ordered[1][1]):
-        return ordered[0][0], ordered[0][1]
-    return None, 0
+        for unit in said & by_item.get(item, frozenset()):
+            sharing[unit] = sharing.get(unit, 0) + 1
+    scores = {item: sum(1.0 / sharing[u] for u in said & by_item.get(item, frozenset())) for item in group}
+    best = max(scores.values())
+    if best <= 0:
+        return None, 0.0
+    tied = [item for item, score in scores.items() if score == best]
+    if len(tied) == 1:
+        return tied[0], best
+    preferred = next((item for item, _ in ranking or [] if item in tied), None)
+    return (preferred, best) if preferred else (None, 0.0)
+
+
+def top_ranked(turn: Turn, group: list[str]) -> str | None:
+    return next((item for item, _ in turn.ranking if item in group), None)
 
 
 def siblings(kb: KnowledgeBase, item: str) -> list[str]:
@@ -231,15 +257,19 @@ def choose_among(kb: KnowledgeBase, turn: Turn, offered: list[str]) -> tuple[str
     index = ordinal_of(turn)
     if index is not None and index < len(offered):
         return offered[index], "ordinal"
-    named = {item: weight for item, weight in turn.named_items().items() if item in offered}
+    all_named = turn.named_items()
+    named = {item: weight for item, weight in all_named.items() if item in offered}
+    if all_named and not named:
+        # "户口本丢了" after three other hukou items names a fourth: not a choice among these.
+        return None, None
     if named:
         best = max(named.values())
         top = [item for item, weight in named.items() if weight == best]
         if len(top) == 1:
             title = normalize(kb.title(top[0]))
             return top[0], "title" if title and title in normalize(turn.text) else "synonym"
-    pick, _ = distinguishing_pick(kb, turn.content(), offered)
-    if pick:
+    pick, score = distinguishing_pick(kb, turn.content(), offered, turn.ranking)
+    if pick and score >= 1:
         return pick, "distinguishing_word"
     if len(units(turn.content())) >= MIN_CONTENT_UNITS:
         among = [(item, confidence) for item, confidence in turn.ranking if item in offered]
@@ -289,8 +319,8 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
             return Decision("answer", pick, aspects or offered_aspect, decided_by="candidates", how=how)
         # Not among them, but a neighbour of theirs ("继承的" after three notary items).
         group = sorted({item for candidate in offered for item in [candidate, *siblings(kb, candidate)]})
-        pick, score = distinguishing_pick(kb, turn.content(), group)
-        if pick and score >= NARROWING_UNITS and not named:
+        pick, score = distinguishing_pick(kb, turn.content(), group, turn.ranking)
+        if pick and not named and (score >= NARROWING_UNITS or pick == top_ranked(turn, group)):
             return Decision("answer", pick, aspects, decided_by="candidates", how="neighbour")
         if not named and intent_item is None:
             # "要带什么材料" before choosing: the choice stays open, now with the aspect.
@@ -340,11 +370,17 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
             if not stated and not follow_up:
                 # Narrowing: "我是出国定居了" after the retirement withdrawal.
                 group = [current, *siblings(kb, current)]
-                pick, score = distinguishing_pick(kb, content, group)
-                ranked = next((item for item, _ in turn.ranking if item in group), None)
+                pick, score = distinguishing_pick(kb, content, group, turn.ranking)
                 # Two of its words, or one that the classifier agrees with.
-                if pick and pick != current and (score >= NARROWING_UNITS or pick == ranked):
+                if (
+                    pick
+                    and pick != current
+                    and (score >= NARROWING_UNITS or (score >= 1 and pick == top_ranked(turn, group)))
+                ):
                     return Decision("answer", pick, aspects, decided_by="narrowing")
+                if pick == current and score >= 1:
+                    # "丢了" while on the lost-licence item: its own words.
+                    return Decision("answer", current, aspects, decided_by="current_item", how="own_words")
             confident_elsewhere = (
                 intent_item is not None
                 and intent_item != current

@@ -162,7 +162,7 @@ def overrides_intent(decision: Decision, turn: Turn, short_reply: bool = False) 
         return False
     if decision.decided_by in ("current_item", "circumstance"):
         explicit = decision.how == "named" or bool(ordered_aspects(turn, False))
-        return explicit or (short_reply and decision.how in ("context_word", "abroad"))
+        return explicit or (short_reply and decision.how in ("context_word", "abroad", "own_words"))
     return True
 
 
