@@ -40,16 +40,41 @@ def test_dialogue_flows_with_rasa_test(trained_model, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
-def test_nlu_evaluation_on_held_out_set(trained_model):
-    """The held-out set is never trained on; the report goes to results/."""
-    training = "".join(path.read_text() for path in (PROJECT_ROOT / "bot" / "data" / "nlu").glob("*.yml"))
-    examples = evaluate.load_examples()
-    assert len([e for e in examples if e[0].startswith("item_")]) >= 300
-    leaked = [text for _, text in examples if f"- {text}\n" in training]
-    assert not leaked, f"test questions found in training data: {leaked[:5]}"
+def training_examples() -> set[str]:
+    """Every training example of every language (the held-out sets must share none)."""
+    text = "".join(path.read_text(encoding="utf-8") for path in (PROJECT_ROOT / "bot" / "data").rglob("*.yml"))
+    return {line.strip()[2:].strip() for line in text.splitlines() if line.strip().startswith("- ")}
 
-    assert evaluate.main(["--via", "agent", "--model", str(trained_model)]) == 0
+
+# Minimum right-item rates of each held-out set, through the REST webhook (the issue's targets).
+ITEM_TARGETS = {"zh": 0.97, "zh_hard": 0.95, "it": 0.90, "fr": 0.90, "en": 0.90}
+LANGUAGE_TARGET = 0.95
+
+
+def test_held_out_sets_are_never_trained_on():
+    sets = evaluate.test_sets()
+    assert set(ITEM_TARGETS) <= set(sets), "a held-out set per language, and the harder Chinese one"
+    trained = training_examples()
+    for name, (path, _) in sets.items():
+        examples = evaluate.load_examples(path)
+        assert len([e for e in examples if e[0].startswith("item_")]) >= 2 * 84, name
+        leaked = [text for _, text in examples if text in trained]
+        assert not leaked, f"{name}: test questions found in training data: {leaked[:5]}"
+
+
+def test_nlu_evaluation_in_process_writes_the_reports(trained_model):
+    """The in-process evaluation (Rasa's Agent) of the Chinese set; reports go to results/."""
+    assert evaluate.main(["--via", "agent", "--model", str(trained_model), "--set", "zh"]) == 0
     summary = json.loads((PROJECT_ROOT / "results" / "nlu_report.json").read_text())
     assert len(summary["per_item"]) == 84
-    assert summary["item_accuracy"] >= 0.93, summary["errors"][:10]
+    assert summary["item_accuracy"] >= 0.95, summary["errors"][:10]
     assert summary["general_accuracy"] >= 0.85
+
+
+def test_every_language_through_the_rest_webhook(rasa_stack):
+    """Right item and reply language per held-out set, as a citizen gets them (REST, real stack)."""
+    assert evaluate.main(["--via", "rest", "--url", rasa_stack.rasa_url]) == 0
+    sets = json.loads((PROJECT_ROOT / "results" / "nlu_languages.json").read_text())["sets"]
+    for name, target in ITEM_TARGETS.items():
+        assert sets[name]["item_accuracy"] >= target, (name, sets[name])
+        assert sets[name]["language_accuracy"] >= LANGUAGE_TARGET, (name, sets[name])

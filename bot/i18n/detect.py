@@ -47,14 +47,26 @@ class Detection:
 
 
 class LanguageDetector:
-    def __init__(self, languages: Languages | None = None, neutral_words: frozenset[str] = frozenset()):
+    def __init__(self, languages: Languages | None = None, neutral_words: dict[str, frozenset[str]] | None = None):
         from lingua import IsoCode639_1, LanguageDetectorBuilder
 
         self.languages = languages or load_languages()
         codes = [*self.languages.supported, *self.languages.recognised_only]
         iso = [getattr(IsoCode639_1, code.upper()) for code in codes]
         self._detector = LanguageDetectorBuilder.from_iso_codes_639_1(*iso).with_preloaded_language_models().build()
-        self.neutral_words = neutral_words
+        # language (or "any") -> its neutral words; `neutral` is all of them
+        self.neutral_by_language = neutral_words or {}
+        self.neutral = frozenset().union(*self.neutral_by_language.values()) if self.neutral_by_language else frozenset()
+
+    def _neutral_guess(self, words: list[str]) -> str | None:
+        """The one language whose neutral words these are ("grazie" -> it), if there is one."""
+        languages = {
+            code
+            for word in words
+            for code, listed in self.neutral_by_language.items()
+            if code in self.languages.names and word.lower() in listed
+        }
+        return languages.pop() if len(languages) == 1 else None
 
     def _confidences(self, text: str) -> dict[str, float]:
         return {
@@ -78,9 +90,10 @@ class LanguageDetector:
             confidences = self._confidences(" ".join(words))
             top = max(confidences, key=confidences.get) if confidences else None
             return Detection(unsupported=top if top and top not in self.languages.names else "xx")
-        meaningful = [word for word in latin_words if word.lower() not in self.neutral_words]
+        meaningful = [word for word in latin_words if word.lower() not in self.neutral]
         if not meaningful:
-            return Detection(guess="zh" if han else None)
+            # "grazie", "merci": never a reason to switch, but a fair guess for a conversation's first words.
+            return Detection(guess=self._neutral_guess(latin_words) or ("zh" if han else None))
         confidences = self._confidences(" ".join(latin_words))
         supported = {code: confidences.get(code, 0.0) for code in self.languages.supported if code != "zh"}
         best = max(supported, key=supported.get) if supported else None
@@ -113,5 +126,8 @@ def shared_detector(root: str | None = None) -> LanguageDetector:
     from bot.i18n.languages import knowledge_root
 
     data = yaml.safe_load((knowledge_root(root) / "languages.yml").read_text(encoding="utf-8"))
-    neutral = frozenset(word.lower() for word in data.get("neutral_words") or ())
+    neutral = {
+        code: frozenset(normalized for word in words for normalized in {word.lower(), word.lower().replace("'", " ")})
+        for code, words in (data.get("neutral_words") or {}).items()
+    }
     return LanguageDetector(load_languages(root), neutral)
