@@ -233,11 +233,12 @@ def ordered_aspects(turn: Turn, place_named: bool) -> list[str]:
 def implied_aspects(turn: Turn, place_named: bool) -> list[str]:
     """A follow-up with no aspect word: what its context words ask about."""
     signals = turn.signals()
+    if "abroad" in signals or place_named:
+        # "我和老公都在西班牙": where they are, not who acts.
+        return ["remote"]
     if "relative" in signals and item_for(turn.intent) is None:
         # "我儿子能去银行帮我弄吗"; but "我爸去世了，房子留给我" tells a story about an item.
         return ["proxy"]
-    if "abroad" in signals or place_named:
-        return ["remote"]
     return []
 
 
@@ -299,7 +300,25 @@ def decide(kb: KnowledgeBase, turn: Turn, state: State) -> Decision:
     place_named = any(value in {site["id"] for site in kb.sites["overseas_sites"]} for value in turn.values("place"))
     aspects = ordered_aspects(turn, place_named)
     decision = _decide(kb, turn, state, aspects, place_named)
-    return _with_variant(kb, decision, turn, state, place_named)
+    decision = _with_variant(kb, decision, turn, state, place_named)
+    if decision.item:
+        decision.aspects = _not_in_name(kb, turn, decision.item, decision.aspects)
+    return decision
+
+
+def _not_in_name(kb: KnowledgeBase, turn: Turn, item: str, aspects: list[str]) -> list[str]:
+    """Drops an aspect all of whose words are part of the item's title ("资格" of "养老金领取资格认证")."""
+    names = [normalize(kb.title(item))]
+    text = normalize(turn.text)
+    outside: set[str] = set()
+    for entity in turn.entities:
+        if entity.get("entity") == "aspect" and "start" in entity and "end" in entity:
+            word = text[int(entity["start"]) : int(entity["end"])]
+            if not word or not any(word in name for name in names):
+                outside.add(entity.get("value"))
+    spoken = {e.get("value") for e in turn.entities if e.get("entity") == "aspect"}
+    # Aspects the context implied (not spoken) stay.
+    return [aspect for aspect in aspects if aspect in outside or aspect not in spoken]
 
 
 def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], place_named: bool) -> Decision:
@@ -319,9 +338,21 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
             return Decision("answer", pick, aspects or offered_aspect, decided_by="candidates", how=how)
         # Not among them, but a neighbour of theirs ("继承的" after three notary items).
         group = sorted({item for candidate in offered for item in [candidate, *siblings(kb, candidate)]})
+        near = {item: weight for item, weight in named.items() if item in group}
+        if near:
+            # "委托书的" after notary choices names the notarised power of attorney and the proxy
+            # guide; the neighbour of the offered items is meant.
+            best = max(near.values())
+            top = [item for item, weight in near.items() if weight == best]
+            if len(top) == 1:
+                offered_aspect = [state.aspect] if state.aspect else []
+                return Decision("answer", top[0], aspects or offered_aspect, decided_by="candidates", how="neighbour")
         pick, score = distinguishing_pick(kb, turn.content(), group, turn.ranking)
         if pick and not named and (score >= NARROWING_UNITS or pick == top_ranked(turn, group)):
             return Decision("answer", pick, aspects, decided_by="candidates", how="neighbour")
+        if intent_item in group and not named:
+            # "委托书的" after notary choices: the classifier's item, a neighbour of the offered ones.
+            return Decision("answer", intent_item, aspects, decided_by="candidates", how="ranking_among_neighbours")
         if not named and intent_item is None:
             # "要带什么材料" before choosing: the choice stays open, now with the aspect.
             return Decision("offer", aspects=aspects, candidates=offered, decided_by="candidates", how="still_open")
