@@ -151,3 +151,32 @@ def test_proxy_answer_says_who_what_to_bring_and_video(kb):
     # An item that cannot be done by proxy does not list what a proxy brings.
     text = answers.compose(kb.guide("id-card-renewal"), ["proxy"], kb)
     assert "不能委托" in text and "代办人要带" not in text
+
+
+def test_a_neighbour_of_the_offered_items_is_picked(kb):
+    # "继承的" after three other notary items: among the notary items, the inheritance one
+    # (shared with declarations, where the classifier breaks the tie); not the property transfer.
+    state = State(candidates=("notary-education", "notary-driving-licence", "notary-marital-status"))
+    ranking = [("realestate-inheritance", 0.14), ("notary-inheritance", 0.11), ("notary-declaration", 0.05)]
+    decision = decide(kb, turn("继承的", "affirm", ranking), state)
+    assert (decision.item, decision.decided_by, decision.how) == ("notary-inheritance", "candidates", "neighbour")
+
+
+def test_an_aspect_word_inside_the_items_title_is_no_aspect(kb):
+    state = State(candidates=("pension-benefit-claim", "pension-qualification-certification", "death-benefit-claim"))
+    message = turn("是每年的资格认证", entities=[entity("aspect", "conditions", 4, 6)])
+    decision = decide(kb, message, state)
+    assert (decision.item, decision.aspects) == ("pension-qualification-certification", [])
+
+
+def test_a_message_naming_another_item_in_its_words_changes_the_topic(kb):
+    state = State(item="marriage-registration-overseas", topics=("marriage-registration-overseas",))
+    ranking = [("divorce-registration-overseas", 0.78), ("notary-marital-status", 0.07)]
+    message = turn(
+        "离婚登记要什么材料",
+        intent_for("divorce-registration-overseas"),
+        ranking,
+        [entity("aspect", "materials", 5, 9)],
+    )
+    decision = decide(kb, message, state)
+    assert (decision.item, decision.aspects) == ("divorce-registration-overseas", ["materials"])

@@ -47,6 +47,9 @@ def check_turn(turn: dict[str, Any], messages: list[dict[str, Any]], offered: li
     if turn.get("case_prompt"):
         # The lookup asks for the proof; it is not a guide answer.
         return None if messages and not custom.get("guide_item") and "case" not in custom else got
+    if turn.get("no_answer"):
+        # A statement with no question yet: no guide answer, no hand-off.
+        return None if messages and not custom.get("guide_item") and "handoff" not in custom else got
     if turn.get("offer"):
         return None if len(custom.get("candidates") or []) >= 2 else got
     if "vague" in turn:

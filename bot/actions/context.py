@@ -217,9 +217,11 @@ def ordered_aspects(turn: Turn, place_named: bool) -> list[str]:
     if "proxy" in found and "remote" in found:
         # "我回不去，可以让我弟弟帮我办吗": being abroad is why they ask who may act.
         found.remove("remote")
-    if "conditions" in found and ("remote" in found or "proxy" in found):
-        # "不回国能办吗", "能让别人办吗": "can it be done" is asked of the way, not of the applicant.
-        found.remove("conditions")
+    for general in ("conditions", "steps"):
+        if general in found and ("remote" in found or "proxy" in found):
+            # "不回国能办吗", "能让别人办吗", "我们都回不去，怎么办": "can it be done", "how" are
+            # asked of the way (from abroad, by someone else), not of the applicant or the procedure.
+            found.remove(general)
     if found == ["conditions"] and (place_named or "abroad" in turn.signals()):
         # "我在南非，那边能办吗": whether it can be done there.
         found = ["remote"]
