@@ -134,6 +134,22 @@ def test_dialogues_through_the_rest_webhook(rasa_stack):
     assert figures(results)["every_turn_right"] == len(dialogues), text
 
 
+@pytest.mark.stack
+def test_the_tracker_says_which_context_decided(rasa_stack):
+    """For the trainer's inbox: the `context` slot of the conversation says what decided the answer."""
+    from tests.conftest import rest
+
+    sender = f"dlg-{uuid.uuid4().hex[:12]}"
+    rest(rasa_stack, sender, "想办继承公证")
+    messages = rest(rasa_stack, sender, "我在法国，必须回国吗")
+    assert _custom(messages)["guide_item"] == "notary-inheritance"
+    url = f"{rasa_stack.rasa_url}/conversations/{sender}/tracker?token={rasa_stack.token}&include_events=NONE"
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        slots = json.loads(reply.read())["slots"]
+    assert slots["context"]["decided_by"] == "current_item"
+    assert slots["topics"] == ["notary-inheritance"] and slots["place"] == "paris"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", default="http://127.0.0.1:5005")

@@ -2,9 +2,10 @@
 
 What a message means is decided in context (`bot.actions.context.decide`);
 these actions read the turn and the conversation's state from the tracker,
-ask for a decision, and carry it out. Every guide answer and clarification
-says in its `custom` payload which part of the context decided
-(`custom.context`), and the `context` slot keeps the same for the tracker.
+ask for a decision, and carry it out. Which part of the context decided each
+answer and clarification is kept in the tracker's `context` slot (set with the
+answer, so the tracker's events hold it for every turn), where the desk reads
+the slots for the trainer's inbox; the `custom` payload keeps its contract.
 """
 
 from __future__ import annotations
@@ -69,9 +70,6 @@ def answer_guide(
     custom: dict[str, Any] = {"guide_item": item_id, "aspect": parts[0] if parts else None}
     if len(parts) > 1:
         custom["aspects"] = parts
-    if trace and trace.get("decided_by") != "message":
-        # Only when the conversation, not the message alone, decided: the contract stays as it was otherwise.
-        custom["context"] = trace
     reply.send(
         answers.compose(guide, parts, kb, place, reply.language),
         answers.aspect_buttons(guide, kb, skip=parts, language=reply.language),
@@ -100,8 +98,6 @@ def offer_candidates(
     kb = knowledge()
     entity = f'{{"aspect":"{aspect}"}}' if aspect else ""
     custom: dict[str, Any] = {"candidates": items}
-    if trace and trace.get("decided_by") != "message":
-        custom["context"] = trace
     reply.send(
         reply.say("offer_candidates"),
         [{"title": kb.title(item, reply.language), "payload": f"/{intent_for(item)}{entity}"} for item in items],
