@@ -288,6 +288,10 @@ def _with_variant(kb: KnowledgeBase, decision: Decision, turn: Turn, state: Stat
     abroad_now = "abroad" in turn.signals() or place_named
     if decision.action != "answer" or not (abroad_now or state.abroad):
         return decision
+    if decision.decided_by == "message" and not state.abroad:
+        # A first question is the classifier's to read whole: "驾照明年到期，到时候从法国回温州" names
+        # France but will be in Wenzhou. A circumstance moves an item under discussion, or a later one.
+        return decision
     variant = kb.abroad_variants.get(decision.item or "")
     if variant:
         decision.item = variant
@@ -431,13 +435,14 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
 
     # 4. The message alone (a new topic, or no topic yet).
     if intent_item is None:
-        if named:
+        if named and (state.item or state.topics):
+            # In a conversation, a message that names one item is about it (the classifier gave no item).
             best = max(named.values())
             top = [item for item, weight in named.items() if weight == best]
             if len(top) == 1:
                 return Decision("answer", top[0], aspects, decided_by="message", how="named")
         items = candidates_of(turn.ranking)
-        if items and (turn.intent == "nlu_fallback" or named):
+        if items and (turn.intent == "nlu_fallback" or (named and (state.item or state.topics))):
             return _offer_or_recall(items, aspects, state)
         if not state.item and turn.intent == "ask_aspect":
             return Decision("ask_item", aspects=aspects)
