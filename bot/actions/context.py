@@ -82,13 +82,17 @@ class Turn:
     def signals(self) -> set[str]:
         return set(self.values("context"))
 
-    def content(self) -> str:
-        """The message without its recognised aspect, place, context and proof words."""
+    def content(self, keep: frozenset[str] = frozenset()) -> str:
+        """The message without its recognised aspect, place, context and proof words (but the
+        words in `keep`, which are part of an item's name here)."""
         text = normalize(self.text)
         spans = [
             (int(e.get("start", 0)), int(e.get("end", 0)))
             for e in self.entities
-            if e.get("entity") in STRIPPED_ENTITIES and "start" in e and "end" in e
+            if e.get("entity") in STRIPPED_ENTITIES
+            and "start" in e
+            and "end" in e
+            and text[int(e["start"]) : int(e["end"])] not in keep
         ]
         chars = list(text)
         for start, end in spans:
@@ -327,6 +331,27 @@ def _not_in_name(kb: KnowledgeBase, turn: Turn, item: str, aspects: list[str]) -
     return [aspect for aspect in aspects if aspect in outside or aspect not in spoken]
 
 
+def _words_in_titles(kb: KnowledgeBase, turn: Turn, group: list[str]) -> dict[str, frozenset[str]]:
+    """Aspect words of the message that are, every time, part of a longer piece of a title of the
+    group's items ("资格" in "资格认证"), and those words: they name an item here, not a part."""
+    titles = [normalize(kb.title(item)) for item in group]
+    text = normalize(turn.text)
+
+    def in_title(start: int, end: int) -> bool:
+        longer = [text[max(start - 1, 0) : end], text[start : end + 1]]
+        return any(len(piece) > end - start and piece in title for piece in longer for title in titles)
+
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for entity in turn.entities:
+        if entity.get("entity") == "aspect" and "start" in entity and "end" in entity:
+            spans.setdefault(entity.get("value"), []).append((int(entity["start"]), int(entity["end"])))
+    inside = {aspect: found for aspect, found in spans.items() if all(in_title(*span) for span in found)}
+    return {
+        "aspects": frozenset(inside),
+        "words": frozenset(text[start:end] for found in inside.values() for start, end in found),
+    }
+
+
 def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], place_named: bool) -> Decision:
     intent_item = item_for(turn.intent)
     if turn.is_button and intent_item:
@@ -394,7 +419,11 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
             if not aspects and state.aspect and _is_ellipsis(turn):
                 aspects = [state.aspect]
         else:
-            content = turn.content()
+            group = [current, *siblings(kb, current)]
+            # "是每年的资格认证" while on the pension claim: "资格" is part of a neighbour's name here.
+            in_names = _words_in_titles(kb, turn, group)
+            aspects = [a for a in aspects if a not in in_names["aspects"]]
+            content = turn.content(keep=in_names["words"])
             follow_up = bool(signals & {"relative", "return"}) or "proxy" in aspects
             stated = bool(aspects) or "abroad" in signals or place_named
             contender = turn.ranking[0][0] if turn.ranking else None
@@ -406,7 +435,6 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
                     return Decision("answer", contender, aspects, decided_by="message", how="topic_change")
             if not stated and not follow_up:
                 # Narrowing: "我是出国定居了" after the retirement withdrawal.
-                group = [current, *siblings(kb, current)]
                 pick, score = distinguishing_pick(kb, content, group, turn.ranking)
                 # Two of its words, or one that the classifier agrees with.
                 if (
