@@ -47,7 +47,12 @@ class Detection:
 
 
 class LanguageDetector:
-    def __init__(self, languages: Languages | None = None, neutral_words: dict[str, frozenset[str]] | None = None):
+    def __init__(
+        self,
+        languages: Languages | None = None,
+        neutral_words: dict[str, frozenset[str]] | None = None,
+        shared_words: frozenset[str] = frozenset(),
+    ):
         from lingua import IsoCode639_1, LanguageDetectorBuilder
 
         self.languages = languages or load_languages()
@@ -57,6 +62,7 @@ class LanguageDetector:
         # language (or "any") -> its neutral words; `neutral` is all of them
         self.neutral_by_language = neutral_words or {}
         self.neutral = frozenset().union(*self.neutral_by_language.values()) if self.neutral_by_language else frozenset()
+        self.shared_words = shared_words
 
     def _neutral_guess(self, words: list[str]) -> str | None:
         """The one language whose neutral words these are ("grazie" -> it), if there is one."""
@@ -83,7 +89,9 @@ class LanguageDetector:
             return Detection(unsupported="ja")
         if len(_HANGUL.findall(text)) >= 2:
             return Detection(unsupported="ko")
-        latin_words = [word for word in words if not _OTHER_SCRIPT.search(word)]
+        latin_words = [
+            word for word in words if not _OTHER_SCRIPT.search(word) and word.lower() not in self.shared_words
+        ]
         if han >= 2 and han >= len(latin_words):
             return Detection(language="zh" if "zh" in self.languages.names else None)
         if len(_OTHER_SCRIPT.findall(text)) >= 3 and len(latin_words) <= 1 and han == 0:
@@ -112,7 +120,8 @@ class LanguageDetector:
             word = meaningful[0]
             if len(word) >= SINGLE_WORD_MIN_LETTERS and supported[best] >= SINGLE_WORD_CONFIDENCE:
                 return Detection(language=best)
-            return Detection(guess=best if supported[best] >= MIN_CONFIDENCE else None)
+            # One short word ("merci bien", "ehi ciao"): a guess, the neutral words' language first.
+            return Detection(guess=self._neutral_guess(latin_words) or best)
         if supported[best] >= MIN_CONFIDENCE or best == top:
             return Detection(language=best)
         return Detection(guess=best)
@@ -130,4 +139,5 @@ def shared_detector(root: str | None = None) -> LanguageDetector:
         code: frozenset(normalized for word in words for normalized in {word.lower(), word.lower().replace("'", " ")})
         for code, words in (data.get("neutral_words") or {}).items()
     }
-    return LanguageDetector(load_languages(root), neutral)
+    shared = frozenset(word.lower() for word in data.get("shared_words") or ())
+    return LanguageDetector(load_languages(root), neutral, shared)

@@ -219,6 +219,12 @@ def summarize(outcomes: list[Outcome], via: str, language: str | None = None) ->
             or (not item_for(o.expected) and via == "agent" and o.predicted != o.expected)
         ],
     }
+    if language:
+        summary["language_errors"] = [
+            {"expected": o.expected, "text": o.text, "language": o.language}
+            for o in outcomes
+            if (o.language or "zh") != language
+        ]
     if latencies:
         ordered = sorted(latencies)
         summary["latency_ms"] = {
