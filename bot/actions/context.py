@@ -306,7 +306,35 @@ def _with_variant(kb: KnowledgeBase, decision: Decision, turn: Turn, state: Stat
     return decision
 
 
+def _known(kb: KnowledgeBase, turn: Turn) -> Turn:
+    """The turn with only entities the knowledge base knows, with whole-number spans: a message or
+    button payload can carry anything ("guide_item": " ")."""
+    sites = {site["id"] for kind in ("overseas_sites", "domestic_desks") for site in kb.sites[kind]}
+    known = {"guide_item": set(kb.guides), "aspect": set(kb.aspects) | {"full"}, "place": sites}
+    entities = []
+    for entity in turn.entities:
+        kind, value = entity.get("entity"), entity.get("value")
+        if kind in known and value not in known[kind]:
+            continue
+        if not isinstance(entity.get("start", 0), int) or not isinstance(entity.get("end", 0), int):
+            entity = {key: item for key, item in entity.items() if key not in ("start", "end")}
+        entities.append(entity)
+    ranking = [(item, confidence) for item, confidence in turn.ranking if item in kb.guides]
+    return Turn(
+        text=turn.text if isinstance(turn.text, str) else "", intent=turn.intent, ranking=ranking, entities=entities
+    )
+
+
 def decide(kb: KnowledgeBase, turn: Turn, state: State) -> Decision:
+    turn = _known(kb, turn)
+    state = State(
+        item=state.item if state.item in kb.guides else None,
+        aspect=state.aspect if state.aspect in kb.aspects else None,
+        candidates=tuple(item for item in state.candidates if item in kb.guides),
+        topics=tuple(item for item in state.topics if item in kb.guides),
+        place=state.place,
+        abroad=state.abroad,
+    )
     place_named = any(value in {site["id"] for site in kb.sites["overseas_sites"]} for value in turn.values("place"))
     aspects = ordered_aspects(turn, place_named)
     decision = _decide(kb, turn, state, aspects, place_named)
@@ -452,7 +480,10 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
                 and bool(turn.ranking)
                 and turn.ranking[0][1] >= TOPIC_CHANGE_CONFIDENCE
             )
-            if stated or follow_up or not confident_elsewhere:
+            # A message the classifier could not place at all (nlu_fallback, small talk) and that
+            # carries nothing of the item's context is not read as a question about it.
+            placed = turn.intent == "ask_aspect" or intent_item is not None
+            if stated or follow_up or (placed and not confident_elsewhere):
                 return Decision(
                     "answer",
                     current,
