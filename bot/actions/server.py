@@ -89,7 +89,17 @@ def _parse(request: Request) -> Any:
     return json.loads(body)
 
 
+def warm_up() -> None:
+    """Loads the knowledge base and the context's word tables before the first call, so that the
+    first citizen does not wait for them (the desk gives up on the bot after 5 s)."""
+    from bot.actions.context import _item_units
+    from bot.actions.resources import knowledge
+
+    _item_units(knowledge())
+
+
 def create_app() -> Sanic:
+    warm_up()
     app = endpoint.create_app(ACTIONS_PACKAGE)
 
     @app.middleware("request")
