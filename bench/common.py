@@ -143,6 +143,25 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far, all its threads, in seconds (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def stack_cpu_seconds(stack: Any) -> dict[str, float]:
+    """CPU seconds used so far by each process of the stack (rasa, actions, desk) and their children."""
+    found = {}
+    for name, process in stack.processes.items():
+        if process.poll() is None:
+            pids = [process.pid, *_children(process.pid)]
+            found[name] = sum(cpu_seconds(pid) for pid in pids)
+    return found
+
+
 def stack_rss_mb(stack: Any) -> dict[str, float]:
     """Resident memory per process of the stack (Rasa, actions, desk when running), in MB."""
     return {

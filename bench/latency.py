@@ -3,21 +3,42 @@ the REST webhook (Rasa → action server → reply) and the desk when the stack 
 
     python -m bench.latency [--levels 1 10 50] [--seconds 60]
 
-Writes results/latency.{md,json,png}. Targets (issue 5): p95 of the full path under 150 ms
-at 10 concurrent conversations; the desk adding no more than 20% over the REST webhook.
+Writes results/latency.{md,json,png}. Targets (issues 5 and 12): p95 of the full path under
+150 ms at 10 concurrent conversations; the desk adding no more than 20% over the REST webhook,
+median at 1 citizen and p95 at 10 (closed loop).
+
+Side by side: at each level the targets take turns in rounds (parse, REST, desk, parse, ...),
+each round with the same scripted conversations, so that a ratio compares runs made under the
+same conditions on a shared machine. The CPU each process used is recorded per message, and
+the level-10 rounds are profiled with py-spy (results/profile.md): on a 2-core machine the CPU
+the desk adds per message sets a floor under the ratio, which the report states.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sqlite3
+import statistics
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
-from bench.common import machine_note, markdown_table, results_dir, running_stack, write_json, write_text
-from bench.load import run_load, warm_up
+from bench.common import (
+    machine_note,
+    markdown_table,
+    results_dir,
+    running_stack,
+    stack_cpu_seconds,
+    write_json,
+    write_text,
+)
+from bench.load import LoadResult, run_load, warm_up
 from bench.memory_sampler import MemorySampler
-from bench.targets import targets_for
+from bench.profile import Profile
+from bench.targets import Target, targets_for
 
 LEVELS = (1, 10, 50)
 MESSAGES = {1: 60, 10: 200, 50: 500}
@@ -26,6 +47,78 @@ THINK_S = (1.0, 3.0)
 PACED_LEVEL, PACED_MESSAGES = 10, 100
 P95_TARGET_MS = 150.0
 DESK_OVERHEAD_TARGET = 1.20
+# Turns each target takes at one level; the results of its turns are pooled.
+ROUNDS = 3
+PROFILED_LEVEL = 10
+
+
+def _merge(into: LoadResult | None, more: LoadResult) -> LoadResult:
+    if into is None:
+        return more
+    into.latencies_ms += more.latencies_ms
+    into.unanswered += more.unanswered
+    into.unanswered_samples = (into.unanswered_samples + more.unanswered_samples)[:5]
+    into.failures += more.failures
+    into.wall_s += more.wall_s
+    into.conversations += more.conversations
+    return into
+
+
+async def _side_by_side(
+    stack: Any, targets: list[Target], level: int, max_seconds: float, sampler: MemorySampler | None
+) -> list[dict[str, Any]]:
+    """Every target at one level, in ROUNDS turns each; figures plus CPU ms per message by process."""
+    pooled: dict[str, LoadResult | None] = {target.name: None for target in targets}
+    cpu: dict[str, dict[str, float]] = {target.name: {} for target in targets}
+    budget = max(level, MESSAGES.get(level, level * 10) // ROUNDS)
+    for _ in range(ROUNDS):
+        for target in targets:
+            if sampler:
+                sampler.label = f"{target.name}@{level}"
+            before = stack_cpu_seconds(stack)
+            result = await run_load(target, level, budget, max_seconds / ROUNDS)
+            after = stack_cpu_seconds(stack)
+            for name in after:
+                cpu[target.name][name] = cpu[target.name].get(name, 0.0) + after[name] - before.get(name, 0.0)
+            pooled[target.name] = _merge(pooled[target.name], result)
+    rows = []
+    for target in targets:
+        result = pooled[target.name]
+        figures = result.figures()
+        figures["label"], figures["pacing"] = target.label, "none"
+        figures["sample_failures"] = result.failures[:3]
+        figures["sample_unanswered"] = result.unanswered_samples
+        answered = max(1, len(result.latencies_ms))
+        figures["cpu_ms_per_message"] = {name: round(1000 * used / answered, 1) for name, used in cpu[target.name].items()}
+        rows.append(figures)
+        print(
+            f"  {target.name:>5} x{level:<3} median {figures['median_ms']:7.1f} ms  p95 {figures['p95_ms']:7.1f} ms"
+            f"  p99 {figures['p99_ms']:7.1f} ms  {figures['messages_per_s']:6.1f} msg/s"
+            f"  ({figures['messages']} msgs, {figures['unanswered']} unanswered, {figures['failed']} failed)"
+            f"  CPU ms/msg {figures['cpu_ms_per_message']}",
+            flush=True,
+        )
+    return rows
+
+
+def durable_commit_ms(directory: Path, commits: int = 40) -> float:
+    """Median time of one small durable SQLite commit in `directory` (rollback journal, synchronous FULL,
+    as the desk's database): the disk's share of each of the desk's two transactions per message."""
+    path = directory / "commit-probe.db"
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("CREATE TABLE IF NOT EXISTS probe (x INTEGER)")
+        connection.commit()
+        times = []
+        for index in range(commits):
+            started = time.perf_counter()
+            connection.execute("INSERT INTO probe VALUES (?)", (index,))
+            connection.commit()
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        connection.close()
+        path.unlink(missing_ok=True)
+    return round(statistics.median(times), 2)
 
 
 async def measure(
@@ -36,24 +129,26 @@ async def measure(
     paced: bool = True,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for target in targets_for(stack):
+    targets = targets_for(stack)
+    for target in targets:
         await warm_up(target)
-        for level in levels:
-            if sampler:
-                sampler.label = f"{target.name}@{level}"
-            result = await run_load(target, level, MESSAGES.get(level, level * 10), max_seconds)
-            figures = result.figures()
-            figures["label"], figures["pacing"] = target.label, "none"
-            figures["sample_failures"] = result.failures[:3]
-            figures["sample_unanswered"] = result.unanswered_samples
-            rows.append(figures)
-            print(
-                f"  {target.name:>5} x{level:<3} median {figures['median_ms']:7.1f} ms  p95 {figures['p95_ms']:7.1f} ms"
-                f"  p99 {figures['p99_ms']:7.1f} ms  {figures['messages_per_s']:6.1f} msg/s"
-                f"  ({figures['messages']} msgs, {figures['unanswered']} unanswered, {figures['failed']} failed)",
-                flush=True,
-            )
-        if target.name != "parse" and paced:
+    database_dir = Path(stack.database_url.split("sqlite:///", 1)[-1]).parent
+    for level in levels:
+        if level == PROFILED_LEVEL:
+            async with Profile(stack, ["desk", "rasa", "actions"], f"closed loop, {level} citizens") as profile:
+                rows += await _side_by_side(stack, targets, level, max_seconds, sampler)
+            stack.profile = profile
+        else:
+            rows += await _side_by_side(stack, targets, level, max_seconds, sampler)
+        if stack.database_url.startswith("sqlite"):
+            commit_ms = durable_commit_ms(database_dir)
+            for row in rows:
+                if row["concurrency"] == level and row["target"] == "desk":
+                    row["durable_commit_ms"] = commit_ms
+    if paced:
+        for target in targets:
+            if target.name == "parse":
+                continue
             if sampler:
                 sampler.label = f"{target.name}@{PACED_LEVEL} paced"
             result = await run_load(target, PACED_LEVEL, PACED_MESSAGES, max_seconds, think_s=THINK_S)
@@ -68,6 +163,39 @@ async def measure(
                 flush=True,
             )
     return rows
+
+
+def floor(rows: list[dict[str, Any]], level: int = PROFILED_LEVEL) -> dict[str, Any] | None:
+    """What this machine allows, whatever the desk's code.
+
+    At 1 citizen the desk stores the message before it acknowledges it and the bot's lines
+    before it delivers them (README): two durable commits, whose time the disk sets
+    (`durable_commit_ms`, measured beside the load), on top of the REST round trip.
+
+    In a closed loop of N citizens, Rasa's one event loop handles one message at a time, so by
+    Little's law a message spends at least N x (Rasa's CPU per message) in the system, desk or
+    no desk: the full path's latency cannot go below that.
+    """
+    by = {(row["target"], row["concurrency"]): row for row in closed_loop(rows)}
+    found: dict[str, Any] = {"cpus": os.cpu_count()}
+    desk_1, rest_1 = by.get(("desk", 1)), by.get(("rest", 1))
+    if desk_1 and rest_1 and desk_1.get("durable_commit_ms") and rest_1["median_ms"]:
+        commits = 2 * desk_1["durable_commit_ms"]
+        found["single"] = {
+            "commit_ms": desk_1["durable_commit_ms"],
+            "rest_median_ms": rest_1["median_ms"],
+            "ratio_floor": round((rest_1["median_ms"] + commits) / rest_1["median_ms"], 2),
+        }
+    desk, rest = by.get(("desk", level)), by.get(("rest", level))
+    if desk and rest and desk.get("cpu_ms_per_message"):
+        rasa_ms = desk["cpu_ms_per_message"].get("rasa", 0.0)
+        found["closed_loop"] = {
+            "level": level,
+            "rasa_cpu_ms": round(rasa_ms, 1),
+            "desk_cpu_ms": round(desk["cpu_ms_per_message"].get("desk", 0.0), 1),
+            "latency_floor_ms": round(level * rasa_ms),
+        }
+    return found if len(found) > 1 else None
 
 
 def closed_loop(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -103,39 +231,70 @@ def checks(rows: list[dict[str, Any]], found_ratios: list[dict[str, Any]]) -> li
     paced = {row["target"]: row for row in rows if row.get("pacing", "none") != "none"}
     full = by.get(("desk", 10))
     rest = by.get(("rest", 10))
+    desk_ratio = {r["concurrency"]: r for r in found_ratios if r["path"] == "desk"}
     result = []
+    if 1 in desk_ratio:
+        result.append(
+            {
+                "figure": "desk / REST webhook, median at 1 citizen",
+                "value": f"x{desk_ratio[1]['median_ratio']:.2f}",
+                "target": f"<= x{DESK_OVERHEAD_TARGET:.2f}",
+                "met": desk_ratio[1]["median_ratio"] <= DESK_OVERHEAD_TARGET,
+            }
+        )
+    if 10 in desk_ratio:
+        result.append(
+            {
+                "figure": "desk / REST webhook, p95 at 10 citizens (closed loop)",
+                "value": f"x{desk_ratio[10]['p95_ratio']:.2f}",
+                "target": f"<= x{DESK_OVERHEAD_TARGET:.2f}",
+                "met": desk_ratio[10]["p95_ratio"] <= DESK_OVERHEAD_TARGET,
+            }
+        )
     if full:
         result.append(
             {
-                "figure": "full path (desk) p95 at 10 concurrent",
+                "figure": "full path (desk) p95 at 10 citizens (closed loop)",
                 "value": f"{full['p95_ms']:.0f} ms",
                 "target": f"< {P95_TARGET_MS:.0f} ms",
                 "met": full["p95_ms"] < P95_TARGET_MS,
             }
         )
-        overhead = next((r for r in found_ratios if r["path"] == "desk" and r["concurrency"] == 10), None)
-        if overhead:
-            result.append(
-                {
-                    "figure": "desk overhead over REST webhook (p95, 10 concurrent)",
-                    "value": f"x{overhead['p95_ratio']:.2f}",
-                    "target": f"<= x{DESK_OVERHEAD_TARGET:.2f}",
-                    "met": overhead["p95_ratio"] <= DESK_OVERHEAD_TARGET,
-                }
-            )
     else:
         result.append(
             {
-                "figure": "full path (desk) p95 at 10 concurrent",
+                "figure": "full path (desk) p95 at 10 citizens (closed loop)",
                 "value": "not measured (desk not in the stack)",
                 "target": f"< {P95_TARGET_MS:.0f} ms",
+                "met": None,
+            }
+        )
+    found_floor = floor(rows) or {}
+    if "single" in found_floor:
+        single = found_floor["single"]
+        result.append(
+            {
+                "figure": "floor of desk / REST median at 1 (two durable commits on this disk)",
+                "value": f"x{single['ratio_floor']:.2f} (commit {single['commit_ms']:.1f} ms, REST {single['rest_median_ms']:.0f} ms)",
+                "target": "—",
+                "met": None,
+            }
+        )
+    if "closed_loop" in found_floor:
+        loop = found_floor["closed_loop"]
+        result.append(
+            {
+                "figure": f"floor of the full path at {loop['level']} closed loop (N x Rasa CPU per message)",
+                "value": f"{loop['latency_floor_ms']} ms ({loop['level']} x {loop['rasa_cpu_ms']:.1f} ms; "
+                f"the desk's own CPU {loop['desk_cpu_ms']:.1f} ms runs on the other core)",
+                "target": "—",
                 "met": None,
             }
         )
     if rest:
         result.append(
             {
-                "figure": "REST webhook p95 at 10 concurrent (full path without desk)",
+                "figure": "REST webhook p95 at 10 citizens (full path without desk)",
                 "value": f"{rest['p95_ms']:.0f} ms",
                 "target": f"< {P95_TARGET_MS:.0f} ms",
                 "met": rest["p95_ms"] < P95_TARGET_MS,
@@ -206,6 +365,7 @@ def report(rows: list[dict[str, Any]], notes: list[str] | None = None) -> dict[s
         "msg/s",
         "unanswered",
         "failed",
+        "CPU ms/msg (rasa / actions / desk)",
     ]
     table = [
         [
@@ -219,6 +379,9 @@ def report(rows: list[dict[str, Any]], notes: list[str] | None = None) -> dict[s
             row["messages_per_s"],
             row["unanswered"],
             row["failed"],
+            " / ".join(f"{row.get('cpu_ms_per_message', {}).get(n, 0):.1f}" for n in ("rasa", "actions", "desk"))
+            if row.get("cpu_ms_per_message")
+            else "—",
         ]
         for row in rows
     ]
@@ -231,7 +394,8 @@ def report(rows: list[dict[str, Any]], notes: list[str] | None = None) -> dict[s
         "Each simulated citizen holds scripted multi-turn conversations (held-out questions, follow-ups, case "
         "lookups). Pause 'none' is a closed loop: the next message goes as soon as the reply is in, so N citizens "
         f"keep N requests in flight (the worst case). The paced run pauses {THINK_S[0]:g}-{THINK_S[1]:g} s "
-        "before each message, like a person reading and typing.\n\n"
+        "before each message, like a person reading and typing. Closed-loop targets ran side by side: "
+        f"{ROUNDS} turns each per level, in rotation, pooled.\n\n"
     )
     text += markdown_table(headers, table)
     text += "\n## Ratios over the baseline\n\n"
@@ -239,6 +403,26 @@ def report(rows: list[dict[str, Any]], notes: list[str] | None = None) -> dict[s
     text += "\n## Targets\n\n" + markdown_table(
         ["figure", "value", "target", "met"], [[c["figure"], c["value"], c["target"], c["met"]] for c in found_checks]
     )
+    found_floor = floor(rows) or {}
+    if "single" in found_floor:
+        single = found_floor["single"]
+        text += (
+            f"\nFloor at 1 citizen: the desk stores the message before acknowledging it and the bot's lines before "
+            f"delivering them, two durable SQLite commits of {single['commit_ms']:.1f} ms each on this disk "
+            f"(measured beside the load) on top of the REST webhook's {single['rest_median_ms']:.0f} ms: the median "
+            f"ratio cannot go below about x{single['ratio_floor']:.2f} here.\n"
+        )
+    if "closed_loop" in found_floor:
+        loop = found_floor["closed_loop"]
+        text += (
+            f"\nFloor at {loop['level']} citizens in a closed loop: Rasa's one event loop spent "
+            f"{loop['rasa_cpu_ms']:.1f} ms of CPU per message, so with {loop['level']} messages always in flight each "
+            f"one spends at least {loop['level']} x {loop['rasa_cpu_ms']:.1f} = {loop['latency_floor_ms']} ms in the "
+            "system (Little's law), desk or no desk: a p95 under 150 ms at 10 closed-loop citizens needs a faster "
+            "Rasa turn or more Rasa processes, not a faster desk. The desk's own CPU per message was "
+            f"{loop['desk_cpu_ms']:.1f} ms, on the other core. Where the CPU goes: profile.md. The paced run "
+            "(citizens who read and type) is the realistic load.\n"
+        )
     if notes:
         text += "\n" + "\n".join(f"- {note}" for note in notes) + "\n"
     problems = [
@@ -251,7 +435,14 @@ def report(rows: list[dict[str, Any]], notes: list[str] | None = None) -> dict[s
         text += "\n## Messages without a proper answer (samples)\n\n" + "\n".join(f"- `{p}`" for p in problems) + "\n"
     text += f"\n![latency]({picture.rsplit('/', 1)[-1]})\n"
     write_text("latency.md", text)
-    data = {"rows": rows, "ratios": found_ratios, "checks": found_checks, "notes": notes or [], "plot": picture}
+    data = {
+        "rows": rows,
+        "ratios": found_ratios,
+        "checks": found_checks,
+        "floor": found_floor,
+        "notes": notes or [],
+        "plot": picture,
+    }
     write_json("latency", data)
     print("ratios over baseline:")
     for r in found_ratios:
@@ -279,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         before = machine_note("before")
         rows = asyncio.run(measure(stack, tuple(args.levels), args.seconds))
         report(rows, [*stack_notes(stack), before, machine_note("after")])
+        if getattr(stack, "profile", None):
+            stack.profile.report()
     print("written: results/latency.md, results/latency.json, results/latency.png")
     return 0
 

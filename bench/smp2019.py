@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 from bot.knowledge.store import PROJECT_ROOT
-from bot.tools.stack import RASA, latest_model, quiet_env
+from bot.tools.rasa_cli import RASA, quiet_env
+from bot.tools.stack import latest_model
 
 DATA_DIR = PROJECT_ROOT / "bench" / "data" / "smp2019"
 DROPPED = ("KnowledgeEntityExtractor", "GuideItemRanker", "FallbackClassifier")

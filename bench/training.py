@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.common import markdown_table, write_json, write_text
 from bot.knowledge.store import PROJECT_ROOT
-from bot.tools.stack import DATA, RASA, quiet_env
+from bot.tools.rasa_cli import DATA, RASA, quiet_env, train_command
 
 TARGET_S = 300.0
 LIMIT_S = 900
@@ -42,10 +42,7 @@ def measure() -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="wz-train-") as out:
         commands = {
-            "full (rasa train --force)": [
-                RASA, "train", "--force", "--data", DATA, "--config", "config.yml", "--domain", "domain.yml",
-                "--out", str(Path(out) / "full"),
-            ],
+            "full (rasa train --force)": train_command(Path(out) / "full", extra_args=["--force"]),
             "NLU only (rasa train nlu)": [
                 RASA, "train", "nlu", "--nlu", DATA, "--config", "config.yml", "--out", str(Path(out) / "nlu"),
             ],

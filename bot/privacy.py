@@ -7,6 +7,8 @@ import logging
 import os
 import re
 
+# Re-exported for bot/actions/case_status.py, which another branch owns; the parser lives in bot.limits.
+from bot.limits import rate_limit  # noqa: F401
 from bot.nlu.case_proof import find_proof
 
 _CASE_NO = re.compile(r"(?i)(wz)[\s\-_]*((?:\d[\s\-_]*){11}\d)")
@@ -22,16 +24,6 @@ def client_key(address: str | None) -> str:
     """A stable, non-reversible name for a client address, for rate limits and logs."""
     salt = os.environ.get("CLIENT_KEY_SALT", "wenzhou-desk")
     return hashlib.sha256(f"{salt}:{address or 'unknown'}".encode()).hexdigest()[:16]
-
-
-def rate_limit(name: str, default: tuple[int, int]) -> tuple[int, int]:
-    """A rate limit "events/seconds" from the environment variable `name`, e.g. "20/60"."""
-    raw = os.environ.get(name, "")
-    try:
-        events, seconds = (int(part) for part in raw.split("/"))
-        return events, seconds
-    except ValueError:
-        return default
 
 
 def mask_case_no(case_no: str) -> str:

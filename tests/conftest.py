@@ -1,27 +1,21 @@
-"""Shared fixtures: a seeded database and trackers built like Rasa builds them."""
+"""Fixtures of the whole suite: a seeded database, the real stack, a desk in front of it, a browser.
+
+Helpers that tests import are in tests/helpers.py and tests/desk/helpers.py, never here.
+Tests marked `destructive` stop or restart a process of the shared stack: they run last.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import os
-from typing import Any
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def bounded_hypothesis():
-    """Property tests in CI: a fixed number of examples, repeatable, no timing deadline."""
-    from hypothesis import HealthCheck, settings
-
-    return settings(
-        max_examples=40,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Stable: everything else keeps its order, the destructive tests move to the end.
+    items.sort(key=lambda item: item.get_closest_marker("destructive") is not None)
 
 
 @pytest.fixture()
@@ -36,40 +30,6 @@ def database(tmp_path, monkeypatch):
     seed(db)
     yield db
     resources.database.cache_clear()
-
-
-def make_tracker(
-    text: str = "",
-    intent: str | None = None,
-    confidence: float = 0.9,
-    ranking: list[tuple[str, float]] | None = None,
-    entities: list[dict[str, Any]] | None = None,
-    slots: dict[str, Any] | None = None,
-    sender_id: str = "test-user",
-):
-    from rasa_sdk import Tracker
-
-    ranking_entries = [{"name": name, "confidence": value} for name, value in (ranking or [(intent, confidence)])]
-    latest = {
-        "text": text,
-        "intent": {"name": intent, "confidence": confidence} if intent else {},
-        "intent_ranking": ranking_entries if intent else [],
-        "entities": entities or [],
-    }
-    return Tracker(sender_id, dict(slots or {}), latest, [], False, None, {}, "action_listen")
-
-
-def run_action(action, tracker):
-    """Runs an action; returns (events, messages) as rasa-sdk would send them."""
-    from rasa_sdk.executor import CollectingDispatcher
-
-    dispatcher = CollectingDispatcher()
-    events = asyncio.run(action.run(dispatcher, tracker, {}))
-    return events, dispatcher.messages
-
-
-def slot_events(events) -> dict[str, Any]:
-    return {event["name"]: event["value"] for event in events if event.get("event") == "slot"}
 
 
 # --- the real stack: Rasa server + action server ------------------------------------
@@ -103,15 +63,59 @@ def rasa_stack(trained_model, stack_database_url, tmp_path_factory):
     stack.stop()
 
 
-def rest(stack, sender: str, text: str) -> list[dict[str, Any]]:
-    """Posts to the REST webhook; returns the bot's messages."""
-    import json
-    import urllib.request
+# --- the desk (with the trainer's workbench) on a loopback port ----------------------
 
-    request = urllib.request.Request(
-        f"{stack.rasa_url}/webhooks/rest/webhook",
-        data=json.dumps({"sender": sender, "message": text}).encode(),
-        headers={"Content-Type": "application/json"},
+
+@pytest.fixture()
+def desk_db_url(tmp_path) -> str:
+    from bot.db import Database, seed
+
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    seed(Database(url))
+    return url
+
+
+@pytest.fixture()
+async def desk_without_rasa(desk_db_url):
+    """A desk whose Rasa is down: nothing listens on its port."""
+    from bot.desk import DeskConfig
+    from tests.desk.helpers import DeskServer, free_port
+
+    config = DeskConfig(
+        database_url=desk_db_url, rasa_url=f"http://127.0.0.1:{free_port()}", rasa_token="x", rasa_timeout=2.0
     )
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        return json.loads(reply.read())
+    server = await DeskServer(config).start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture()
+async def desk(rasa_stack, stack_database_url):
+    """A desk in front of the real Rasa and action server, sharing their database (hand-off rows)."""
+    from bot.desk import DeskConfig
+    from tests.desk.helpers import DeskServer
+
+    config = DeskConfig(database_url=stack_database_url, rasa_url=rasa_stack.rasa_url, rasa_token=rasa_stack.token)
+    server = await DeskServer(config).start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture()
+async def browser():
+    """Headless Chromium (Debian's, never a downloaded one)."""
+    import shutil
+    from pathlib import Path
+
+    from playwright.async_api import async_playwright
+
+    from tests.desk.helpers import ARGS, CHROMIUM, RESULTS
+
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+
+    RESULTS.mkdir(exist_ok=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        await browser.close()

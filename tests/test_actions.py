@@ -12,9 +12,9 @@ from bot.actions import (
     ActionOutOfScope,
     ActionReplyOffer,
 )
-from bot.db.models import HandoffRequest
+from bot.db.tables import HandoffRequest
 from bot.knowledge import intent_for, load_knowledge
-from tests.conftest import make_tracker, run_action, slot_events
+from tests.helpers import make_tracker, run_action, slot_events
 
 PASSPORT = intent_for("passport-renewal")
 ID_CARD = intent_for("id-card-renewal")

@@ -9,7 +9,8 @@ import pytest
 
 from bot.knowledge.store import PROJECT_ROOT
 from bot.tools import evaluate
-from bot.tools.stack import RASA, quiet_env
+from bot.tools.rasa_cli import RASA, quiet_env
+from bot.trainer import nlu_files
 
 pytestmark = pytest.mark.stack
 
@@ -42,7 +43,7 @@ def test_dialogue_flows_with_rasa_test(trained_model, tmp_path):
 
 def training_examples() -> set[str]:
     """Every training example of every language (the held-out sets must share none)."""
-    text = "".join(path.read_text(encoding="utf-8") for path in (PROJECT_ROOT / "bot" / "data").rglob("*.yml"))
+    text = "".join(path.read_text(encoding="utf-8") for path in nlu_files.training_files())
     return {line.strip()[2:].strip() for line in text.splitlines() if line.strip().startswith("- ")}
 
 

@@ -18,12 +18,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import bounded_hypothesis, rest
+from bot.limits import MAX_TEXT
+from tests.helpers import bounded_hypothesis, rest
 
 pytestmark = pytest.mark.stack
 
 BOUNDED = bounded_hypothesis()
-MAX_MESSAGE_CHARS = 4000
+MAX_MESSAGE_CHARS = MAX_TEXT
 ACTIONS = [
     "action_answer_guide",
     "action_clarify",

@@ -5,6 +5,14 @@ into two list entries (and splits text on blank lines). The widget, the
 consoles and the evaluations need `{"text", "buttons", "custom"}` together,
 so this channel answers with one entry per bot message. The request format
 is Rasa's: `{"sender": "...", "message": "...", "metadata": {...}}`.
+
+A caller that adds `"with_nlu": true` (the desk) gets an object instead of the
+list: `{"messages": [...], "nlu": {"intent", "confidence", "slots"}}`, what the
+NLU understood of the message and the item and aspect the bot settled on, so
+it never has to read the tracker a second time.
+
+Rasa builds the channel from credentials.yml through `from_credentials`; that
+is where the project's Rasa patches (`bot.channels.rasa_patches`) are applied.
 """
 
 from __future__ import annotations
@@ -15,18 +23,18 @@ from asyncio import CancelledError
 from typing import Any, Awaitable, Callable, Dict
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels import speedups
-
-# This module is what `rasa run` imports from credentials.yml, so the fix applies to the server.
-speedups.install()
+from bot.channels import rasa_patches
+from bot.limits import MAX_TEXT
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGE_CHARS = 4000
+# Slots reported with `with_nlu`: what the trainers' inbox shows. Never the case proof.
+REPORTED_SLOTS = ("guide_item", "aspect")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 EMPTY_REPLY = "请输入您想咨询的问题，比如“护照过期了怎么换”。"
 
@@ -44,11 +52,28 @@ class WholeMessageCollector(CollectingOutputChannel):
         if len(entry) > 1:
             await self._persist_message(entry)
 
+    nlu: dict[str, Any] | None = None
+
+    def turn_done(self, tracker: DialogueStateTracker) -> None:
+        """Called once the bot has answered (rasa_patches.show_channel_the_turn)."""
+        intent = tracker.latest_message.intent if tracker.latest_message else {}
+        self.nlu = {
+            "intent": intent.get("name"),
+            "confidence": float(intent.get("confidence") or 0.0),
+            "slots": {name: tracker.get_slot(name) for name in REPORTED_SLOTS},
+        }
+
 
 class RestChannel(InputChannel):
     @classmethod
     def name(cls) -> str:
         return "rest"
+
+    @classmethod
+    def from_credentials(cls, credentials: Dict[str, Any] | None) -> RestChannel:
+        # The Rasa server is setting up its channels: the one place to change its behaviour.
+        rasa_patches.install()
+        return cls()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("wenzhou_rest_webhook", __name__)
@@ -70,10 +95,12 @@ class RestChannel(InputChannel):
                 return response.json({"error": "sender 和 message 必须是字符串。"}, status=400)
             # Lone surrogates (valid JSON escapes, invalid text) would break the NLU and the tracker store.
             text = _SURROGATE.sub("\ufffd", text)
-            if len(text) > MAX_MESSAGE_CHARS:
-                return response.json({"error": f"消息太长，请控制在{MAX_MESSAGE_CHARS}字以内。"}, status=413)
+            if len(text) > MAX_TEXT:
+                return response.json({"error": f"消息太长，请控制在{MAX_TEXT}字以内。"}, status=413)
+            with_nlu = body.get("with_nlu") is True
             if not text.strip():
-                return response.json([{"recipient_id": sender, "text": EMPTY_REPLY}])
+                empty = [{"recipient_id": sender, "text": EMPTY_REPLY}]
+                return response.json({"messages": empty, "nlu": None} if with_nlu else empty)
             metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
             collector = WholeMessageCollector()
             try:
@@ -82,6 +109,8 @@ class RestChannel(InputChannel):
                 logger.error("rest message timed out")
             except Exception:
                 logger.exception("rest message failed")
+            if with_nlu:
+                return response.json({"messages": collector.messages, "nlu": collector.nlu})
             return response.json(collector.messages)
 
         return webhook

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from bot.db.database import Database
-from bot.db.models import Case, CaseEvent
+from bot.db.tables import Case, CaseEvent
 
 DEMO_CASES = Path(__file__).resolve().parents[1] / "data" / "seed" / "demo_cases.yml"
 

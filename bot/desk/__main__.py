@@ -9,12 +9,11 @@ import sys
 from aiohttp import web
 
 from bot.db import Database
-from bot.desk import create_app
-from bot.desk.accounts import create_user, ensure_first_admin
+from bot.desk.accounts import Accounts, create_user, ensure_first_admin
 from bot.desk.config import DeskConfig
-from bot.desk.models import ROLES
-from bot.desk.store import DeskStore
 from bot.privacy import install_log_masking
+from bot.roles import ROLES
+from bot.server import create_app
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,10 +29,10 @@ def main(argv: list[str] | None = None) -> int:
 
     database = Database()
     database.create_schema()
-    store = DeskStore(database)
+    accounts = Accounts(database)
     if args.command == "create-user":
         try:
-            password = create_user(store, args.name, args.role)
+            password = create_user(accounts, args.name, args.role)
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
@@ -42,12 +41,11 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_log_masking()
-    password = ensure_first_admin(store)
+    password = ensure_first_admin(accounts)
     if password:
         print(f"first admin created: name admin, one-time password {password}", flush=True)
-    web.run_app(
-        create_app(DeskConfig.from_env(), database), host=args.host, port=args.port, print=None, shutdown_timeout=5
-    )
+    app = create_app(DeskConfig.from_env(), database)
+    web.run_app(app, host=args.host, port=args.port, print=None, shutdown_timeout=5)
     return 0
 
 

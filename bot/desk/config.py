@@ -6,10 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import web
-
-from bot.db import Database, database_url
-from bot.privacy import rate_limit
+from bot.db import database_url
+from bot.limits import MESSAGES_PER_ADDRESS, MESSAGES_PER_CONVERSATION, rate_limit
 
 _PROJECT = Path(__file__).resolve().parents[2]
 
@@ -33,8 +31,8 @@ class DeskConfig:
     # Origins allowed to open the citizens' socket ("*": the widget may be embedded anywhere).
     widget_origins: str | list[str] = "*"
     # Message rate limits (events, seconds), per conversation and per client address.
-    messages_per_conversation: tuple[int, int] = (20, 60)
-    messages_per_address: tuple[int, int] = (60, 60)
+    messages_per_conversation: tuple[int, int] = MESSAGES_PER_CONVERSATION
+    messages_per_address: tuple[int, int] = MESSAGES_PER_ADDRESS
     # What the trainers' workbench edits and trains on; tests give a copy.
     training_data_dir: str = field(
         default_factory=lambda: os.environ.get("TRAINING_DATA_DIR", str(_PROJECT / "bot" / "data"))
@@ -52,10 +50,3 @@ class DeskConfig:
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
-
-# Typed keys of what the app factory puts on the application.
-CONFIG = web.AppKey("config", DeskConfig)
-DATABASE = web.AppKey("database", Database)
-STORE = web.AppKey("store", object)
-SERVICE = web.AppKey("service", object)
-SIO = web.AppKey("sio", object)

@@ -1,57 +1,46 @@
-"""Thin HTTP handlers: parse, call the service or the store, answer JSON. Routes are in app.py."""
+"""The desk's HTTP handlers: parse, call the service, answer JSON. The route table is in app.py.
+
+Handlers never touch the tables: the DeskService and AccountService do, in their thread pools.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
-from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from bot.desk.auth import ANY_ROLE, COOKIE, STAFF, current_user, requires, set_session_cookie
-from bot.desk.config import CONFIG, DATABASE, SERVICE, STORE
-from bot.desk.realtime import valid_session_id
+from bot.desk.account_service import AccountService
+from bot.desk.config import DeskConfig
 from bot.desk.service import DeskError, DeskService
-from bot.desk.store import DeskStore
-from bot.desk.webchat import bot_uttered
-from bot.knowledge import SAMPLE_NOTICE, load_knowledge
+from bot.desk.webchat import bot_uttered, valid_session_id
+from bot.http_helpers import (
+    COOKIE,
+    CSRF_HEADER,
+    current_user,
+    json_reply,
+    page,
+    read_json_body,
+    requires,
+    set_session_cookie,
+)
 from bot.privacy import client_key
+from bot.roles import ROLES, STAFF
 
-STATIC = Path(__file__).parent / "static"
-
-
-def json_reply(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
-
-
-def _error(error: DeskError) -> web.Response:
-    return json_reply({"error": error.message}, error.status)
-
-
-async def read_json_body(request: web.Request) -> dict[str, Any]:
-    # JSON only: a cross-site HTML form cannot send it, which also shields the log-in from CSRF.
-    if request.content_type != "application/json":
-        raise web.HTTPUnsupportedMediaType(text='{"error": "需要 JSON。"}', content_type="application/json")
-    try:
-        body = await request.json()
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep to parse
-        body = None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text='{"error": "需要 JSON 对象。"}', content_type="application/json")
-    return body
+CONFIG = web.AppKey("config", DeskConfig)
+SERVICE = web.AppKey("service", DeskService)
+ACCOUNTS = web.AppKey("accounts", AccountService)
 
 
 def _service(request: web.Request) -> DeskService:
     return request.app[SERVICE]
 
 
-def _store(request: web.Request) -> DeskStore:
-    return request.app[STORE]
+def _accounts(request: web.Request) -> AccountService:
+    return request.app[ACCOUNTS]
 
 
-def _page(name: str) -> web.FileResponse:
-    return web.FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
+def _error(error: DeskError) -> web.Response:
+    return json_reply({"error": error.message}, error.status)
 
 
 # --- public pages and the citizens' API ---------------------------------------
@@ -62,11 +51,11 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def demo(request: web.Request) -> web.FileResponse:
-    return _page("demo.html")
+    return page("demo.html")
 
 
 async def widget_js(request: web.Request) -> web.FileResponse:
-    response = _page("widget.js")
+    response = page("widget.js")
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
@@ -92,12 +81,13 @@ async def post_message(request: web.Request) -> web.Response:
         return json_reply({"error": "message 必须是字符串。"}, 400)
     service = _service(request)
     try:
-        stored, created = await service.accept(conversation_id, body.get("title") or text, client_id, text, metadata)
+        stored, created, conversation = await service.accept(
+            conversation_id, body.get("title") or text, client_id, text, metadata
+        )
     except DeskError as error:
         return _error(error)
-    replies = await service.route(stored, metadata) if created else []
-    conversation = _store(request).conversation(conversation_id)
-    return json_reply({"stored": stored, "replies": replies, "state": conversation["state"]})
+    replies, state = await service.route(stored, metadata, conversation) if created else ([], conversation["state"])
+    return json_reply({"stored": stored, "replies": replies, "state": state})
 
 
 async def get_messages(request: web.Request) -> web.Response:
@@ -105,11 +95,9 @@ async def get_messages(request: web.Request) -> web.Response:
     if conversation_id is None:
         return json_reply({"error": "会话编号不正确。"}, 400)
     after = int(request.query.get("after", "0") or 0) if request.query.get("after", "0").isdigit() else 0
-    store = _store(request)
-    conversation = store.conversation(conversation_id)
+    conversation, lines = await _service(request).history(conversation_id, after)
     if conversation is None:
         return json_reply({"error": "找不到这个会话。"}, 404)
-    lines = store.messages(conversation_id, after)
     return json_reply({"state": conversation["state"], "messages": lines, "webchat": [bot_uttered(m) for m in lines]})
 
 
@@ -117,19 +105,18 @@ async def get_messages(request: web.Request) -> web.Response:
 
 
 async def login_page(request: web.Request) -> web.FileResponse:
-    return _page("login.html")
+    return page("login.html")
 
 
 async def login(request: web.Request) -> web.Response:
     body = await read_json_body(request)
     name, password = str(body.get("name", "")), str(body.get("password", ""))
-    store = _store(request)
-    loop = asyncio.get_running_loop()
-    user, reason = await loop.run_in_executor(None, store.login, name, password)
+    accounts = _accounts(request)
+    user, reason = await accounts.login(name, password)
     if user is None:
         message = "尝试次数过多，请5分钟后再试。" if reason == "locked" else "用户名或密码不正确。"
         return json_reply({"error": message}, 401)
-    token, csrf = store.create_session(user["id"])
+    token, csrf = await accounts.create_session(user["id"])
     response = json_reply(
         {"name": user["name"], "role": user["role"], "must_change": user["must_change"], "csrf": csrf}
     )
@@ -138,9 +125,9 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    user = current_user(request)
-    if user and request.headers.get("X-CSRF-Token") == user["csrf"]:
-        _store(request).drop_session(request.cookies.get(COOKIE, ""))
+    user = await current_user(request)
+    if user and request.headers.get(CSRF_HEADER) == user["csrf"]:
+        await _accounts(request).logout(request.cookies.get(COOKIE, ""))
     response = json_reply({"ok": True})
     response.del_cookie(COOKIE, path="/")
     return response
@@ -149,115 +136,84 @@ async def logout(request: web.Request) -> web.Response:
 # --- the console ----------------------------------------------------------------
 
 
-@requires(*ANY_ROLE, page=True)
+@requires(*ROLES, page=True)
 async def console_page(request: web.Request) -> web.FileResponse:
-    return _page("console.html")
+    return page("console.html")
 
 
-@requires(*ANY_ROLE, allow_must_change=True)
+@requires(*ROLES, allow_must_change=True)
 async def me(request: web.Request) -> web.Response:
     user = request["user"]
     return json_reply({k: user[k] for k in ("id", "name", "role", "must_change", "csrf")})
 
 
-@requires(*ANY_ROLE, allow_must_change=True)
+@requires(*ROLES, allow_must_change=True)
 async def change_password(request: web.Request) -> web.Response:
     body = await read_json_body(request)
-    old, new = str(body.get("old", "")), str(body.get("new", ""))
-    if len(new) < 10:
-        return json_reply({"error": "新密码至少10位。"}, 400)
-    store, user = _store(request), request["user"]
-    loop = asyncio.get_running_loop()
-    if not await loop.run_in_executor(None, store.check_password, user["id"], old):
-        return json_reply({"error": "原密码不正确。"}, 400)
-    await loop.run_in_executor(None, store.set_password, user["id"], new)
+    problem = await _accounts(request).change_password(
+        request["user"]["id"], str(body.get("old", "")), str(body.get("new", ""))
+    )
+    if problem:
+        return json_reply({"error": problem}, 400)
     return json_reply({"ok": True})
 
 
-@requires(*ANY_ROLE)
+@requires(*ROLES)
 async def queue(request: web.Request) -> web.Response:
-    store = _store(request)
-    return json_reply({"queue": store.queue(), "clerks": store.online_clerks()})
+    return json_reply(await _service(request).queue())
 
 
-@requires(*ANY_ROLE)
+@requires(*ROLES)
 async def live(request: web.Request) -> web.Response:
-    return json_reply({"conversations": _store(request).live()})
+    return json_reply({"conversations": await _service(request).live()})
 
 
-def _guide_titles(lines: list[dict[str, Any]], understood: dict[str, Any]) -> dict[str, str]:
-    knowledge = load_knowledge()
-    items = {(m["data"].get("custom") or {}).get("guide_item") for m in lines} | {understood.get("guide_item")}
-    items |= set(understood.get("candidates") or [])
-    return {item: knowledge.title(item) for item in items if item and knowledge.guide(item)}
-
-
-@requires(*ANY_ROLE)
+@requires(*ROLES)
 async def conversation(request: web.Request) -> web.Response:
-    store, conversation_id = _store(request), request.match_info["conversation_id"]
-    found = store.conversation(conversation_id)
-    if found is None:
-        return json_reply({"error": "找不到这个会话。"}, 404)
-    lines = store.messages(conversation_id)
-    return json_reply(
-        {
-            "conversation": found,
-            "messages": lines,
-            "notes": store.notes(conversation_id),
-            "guides": _guide_titles(lines, found["understood"]),
-            # Guide texts are sample content until the operating agency replaces them.
-            "sample_notice": SAMPLE_NOTICE,
-        }
-    )
+    try:
+        return json_reply(await _service(request).conversation_view(request.match_info["conversation_id"]))
+    except DeskError as error:
+        return _error(error)
 
 
-def _action(name: str):
-    """A console action on one conversation (claim, reply, ...), staff only."""
-
-    @requires(*STAFF)
-    async def handler(request: web.Request) -> web.Response:
-        body = await read_json_body(request)
-        service, conversation_id = _service(request), request.match_info["conversation_id"]
-        user = request["user"]
-        try:
-            if name == "claim":
-                result = await service.claim(conversation_id, user)
-            elif name == "reply":
-                result = await service.reply(conversation_id, user, str(body.get("text", "")))
-            elif name == "note":
-                result = await service.note(conversation_id, user, str(body.get("text", "")))
-            elif name == "transfer":
-                result = await service.transfer(conversation_id, user, str(body.get("to", "")))
-            elif name == "handback":
-                result = await service.hand_back(conversation_id, user)
-            else:
-                result = await service.close(conversation_id, user)
-        except DeskError as error:
-            return _error(error)
-        return json_reply({"ok": True, "result": result})
-
-    handler.__name__ = f"console_{name}"
-    return handler
-
-
-@requires(*ANY_ROLE)
+@requires(*ROLES)
 async def case_lookup(request: web.Request) -> web.Response:
-    case = request.app[DATABASE].case_by_number(request.match_info["case_no"].strip())
-    if case is None:
-        return json_reply({"error": "没有找到这个办件编号。"}, 404)
-    knowledge = load_knowledge()
-    title = knowledge.title(case.item_id) if knowledge.guide(case.item_id) else case.item_id
-    history = [
-        {"at": h["at"].isoformat(sep=" ", timespec="minutes"), **{k: h[k] for k in ("status", "note")}}
-        for h in case.history
-    ]
-    return json_reply(
-        {"case_no": case.case_no, "item": title, "status": case.status, "site": case.site, "history": history}
-    )
+    try:
+        return json_reply(await _service(request).case(request.match_info["case_no"]))
+    except DeskError as error:
+        return _error(error)
 
 
-@requires(*ANY_ROLE)
+@requires(*ROLES)
 async def clerks(request: web.Request) -> web.Response:
-    store = _store(request)
-    staff = [u for u in store.users() if u["role"] in STAFF]
-    return json_reply({"online": store.online_clerks(), "staff": staff})
+    online = await _service(request).online_clerks()
+    return json_reply({"online": online, "staff": await _accounts(request).staff(STAFF)})
+
+
+# --- console actions on one conversation -------------------------------------------
+
+Action = Callable[[DeskService, str, dict[str, Any], dict[str, Any]], Awaitable[Any]]
+
+# One entry per action (the route's last segment): what the service does with the body.
+CONSOLE_ACTIONS: dict[str, Action] = {
+    "claim": lambda service, cid, user, body: service.claim(cid, user),
+    "reply": lambda service, cid, user, body: service.reply(cid, user, str(body.get("text", ""))),
+    "note": lambda service, cid, user, body: service.note(cid, user, str(body.get("text", ""))),
+    "transfer": lambda service, cid, user, body: service.transfer(cid, user, str(body.get("to", ""))),
+    "handback": lambda service, cid, user, body: service.hand_back(cid, user),
+    "close": lambda service, cid, user, body: service.close(cid, user),
+}
+
+
+@requires(*STAFF)
+async def console_action(request: web.Request) -> web.Response:
+    """A console action on one conversation (claim, reply, ...), staff only."""
+    action = CONSOLE_ACTIONS.get(request.match_info["action"])
+    if action is None:
+        raise web.HTTPNotFound()
+    body = await read_json_body(request)
+    try:
+        result = await action(_service(request), request.match_info["conversation_id"], request["user"], body)
+    except DeskError as error:
+        return _error(error)
+    return json_reply({"ok": True, "result": result})

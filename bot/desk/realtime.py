@@ -1,14 +1,15 @@
 """socket.io: the rasa-webchat protocol on "/" for citizens, live updates on "/console" for clerks.
 
-Rooms only deliver; what a client needs after a reconnect it asks for again
-(`history_request`, `console_state`) and gets from the database.
+Two namespaces, one class each (python-socketio's class-based namespaces); both
+call the DeskService, never the tables. Rooms only deliver; what a client needs
+after a reconnect it asks for again (`history_request`, the console its HTTP API) and
+gets from the database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
 from http.cookies import SimpleCookie
 from typing import Any
@@ -16,20 +17,18 @@ from typing import Any
 import socketio
 from sqlalchemy.exc import OperationalError
 
-from bot.desk.auth import ANY_ROLE, COOKIE
+from bot.desk.account_service import AccountService
 from bot.desk.service import DATABASE_DOWN, DeskError, DeskService, run_in_background
-from bot.desk.store import DeskStore
-from bot.desk.webchat import bot_uttered
+from bot.desk.webchat import bot_uttered, valid_session_id
+from bot.http_helpers import COOKIE
 from bot.privacy import client_key
+from bot.roles import ROLES
 
 logger = logging.getLogger(__name__)
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
+CITIZENS = "/"
 CONSOLE = "/console"
-
-
-def valid_session_id(value: Any) -> str | None:
-    return value if isinstance(value, str) and SESSION_ID.match(value) else None
+CLERKS_ROOM = "clerks"
 
 
 class SocketNotifier:
@@ -40,51 +39,48 @@ class SocketNotifier:
 
     async def to_citizen(self, conversation_id: str, message: dict[str, Any]) -> None:
         if message["sender"] != "citizen":
-            await self.sio.emit("bot_uttered", bot_uttered(message), room=conversation_id)
+            await self.sio.emit("bot_uttered", bot_uttered(message), room=conversation_id, namespace=CITIZENS)
 
     async def typing(self, conversation_id: str, on: bool) -> None:
-        await self.sio.emit("desk_typing", {"on": on}, room=conversation_id)
+        await self.sio.emit("desk_typing", {"on": on}, room=conversation_id, namespace=CITIZENS)
 
     async def to_console(self, event: str, payload: dict[str, Any]) -> None:
-        await self.sio.emit(event, payload, room="clerks", namespace=CONSOLE)
+        await self.sio.emit(event, payload, room=CLERKS_ROOM, namespace=CONSOLE)
 
 
-def attach(sio: socketio.AsyncServer, service: DeskService, store: DeskStore) -> None:
-    """Registers the event handlers of both namespaces."""
+class CitizenNamespace(socketio.AsyncNamespace):
+    """The rasa-webchat protocol: session_request / session_confirm, user_uttered, bot_uttered."""
 
-    async def run(fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    def __init__(self, service: DeskService):
+        super().__init__(CITIZENS)
+        self.service = service
+        self._background: set[asyncio.Task] = set()
 
-    # --- citizens: rasa-webchat protocol ---------------------------------------
-
-    @sio.on("connect")
-    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         # engineio's environ has a fixed REMOTE_ADDR; the aiohttp request has the peer.
         request = environ.get("aiohttp.request")
-        await sio.save_session(sid, {"client": client_key(getattr(request, "remote", None))})
+        await self.save_session(sid, {"client": client_key(getattr(request, "remote", None))})
         return True
 
-    @sio.on("session_request")
-    async def session_request(sid: str, data: Any = None) -> None:
+    async def on_session_request(self, sid: str, data: Any = None) -> None:
         session_id = valid_session_id((data or {}).get("session_id") if isinstance(data, dict) else None)
         session_id = session_id or uuid.uuid4().hex
-        await run(store.ensure_conversation, session_id)
-        await sio.enter_room(sid, session_id)
-        await sio.save_session(sid, {**(await sio.get_session(sid)), "session_id": session_id})
+        await self.service.open_conversation(session_id)
+        await self.enter_room(sid, session_id)
+        await self.save_session(sid, {**(await self.get_session(sid)), "session_id": session_id})
         # rasa-webchat accepts the bare id (as Rasa sends it) and reuses it after a reload.
-        await sio.emit("session_confirm", session_id, room=sid)
+        await self.emit("session_confirm", session_id, room=sid)
 
-    async def _session_id(sid: str, data: dict[str, Any]) -> str | None:
+    async def _session_id(self, sid: str, data: dict[str, Any]) -> str | None:
         session_id = valid_session_id(data.get("session_id"))
         if session_id is None:
-            session_id = (await sio.get_session(sid)).get("session_id")
+            session_id = (await self.get_session(sid)).get("session_id")
         return session_id
 
-    @sio.on("user_uttered")
-    async def user_uttered(sid: str, data: Any = None) -> dict[str, Any]:
+    async def on_user_uttered(self, sid: str, data: Any = None) -> dict[str, Any]:
         if not isinstance(data, dict) or not isinstance(data.get("message"), str):
             return {"ok": False, "error": "消息格式不正确。"}
-        session_id = await _session_id(sid, data)
+        session_id = await self._session_id(sid, data)
         if session_id is None:
             return {"ok": False, "error": "请先建立会话。"}
         custom = data.get("customData") if isinstance(data.get("customData"), dict) else {}
@@ -94,64 +90,68 @@ def attach(sio: socketio.AsyncServer, service: DeskService, store: DeskStore) ->
         title = custom.get("title") if isinstance(custom.get("title"), str) else None
         message = data["message"]
         metadata = {k: custom[k] for k in ("country", "site", "page", "lang") if isinstance(custom.get(k), str)}
-        metadata["client"] = (await sio.get_session(sid)).get("client")
+        metadata["client"] = (await self.get_session(sid)).get("client")
         try:
-            stored, created = await service.accept(session_id, title or message, client_id, message, metadata)
+            stored, created, conversation = await self.service.accept(
+                session_id, title or message, client_id, message, metadata
+            )
         except DeskError as error:
             return {"ok": False, "error": error.message}
         except OperationalError:
             # Not stored, so not acknowledged: the widget keeps it and sends it again.
             logger.error("database unavailable while storing a citizen message")
             return {"ok": False, "error": DATABASE_DOWN}
-        if sid not in {s for s, _ in sio.manager.get_participants("/", session_id)}:
-            await sio.enter_room(sid, session_id)
+        if sid not in {s for s, _ in self.server.manager.get_participants(CITIZENS, session_id)}:
+            await self.enter_room(sid, session_id)
         if created:
-            asyncio.create_task(run_in_background(service.route(stored, metadata)))
+            task = asyncio.create_task(run_in_background(self.service.route(stored, metadata, conversation)))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         # The acknowledgement, sent only now that the message is stored.
         return {"ok": True, "id": stored["id"], "client_id": stored["client_id"]}
 
-    @sio.on("history_request")
-    async def history_request(sid: str, data: Any = None) -> dict[str, Any]:
+    async def on_history_request(self, sid: str, data: Any = None) -> dict[str, Any]:
         data = data if isinstance(data, dict) else {}
-        session_id = await _session_id(sid, data)
+        session_id = await self._session_id(sid, data)
         if session_id is None:
             return {"messages": []}
         after = data.get("after") if isinstance(data.get("after"), int) else 0
-        lines = await run(store.messages, session_id, after)
-        conversation = await run(store.conversation, session_id)
+        conversation, lines = await self.service.history(session_id, after)
         return {
             "messages": [bot_uttered(line) for line in lines],
             "state": conversation["state"] if conversation else "bot",
             "clerk": conversation["clerk"] if conversation else None,
-            **await service.status(),
+            **await self.service.status(),
         }
 
-    # --- clerks ----------------------------------------------------------------
 
-    @sio.on("connect", namespace=CONSOLE)
-    async def console_connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+class ConsoleNamespace(socketio.AsyncNamespace):
+    """Clerks' consoles: log-in by the session cookie, presence by heartbeat, events in one room."""
+
+    def __init__(self, service: DeskService, accounts: AccountService):
+        super().__init__(CONSOLE)
+        self.service = service
+        self.accounts = accounts
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
         token = cookie[COOKIE].value if COOKIE in cookie else ""
-        user = await run(store.session_user, token)
-        if user is None or user["role"] not in ANY_ROLE or user["must_change"]:
+        user = await self.accounts.session_user(token)
+        if user is None or user["role"] not in ROLES or user["must_change"]:
             return False
         # SameSite=Strict already keeps the cookie off cross-site requests; the origin check is a second lock.
         origin, host = environ.get("HTTP_ORIGIN", ""), environ.get("HTTP_HOST", "")
         if origin and origin.split("://", 1)[-1] != host:
             return False
-        await sio.save_session(sid, {"user": user}, namespace=CONSOLE)
-        await sio.enter_room(sid, "clerks", namespace=CONSOLE)
-        await run(store.touch_presence, sid, user["id"])
-        await service.notifier.to_console("presence", {"clerks": await run(store.online_clerks)})
+        await self.save_session(sid, {"user": user})
+        await self.enter_room(sid, CLERKS_ROOM)
+        await self.service.console_connected(sid, user["id"])
         return True
 
-    @sio.on("heartbeat", namespace=CONSOLE)
-    async def heartbeat(sid: str, data: Any = None) -> dict[str, Any]:
-        user = (await sio.get_session(sid, namespace=CONSOLE))["user"]
-        await run(store.touch_presence, sid, user["id"])
+    async def on_heartbeat(self, sid: str, data: Any = None) -> dict[str, Any]:
+        user = (await self.get_session(sid))["user"]
+        await self.service.console_seen(sid, user["id"])
         return {"ok": True}
 
-    @sio.on("disconnect", namespace=CONSOLE)
-    async def console_disconnect(sid: str, *args: Any) -> None:
-        await run(store.drop_presence, sid)
-        await service.notifier.to_console("presence", {"clerks": await run(store.online_clerks)})
+    async def on_disconnect(self, sid: str, *args: Any) -> None:
+        await self.service.console_gone(sid)

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
+
+
+def valid_session_id(value: Any) -> str | None:
+    """A widget's session id (the conversation id), or None when it is not one we accept."""
+    return value if isinstance(value, str) and SESSION_ID.match(value) else None
 
 
 def bot_uttered(message: dict[str, Any]) -> dict[str, Any]:
     """A stored transcript line as rasa-webchat's `bot_uttered`, plus `metadata` for our own widget.
 
     Our buttons become quick_replies (webchat draws them as chips that disappear once used).
+    `metadata.event` says what a system line means (joined, left, closed, queued), so a widget
+    switches on it, as rasa-webchat's message processor and chatroom's handoff do.
     """
     data = message.get("data") or {}
     out: dict[str, Any] = {"text": message["text"]}
@@ -27,6 +37,7 @@ def bot_uttered(message: dict[str, Any]) -> dict[str, Any]:
         "custom": data.get("custom"),
         "client_id": message.get("client_id"),
         "at": message.get("at"),
+        "event": data.get("event"),
     }
     return out
 

@@ -235,9 +235,9 @@ def summarize(outcomes: list[Outcome], via: str, language: str | None = None) ->
     return summary
 
 
-def write_report(summary: dict[str, Any], name: str = "nlu_report") -> Path:
-    (RESULTS / name).parent.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(
+def write_report(summary: dict[str, Any], name: str = "nlu_report", directory: Path = RESULTS) -> Path:
+    (directory / name).parent.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.json").write_text(
         json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
     )
     lines = [
@@ -262,12 +262,12 @@ def write_report(summary: dict[str, Any], name: str = "nlu_report") -> Path:
         f"| {e['expected']} | {e['item'] or e['predicted']} | {e['confidence']} | {e['text'].replace('|', '/')} |"
         for e in summary["errors"]
     ]
-    path = RESULTS / f"{name}.md"
+    path = directory / f"{name}.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
-def write_languages(summaries: dict[str, dict[str, Any]], via: str) -> Path:
+def write_languages(summaries: dict[str, dict[str, Any]], via: str, directory: Path = RESULTS) -> Path:
     """One table: each held-out set with its language, item accuracy and reply-language accuracy."""
     rows = {
         name: {
@@ -277,8 +277,8 @@ def write_languages(summaries: dict[str, dict[str, Any]], via: str) -> Path:
         | ({"latency_ms": summary["latency_ms"]} if "latency_ms" in summary else {})
         for name, summary in summaries.items()
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "nlu_languages.json").write_text(json.dumps({"via": via, "sets": rows}, indent=2), encoding="utf-8")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "nlu_languages.json").write_text(json.dumps({"via": via, "sets": rows}, indent=2), encoding="utf-8")
     lines = [
         f"# NLU evaluation per language ({via})",
         "",
@@ -291,12 +291,19 @@ def write_languages(summaries: dict[str, dict[str, Any]], via: str) -> Path:
             f"| {name} | {row['language']} | {row['examples']} | {row['item_accuracy']:.1%} | "
             f"{row['general_accuracy']:.1%} | {language_right} |"
         )
-    path = RESULTS / "nlu_languages.md"
+    path = directory / "nlu_languages.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
-def evaluate_sets(via: str, sets: dict[str, tuple[Path, str]], model: Path | None, url: str) -> dict[str, dict]:
+def evaluate_sets(
+    via: str,
+    sets: dict[str, tuple[Path, str]],
+    model: Path | None,
+    url: str,
+    report: str = "nlu_report",
+    directory: Path = RESULTS,
+) -> dict[str, dict]:
     summaries = {}
     for name, (path, language) in sets.items():
         examples = load_examples(path)
@@ -307,7 +314,7 @@ def evaluate_sets(via: str, sets: dict[str, tuple[Path, str]], model: Path | Non
         else:
             outcomes = asyncio.run(via_rest(url, examples))
         summaries[name] = summarize(outcomes, via, language)
-        write_report(summaries[name], "nlu_report" if name == "zh" else f"nlu_report_{name}")
+        write_report(summaries[name], report if name == "zh" else f"{report}_{name}", directory)
     return summaries
 
 
@@ -317,11 +324,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, help="model archive (default: the latest in models/)")
     parser.add_argument("--url", default="http://127.0.0.1:5005")
     parser.add_argument("--set", action="append", help="a held-out set by name (zh, it, fr, en, zh_hard); default all")
+    parser.add_argument("--name", default="nlu_report", help="report name of the Chinese set; others get _<set>")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS, help="where the reports go (default: results/)")
     args = parser.parse_args(argv)
     sets = test_sets()
     chosen = {name: sets[name] for name in args.set} if args.set else sets
-    summaries = evaluate_sets(args.via, chosen, args.model, args.url)
-    path = write_languages(summaries, args.via)
+    summaries = evaluate_sets(args.via, chosen, args.model, args.url, args.name, args.out_dir)
+    path = write_languages(summaries, args.via, args.out_dir)
     for name, summary in summaries.items():
         language = summary.get("language_accuracy")
         print(

@@ -8,7 +8,10 @@
   so that jieba keeps them whole
 
 `python -m bot.tools.generate` writes them; `--check` fails when one is stale
-(the tests run it).
+(the tests run it). Both also check the layout of the NLU training data, in
+every language folder: an item's examples in bot/data/nlu/<lang>/<category>.yml
+of the item's guide category, the general intents in <lang>/general.yml (the
+trainers' <lang>/corrections.yml may hold any).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from bot.i18n import load_messages
 from bot.knowledge import KnowledgeBase, intent_for
 from bot.knowledge.store import PROJECT_ROOT
 from bot.nlu.normalize import normalize
+from bot.trainer import nlu_files
 
 DOMAIN = PROJECT_ROOT / "domain.yml"
 RULES = PROJECT_ROOT / "bot" / "data" / "rules_items.yml"
@@ -100,12 +104,28 @@ def targets(knowledge: KnowledgeBase) -> dict[Path, str]:
     }
 
 
+def misplaced_examples(knowledge: KnowledgeBase, nlu_dir: Path = nlu_files.NLU_DIR) -> list[str]:
+    """Intents whose examples are outside their file: '<lang>/<file>: <intent> belongs in <lang>/<file>'."""
+    category = {intent_for(entry["id"]): entry["category"] for entry in knowledge.catalog}
+    found = []
+    for example in nlu_files.read_examples(nlu_dir):
+        lang, name = example.file.split("/", 1)
+        expected = f"{category[example.intent]}.yml" if example.intent in category else nlu_files.GENERAL
+        if name not in (expected, nlu_files.CORRECTIONS):
+            found.append(f"{example.file}: {example.intent} belongs in {lang}/{expected}")
+    return sorted(set(found))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if a generated file is stale")
     args = parser.parse_args(argv)
     stale = []
-    for path, text in targets(KnowledgeBase()).items():
+    knowledge = KnowledgeBase()
+    misplaced = misplaced_examples(knowledge)
+    for problem in misplaced:
+        print(f"training data: {problem}", file=sys.stderr)
+    for path, text in targets(knowledge).items():
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current == text:
             continue
@@ -117,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path.relative_to(PROJECT_ROOT)}")
     if stale:
         print("stale, run `python -m bot.tools.generate`: " + ", ".join(stale), file=sys.stderr)
-        return 1
-    return 0
+    return 1 if stale or misplaced else 0
 
 
 if __name__ == "__main__":

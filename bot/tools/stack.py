@@ -21,10 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.knowledge.store import PROJECT_ROOT
+from bot.tools.rasa_cli import RASA, quiet_env, train_command
 
-VENV_BIN = Path(sys.executable).parent
-RASA = str(VENV_BIN / "rasa")
-DATA = "bot/data"
 MODELS = PROJECT_ROOT / "models"
 VAR = PROJECT_ROOT / "var"
 START_TIMEOUT_S = 240
@@ -36,32 +34,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def quiet_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(PROJECT_ROOT), "SQLALCHEMY_SILENCE_UBER_WARNING": "1"})
-    env.update(extra or {})
-    return env
-
-
 def train(config: str = "config.yml", out: Path = MODELS, extra_args: list[str] | None = None) -> Path:
     """`rasa train`; Rasa reuses the last model when data and config did not change."""
     subprocess.run(
-        [
-            RASA,
-            "train",
-            "--data",
-            DATA,
-            "--config",
-            config,
-            "--domain",
-            "domain.yml",
-            "--out",
-            str(out),
-            *(extra_args or []),
-        ],
-        cwd=PROJECT_ROOT,
-        env=quiet_env(),
-        check=True,
+        train_command(out, config=config, extra_args=extra_args), cwd=PROJECT_ROOT, env=quiet_env(), check=True
     )
     return latest_model(out)
 
@@ -211,12 +187,11 @@ def main(argv: list[str] | None = None) -> int:
 
     added = seed(Database())
     print(f"database: {database_url()} (demo cases added: {added})")
-    from bot.desk.accounts import ensure_first_admin
-    from bot.desk.store import DeskStore
+    from bot.desk.accounts import Accounts, ensure_first_admin
 
-    desk_store = DeskStore(Database())
-    desk_store.db.create_schema()
-    admin_password = ensure_first_admin(desk_store)
+    database = Database()
+    database.create_schema()
+    admin_password = ensure_first_admin(Accounts(database))
     stack = Stack(
         model=model,
         database_url=database_url(),

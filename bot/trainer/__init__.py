@@ -1,3 +1,3 @@
 """The trainer's workbench: corrections, training, comparison, activation."""
 
-from bot.trainer import models  # noqa: F401  (tables on the shared Base)
+from bot.trainer import tables  # noqa: F401  (tables on the shared Base)

@@ -1,4 +1,8 @@
-"""Putting a candidate model live, and rolling back, recorded in the database."""
+"""Putting a candidate model live, and rolling back, recorded in the database.
+
+`activate` and `rollback` run on the event loop and send their database work to
+the pool the trainer's service gives them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from typing import Any, Protocol
 from sqlalchemy import select
 
 from bot.db import Database
-from bot.trainer.models import DONE, ModelActivation, TrainingJob
+from bot.offload import ThreadPool
+from bot.trainer.tables import DONE, ModelActivation, TrainingJob
 
 
 class ModelServer(Protocol):
@@ -23,9 +28,17 @@ class Decision:
 
 
 class Activation:
-    def __init__(self, database: Database, server: ModelServer):
+    def __init__(self, database: Database, server: ModelServer, pool: ThreadPool | None = None):
         self.db = database
         self.server = server
+        self.pool = pool or ThreadPool("trainer-activation", 1)
+
+    def _finished_job(self, job_id: int) -> tuple[dict[str, Any], str] | None:
+        with self.db.session() as session:
+            job = session.get(TrainingJob, job_id)
+            if job is None or job.status != DONE or not job.model_path:
+                return None
+            return job.result or {}, job.model_path
 
     def history(self, limit: int = 20) -> list[dict[str, Any]]:
         with self.db.session() as session:
@@ -45,11 +58,10 @@ class Activation:
             ]
 
     async def activate(self, job_id: int, user: str, role: str, override: bool = False) -> Decision:
-        with self.db.session() as session:
-            job = session.get(TrainingJob, job_id)
-            if job is None or job.status != DONE or not job.model_path:
-                return Decision(False, "这次训练还没有完成，不能上线。")
-            result, model_path = job.result or {}, job.model_path
+        finished = await self.pool.run(self._finished_job, job_id)
+        if finished is None:
+            return Decision(False, "这次训练还没有完成，不能上线。")
+        result, model_path = finished
         if result.get("worse_than_live"):
             if not (override and role == "admin"):
                 delta = result.get("delta") or {}
@@ -62,11 +74,11 @@ class Activation:
             return Decision(False, "模型文件不存在，请重新训练。")
         if not await self.server.load_model(model_path):
             return Decision(False, "Rasa 服务没有加载新模型，请稍后再试。")
-        self._record(model_path, user, job_id=job_id, override=override)
+        await self.pool.run(self._record, model_path, user, job_id=job_id, override=override)
         return Decision(True, "新模型已上线。")
 
     async def rollback(self, user: str) -> Decision:
-        history = self.history(limit=2)
+        history = await self.pool.run(self.history, 2)
         if len(history) < 2:
             return Decision(False, "没有可以回滚的上一个模型。")
         current, previous = history
@@ -74,7 +86,9 @@ class Activation:
             return Decision(False, "上一个模型文件已不存在。")
         if not await self.server.load_model(previous["model_path"]):
             return Decision(False, "Rasa 服务没有加载模型，请稍后再试。")
-        self._record(previous["model_path"], user, job_id=previous["job_id"], rollback_of=current["id"])
+        await self.pool.run(
+            self._record, previous["model_path"], user, job_id=previous["job_id"], rollback_of=current["id"]
+        )
         return Decision(True, f"已回滚到 {previous['model']}。")
 
     def record_initial(self, model_path: str) -> None:

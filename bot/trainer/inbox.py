@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.db import Database
-from bot.desk.models import DeskConversation, DeskMessage
+from bot.desk.tables import DeskConversation, DeskMessage
 from bot.knowledge import item_for
 from bot.privacy import mask
 

@@ -4,6 +4,9 @@ One training at a time, decided by the database (a conditional INSERT), and
 every step is written to the job's row, so a reloaded page, or another desk
 instance, sees the same progress. A job whose heartbeat stops (its desk was
 restarted) is marked failed, and a new one may start.
+
+The state methods are plain, blocking code the trainer's service runs in its
+thread pool; `run`, on the event loop, sends its own database writes there too.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from sqlalchemy import insert, literal, select, update
 
 from bot.db import Database
 from bot.knowledge.store import PROJECT_ROOT
-from bot.tools.stack import RASA, quiet_env
+from bot.offload import ThreadPool
+from bot.tools.rasa_cli import quiet_env, train_command, validate_command
 from bot.trainer.compare import compare, confusion_picture
-from bot.trainer.models import DONE, FAILED, PENDING, QUEUED, RUNNING, ModelActivation, TrainingChange, TrainingJob
+from bot.trainer.tables import DONE, FAILED, PENDING, QUEUED, RUNNING, ModelActivation, TrainingChange, TrainingJob
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +84,11 @@ class TrainingRunner:
         candidates: Path = CANDIDATES,
         reports: Path = REPORTS,
         data_dir: Path = DATA_DIR,
+        pool: ThreadPool | None = None,
     ):
         self.db = database
+        # The trainer's service passes its pool; standing alone (tests), the runner has one of its own.
+        self.pool = pool or ThreadPool("trainer-jobs", 1)
         self.live_model = live_model
         self.config = config
         self.data_dir = Path(data_dir)
@@ -143,72 +150,71 @@ class TrainingRunner:
 
     # --- the run -----------------------------------------------------------------------------
 
-    async def run(self, job_id: int) -> None:
+    def _pending_changes(self) -> list[int]:
         with self.db.session() as session:
-            pending = list(session.execute(select(TrainingChange.id).where(TrainingChange.status == PENDING)).scalars())
-        self._set(job_id, status=RUNNING, stage="validate", progress=0.02, started_at=datetime.utcnow())
-        try:
-            await self._command(
-                job_id,
-                "validate",
-                [
-                    RASA,
-                    "data",
-                    "validate",
-                    "--data",
-                    str(self.data_dir),
-                    "--domain",
-                    "domain.yml",
-                    "--config",
-                    self.config,
-                ],
+            return list(session.execute(select(TrainingChange.id).where(TrainingChange.status == PENDING)).scalars())
+
+    def _mark_trained(self, job_id: int, change_ids: list[int]) -> None:
+        with self.db.session() as session:
+            session.execute(
+                update(TrainingChange)
+                .where(TrainingChange.id.in_(change_ids), TrainingChange.status == PENDING)
+                .values(status="trained", job_id=job_id)
+                .execution_options(synchronize_session=False)
             )
+
+    async def _heartbeat(self, job_id: int) -> None:
+        """While this desk runs the job, its row says so, whatever the subprocess prints (or not)."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            await self.pool.run(self._set, job_id)
+
+    async def run(self, job_id: int) -> None:
+        db = self.pool.run
+        pending = await db(self._pending_changes)
+        await db(self._set, job_id, status=RUNNING, stage="validate", progress=0.02, started_at=datetime.utcnow())
+        heartbeat = asyncio.create_task(self._heartbeat(job_id))
+        try:
+            await self._run(job_id, pending)
+        finally:
+            heartbeat.cancel()
+
+    async def _run(self, job_id: int, pending: list[int]) -> None:
+        db = self.pool.run
+        try:
+            await self._command(job_id, "validate", validate_command(self.data_dir, self.config))
             self.candidates.mkdir(parents=True, exist_ok=True)
             name = f"candidate-{job_id}"
             await self._command(
                 job_id,
                 "train",
-                [
-                    RASA,
-                    "train",
-                    "--data",
-                    str(self.data_dir),
-                    "--config",
-                    self.config,
-                    "--domain",
-                    "domain.yml",
-                    "--out",
-                    str(self.candidates),
-                    "--fixed-model-name",
-                    name,
-                    "--force",
-                ],
+                train_command(
+                    self.candidates, self.data_dir, self.config, ["--fixed-model-name", name, "--force"]
+                ),
             )
             model = self.candidates / f"{name}.tar.gz"
-            self._set(job_id, model_path=str(model))
+            await db(self._set, job_id, model_path=str(model))
             live = resolve_model(await self.live_model(), self.candidates)
             self.reports.mkdir(parents=True, exist_ok=True)
             candidate_report = await self._evaluate(job_id, model, f"job-{job_id}-candidate")
             live_report = await self._evaluate(job_id, live, f"job-{job_id}-live") if live else None
-            self._set(job_id, stage="compare", progress=STAGE_END["evaluate"])
+            await db(self._set, job_id, stage="compare", progress=STAGE_END["evaluate"])
             comparison = compare(candidate_report, live_report)
             picture = self.reports / f"job-{job_id}-confusion.png"
             confusion_picture(candidate_report, picture)
             # Kept in the database, so every desk instance can show it.
             comparison["confusion_png_b64"] = base64.b64encode(picture.read_bytes()).decode()
             comparison["live_model"] = live.name if live else None
-            with self.db.session() as session:
-                session.execute(
-                    update(TrainingChange)
-                    .where(TrainingChange.id.in_(pending), TrainingChange.status == PENDING)
-                    .values(status="trained", job_id=job_id)
-                    .execution_options(synchronize_session=False)
-                )
-            self._set(job_id, status=DONE, stage="done", progress=1.0, result=comparison, finished_at=datetime.utcnow())
-            self.prune()
+            if pending:
+                await db(self._mark_trained, job_id, pending)
+            await db(
+                self._set, job_id, status=DONE, stage="done", progress=1.0, result=comparison,
+                finished_at=datetime.utcnow(),
+            )  # fmt: skip
+            await db(self.prune)
         except Exception as error:  # the job row must say why, whatever failed
             logger.exception("training job %s failed", job_id)
-            self._set(job_id, status=FAILED, error=str(error)[-2000:], finished_at=datetime.utcnow())
+            await db(self._set, job_id, status=FAILED, error=str(error)[-2000:], finished_at=datetime.utcnow())
 
     def prune(self, keep: int = KEEP_CANDIDATES) -> list[Path]:
         """Deletes candidate models but the newest `keep` and any that was ever put live."""
@@ -221,28 +227,16 @@ class TrainingRunner:
         return removed
 
     async def _evaluate(self, job_id: int, model: Path, name: str) -> dict[str, Any]:
-        self._set(job_id, stage="evaluate")
-        await self._command(
-            job_id,
-            "evaluate",
-            [
-                sys.executable,
-                "-m",
-                "bot.tools.evaluate",
-                "--via",
-                "agent",
-                "--model",
-                str(model),
-                "--name",
-                f"trainer/{name}",
-            ],
-        )
-        return json.loads((PROJECT_ROOT / "results" / "trainer" / f"{name}.json").read_text(encoding="utf-8"))
+        await self.pool.run(self._set, job_id, stage="evaluate")
+        command = [sys.executable, "-m", "bot.tools.evaluate", "--via", "agent", "--model", str(model), "--set", "zh"]
+        await self._command(job_id, "evaluate", [*command, "--name", name, "--out-dir", str(self.reports)])
+        return json.loads((self.reports / f"{name}.json").read_text(encoding="utf-8"))
 
     async def _command(self, job_id: int, stage: str, args: list[str]) -> None:
-        start = self.job(job_id)["progress"]
+        db = self.pool.run
+        start = (await db(self.job, job_id))["progress"]
         end = STAGE_END[stage]
-        self._set(job_id, stage=stage)
+        await db(self._set, job_id, stage=stage)
         process = await asyncio.create_subprocess_exec(
             *args,
             cwd=PROJECT_ROOT,
@@ -252,8 +246,6 @@ class TrainingRunner:
         )
         tail: list[str] = []
         components = 0
-        last_beat = 0.0
-        loop = asyncio.get_running_loop()
         assert process.stdout is not None
         async for raw in process.stdout:
             line = raw.decode("utf-8", "replace").rstrip()
@@ -262,12 +254,8 @@ class TrainingRunner:
                 components += 1
                 # About a dozen graph components train; creep towards the stage's end.
                 fraction = min(0.95, components / 14)
-                self._set(job_id, progress=start + (end - start) * fraction)
-                last_beat = loop.time()
-            elif loop.time() - last_beat > HEARTBEAT_S:
-                self._set(job_id)
-                last_beat = loop.time()
+                await db(self._set, job_id, progress=start + (end - start) * fraction)
         code = await process.wait()
         if code != 0:
             raise RuntimeError(f"{stage} failed (exit {code}):\n" + "\n".join(tail[-15:]))
-        self._set(job_id, progress=end)
+        await db(self._set, job_id, progress=end)

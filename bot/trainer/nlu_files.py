@@ -1,6 +1,10 @@
 """Reading and writing the NLU training data in Rasa's YAML format.
 
-Trainers' new examples go to bot/data/nlu/corrections.yml, written in a
+The data is laid out by language, then by guide category:
+bot/data/nlu/<lang>/<category>.yml (item intents) and <lang>/general.yml
+(greetings, hand-off, case status...). Rasa reads the folders recursively.
+
+Trainers' new examples go to bot/data/nlu/<lang>/corrections.yml, written in a
 stable order (intents by name, examples by text) so that a diff shows exactly
 what changed. Edits and deletions of existing examples are made in place in
 the file that holds them, keeping every other line as it was.
@@ -20,6 +24,9 @@ from bot.nlu.normalize import normalize
 
 NLU_DIR = PROJECT_ROOT / "bot" / "data" / "nlu"
 CORRECTIONS = "corrections.yml"
+GENERAL = "general.yml"
+# The language of the citizens' messages the workbench corrects today.
+DEFAULT_LANG = "zh"
 _ANNOTATION = re.compile(r"\[([^\]]*)\]\((?:[^)]*)\)|\[([^\]]*)\]\{[^}]*\}")
 
 
@@ -27,7 +34,11 @@ _ANNOTATION = re.compile(r"\[([^\]]*)\]\((?:[^)]*)\)|\[([^\]]*)\]\{[^}]*\}")
 class Example:
     intent: str
     text: str  # as written in the file, with any [span](entity) annotations
-    file: str
+    file: str  # relative to the NLU directory: "<lang>/<name>.yml"
+
+    @property
+    def lang(self) -> str:
+        return self.file.split("/", 1)[0]
 
     @property
     def plain(self) -> str:
@@ -59,17 +70,24 @@ def annotate(text: str, entities: list[dict]) -> str:
     return "".join(out)
 
 
-def read_examples(nlu_dir: Path = NLU_DIR) -> list[Example]:
+def training_files(nlu_dir: Path = NLU_DIR) -> list[Path]:
+    """Every NLU file, language folder by language folder: <nlu_dir>/<lang>/*.yml."""
+    return sorted(nlu_dir.glob("*/*.yml"))
+
+
+def languages(nlu_dir: Path = NLU_DIR) -> list[str]:
+    return sorted(path.name for path in nlu_dir.iterdir() if path.is_dir())
+
+
+def read_examples(nlu_dir: Path = NLU_DIR, lang: str | None = None) -> list[Example]:
+    """The examples of every language, or of one."""
     examples = []
-    for path in sorted(nlu_dir.glob("*.yml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for block in data.get("nlu", []):
-            if "intent" not in block:
-                continue
-            for line in str(block.get("examples", "")).splitlines():
-                line = line.strip()
-                if line.startswith("- "):
-                    examples.append(Example(block["intent"], line[2:].strip(), path.name))
+    for path in training_files(nlu_dir):
+        if lang and path.parent.name != lang:
+            continue
+        relative = path.relative_to(nlu_dir).as_posix()
+        for intent, text in _examples_in(path.read_text(encoding="utf-8")):
+            examples.append(Example(intent, text, relative))
     return examples
 
 
@@ -95,22 +113,32 @@ def render_corrections(examples: dict[str, set[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def corrections(nlu_dir: Path = NLU_DIR) -> dict[str, set[str]]:
+def corrections_file(lang: str = DEFAULT_LANG) -> str:
+    """Where the trainers' examples of one language go, relative to the NLU directory."""
+    return f"{lang}/{CORRECTIONS}"
+
+
+def corrections(nlu_dir: Path = NLU_DIR, lang: str = DEFAULT_LANG) -> dict[str, set[str]]:
     grouped: dict[str, set[str]] = {}
-    for example in read_examples(nlu_dir):
-        if example.file == CORRECTIONS:
+    for example in read_examples(nlu_dir, lang):
+        if example.file == corrections_file(lang):
             grouped.setdefault(example.intent, set()).add(example.text)
     return grouped
 
 
-def add_correction(intent: str, text: str, nlu_dir: Path = NLU_DIR) -> None:
-    grouped = corrections(nlu_dir)
+def add_correction(intent: str, text: str, nlu_dir: Path = NLU_DIR, lang: str = DEFAULT_LANG) -> None:
+    grouped = corrections(nlu_dir, lang)
     grouped.setdefault(intent, set()).add(_quote(text))
-    (nlu_dir / CORRECTIONS).write_text(render_corrections(grouped), encoding="utf-8")
+    path = nlu_dir / corrections_file(lang)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_corrections(grouped), encoding="utf-8")
 
 
 def replace_example(file: str, intent: str, old: str, new: str | None, nlu_dir: Path = NLU_DIR) -> bool:
-    """Edit (new text) or delete (new=None) one example in place; False if not found."""
+    """Edit (new text) or delete (new=None) one example in place; False if not found.
+
+    `file` is relative to the NLU directory ("zh/exit_entry.yml"), as in `Example.file`.
+    """
     path = nlu_dir / file
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     current_intent = None
@@ -124,7 +152,7 @@ def replace_example(file: str, intent: str, old: str, new: str | None, nlu_dir: 
             else:
                 lines[index] = line[: line.index("- ")] + f"- {_quote(new)}\n"
             text = "".join(lines)
-            if file == CORRECTIONS:
+            if path.name == CORRECTIONS:
                 grouped: dict[str, set[str]] = {}
                 for example in _examples_in(text):
                     grouped.setdefault(example[0], set()).add(example[1])
@@ -135,9 +163,12 @@ def replace_example(file: str, intent: str, old: str, new: str | None, nlu_dir: 
 
 
 def _examples_in(text: str) -> list[tuple[str, str]]:
+    """(intent, example as written) of one NLU file's text."""
     data = yaml.safe_load(text) or {}
     found = []
     for block in data.get("nlu") or []:
+        if "intent" not in block:
+            continue
         for line in str(block.get("examples", "")).splitlines():
             if line.strip().startswith("- "):
                 found.append((block["intent"], line.strip()[2:].strip()))

@@ -1,8 +1,11 @@
 """The trainer's corrections of the training data: validate, save, list pending.
 
-Each accepted change is written to bot/data/nlu/ at once (so what is on disk
-is what the next training uses) and recorded in the database as pending until
-a training run takes it.
+Each accepted change is written to bot/data/nlu/<lang>/ at once (so what is on
+disk is what the next training uses) and recorded in the database as pending
+until a training run takes it (`TrainingRunner.run` marks them trained).
+
+Plain, blocking code (files and database): the trainer's service runs it in
+its thread pool, never on the event loop.
 """
 
 from __future__ import annotations
@@ -11,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from bot.db import Database
 from bot.privacy import mask
 from bot.trainer import nlu_files
-from bot.trainer.models import PENDING, TRAINED, TrainingChange
-from bot.trainer.nlu_files import CORRECTIONS, NLU_DIR, Example
+from bot.trainer.nlu_files import DEFAULT_LANG, NLU_DIR, Example
+from bot.trainer.tables import PENDING, TRAINED, TrainingChange
 from bot.trainer.validation import check_example
 
 
@@ -44,9 +47,11 @@ def _change_dict(row: TrainingChange) -> dict[str, Any]:
 
 
 class Workbench:
-    def __init__(self, database: Database, nlu_dir: Path = NLU_DIR):
+    def __init__(self, database: Database, nlu_dir: Path = NLU_DIR, lang: str = DEFAULT_LANG):
         self.db = database
         self.nlu_dir = Path(nlu_dir)
+        # The language folder new examples go to (bot/data/nlu/<lang>/corrections.yml).
+        self.lang = lang
 
     # --- reading -------------------------------------------------------------------
 
@@ -68,7 +73,7 @@ class Workbench:
         if problems:
             return Outcome(False, problems)
         written = nlu_files.annotate(text, entities or [])
-        nlu_files.add_correction(intent, written, self.nlu_dir)
+        nlu_files.add_correction(intent, written, self.nlu_dir, self.lang)
         return Outcome(
             True,
             [],
@@ -103,7 +108,7 @@ class Workbench:
         if problems:
             return Outcome(False, problems)
         nlu_files.replace_example(example.file, old_intent, text, None, self.nlu_dir)
-        nlu_files.add_correction(new_intent, text, self.nlu_dir)
+        nlu_files.add_correction(new_intent, text, self.nlu_dir, self.lang)
         change = self._record("move", author, intent=new_intent, text=text, old_intent=old_intent, old_text=text)
         return Outcome(True, [], change, text)
 
@@ -154,16 +159,5 @@ class Workbench:
                 lines.append(f"+ {change['intent']}: {change['text']}")
         return lines
 
-    def mark_trained(self, job_id: int, change_ids: list[int]) -> None:
-        if not change_ids:
-            return
-        with self.db.session() as session:
-            session.execute(
-                update(TrainingChange)
-                .where(TrainingChange.id.in_(change_ids), TrainingChange.status == PENDING)
-                .values(status=TRAINED, job_id=job_id)
-                .execution_options(synchronize_session=False)
-            )
 
-
-__all__ = ["CORRECTIONS", "Outcome", "Workbench"]
+__all__ = ["Outcome", "Workbench"]

@@ -12,12 +12,12 @@ import time
 import aiohttp
 import pytest
 
-from bot.desk import DeskConfig, create_app
-from bot.desk.accounts import create_user
-from bot.desk.config import STORE
+from bot.db import Database
+from bot.desk.account_service import AccountService
+from bot.desk.accounts import Accounts, create_user
 from bot.desk.service import BOT_DOWN
 from bot.knowledge import SAMPLE_NOTICE
-from tests.desk.conftest import HOURS, PASSWORD, Clerk, ensure_user, new_id, say
+from tests.desk.helpers import HOURS, PASSWORD, Clerk, ensure_user, new_id, say
 
 PUBLIC = {
     "/",
@@ -37,7 +37,7 @@ SAMPLE_PARAMS = {"case_no": "WZ1", "message_id": "1", "job_id": "1", "intent": "
 
 
 def _is_console(path: str) -> bool:
-    return any(path.startswith(prefix) for prefix in ("/console", "/api/console", "/trainer", "/api/trainer"))
+    return any(path.startswith(prefix) for prefix in ("/console", "/api/console", "/trainer"))
 
 
 async def test_every_console_route_requires_login_and_a_role(desk_without_rasa):
@@ -67,7 +67,7 @@ async def test_every_console_route_requires_login_and_a_role(desk_without_rasa):
 
 async def test_login_sets_a_strict_httponly_cookie_and_csrf_is_enforced(desk_without_rasa):
     server = desk_without_rasa
-    ensure_user(server.store, "王")
+    ensure_user(server.accounts, "王")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         async with http.post(f"{server.url}/api/login", json={"name": "王", "password": "wrong"}) as reply:
             assert reply.status == 401
@@ -92,7 +92,7 @@ async def test_login_sets_a_strict_httponly_cookie_and_csrf_is_enforced(desk_wit
 
 async def test_one_time_password_must_be_changed_first(desk_without_rasa):
     server = desk_without_rasa
-    password = create_user(server.store, "新人", "clerk")
+    password = create_user(server.accounts, "新人", "clerk")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         async with http.post(f"{server.url}/api/login", json={"name": "新人", "password": password}) as reply:
             body = await reply.json()
@@ -111,7 +111,7 @@ async def test_one_time_password_must_be_changed_first(desk_without_rasa):
 
 async def test_repeated_wrong_passwords_lock_the_account(desk_without_rasa):
     server = desk_without_rasa
-    ensure_user(server.store, "赵")
+    ensure_user(server.accounts, "赵")
     async with aiohttp.ClientSession() as http:
         for _ in range(5):
             async with http.post(f"{server.url}/api/login", json={"name": "赵", "password": "nope"}) as reply:
@@ -145,18 +145,18 @@ async def test_rasa_down_answers_within_seconds_and_queues_the_conversation(desk
     assert texts[0] == BOT_DOWN
     assert HOURS in texts[1], "with no clerk online the citizen is told the staffed hours"
     assert reply["state"] == "waiting"
-    queue = server.store.queue()
+    queue = server.conversations.queue()
     assert [c["id"] for c in queue] == [conversation]
     assert queue[0]["reason"] == "bot_unavailable" and queue[0]["country"] == "法国"
-    transcript = server.store.messages(conversation)
+    transcript = server.conversations.messages(conversation)
     assert transcript[0]["sender"] == "citizen" and transcript[0]["text"] == "护照过期了怎么换"
     # A re-sent message (same client id) is stored once and not routed again.
     again = await say(server, conversation, "护照过期了怎么换", client_id="m1")
     assert again["stored"]["id"] == transcript[0]["id"] and again["replies"] == []
-    assert len(server.store.messages(conversation)) == len(transcript)
+    assert len(server.conversations.messages(conversation)) == len(transcript)
     # Further messages wait for the clerk, in the same transcript.
     await say(server, conversation, "我在巴黎")
-    assert server.store.messages(conversation)[-1]["text"] == "我在巴黎"
+    assert server.conversations.messages(conversation)[-1]["text"] == "我在巴黎"
 
 
 async def test_queue_is_sorted_by_waiting_time(desk_without_rasa):
@@ -184,9 +184,9 @@ async def test_two_clerks_claiming_at_once_one_wins(desk_without_rasa):
         statuses = sorted(status for status, _ in results)
         assert statuses == [200, 409]
         loser = next(body for status, body in results if status == 409)
-        winner = server.store.conversation(conversation)["clerk"]
+        winner = server.conversations.conversation(conversation)["clerk"]
         assert winner in loser["error"]
-        joined = [m["text"] for m in server.store.messages(conversation) if m["sender"] == "system"]
+        joined = [m["text"] for m in server.conversations.messages(conversation) if m["sender"] == "system"]
         assert f"工作人员 {winner} 已接入" in joined
         assert sum("已接入" in t for t in joined) == 1
     finally:
@@ -222,13 +222,13 @@ async def test_reply_note_transfer_close_and_case_lookup(desk_without_rasa):
         assert "护照号已核对" not in citizen_view
         assert "您好，我是张" in citizen_view and "已为您转接工作人员 李" in citizen_view
         assert (await li.act(conversation, "close"))[0] == 200
-        assert server.store.conversation(conversation)["state"] == "closed"
+        assert server.conversations.conversation(conversation)["state"] == "closed"
     finally:
         await zhang.close()
         await li.close()
 
 
-def test_create_user_command_prints_a_working_one_time_password(tmp_path):
+async def test_create_user_command_prints_a_working_one_time_password(tmp_path):
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     env = {**os.environ, "DATABASE_URL": url}
     done = subprocess.run(
@@ -246,19 +246,19 @@ def test_create_user_command_prints_a_working_one_time_password(tmp_path):
         text=True,
     )
     assert again.returncode == 1
-    app = create_app(DeskConfig(database_url=url))
-    user, _ = app[STORE].login("陈", password)
+    user, _ = await AccountService(Database(url)).login("陈", password)
     assert user and user["must_change"] and user["role"] == "clerk"
 
 
-def test_first_admin_only_on_an_empty_desk(tmp_path):
+async def test_first_admin_only_on_an_empty_desk(tmp_path):
     from bot.desk.accounts import ensure_first_admin
 
-    app = create_app(DeskConfig(database_url=f"sqlite:///{tmp_path / 'first.db'}"))
-    password = ensure_first_admin(app[STORE])
+    database = Database(f"sqlite:///{tmp_path / 'first.db'}")
+    database.create_schema()
+    password = ensure_first_admin(Accounts(database))
     assert password and len(password) >= 12
-    assert ensure_first_admin(app[STORE]) is None
-    user, _ = app[STORE].login("admin", password)
+    assert ensure_first_admin(Accounts(database)) is None
+    user, _ = await AccountService(database).login("admin", password)
     assert user["role"] == "admin"
 
 

@@ -7,61 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.desk.conftest import PASSWORD, ensure_user
+from tests.desk.helpers import CHROMIUM, RESULTS, citizen_says, ensure_user, line, login, open_widget
 
 pytestmark = pytest.mark.stack
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-ARGS += ["--disable-sync", "--no-first-run"]
-RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
     pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
 
 
-@pytest.fixture()
-async def browser():
-    from playwright.async_api import async_playwright
-
-    RESULTS.mkdir(exist_ok=True)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        await browser.close()
-
-
-async def open_widget(context, url: str):
-    page = await context.new_page()
-    await page.goto(f"{url}/demo")
-    await page.click(".wzd-launcher")
-    await page.wait_for_selector(".wzd-panel.open")
-    return page
-
-
-async def citizen_says(page, text: str) -> None:
-    await page.fill(".wzd-input", text)
-    await page.click(".wzd-send")
-
-
-async def login(context, url: str, name: str):
-    page = await context.new_page()
-    await page.goto(f"{url}/console")
-    assert "/login" in page.url, "the console sends a visitor without a session to the log-in page"
-    await page.fill("#name", name)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-btn")
-    await page.wait_for_url(f"{url}/console")
-    await page.wait_for_selector("#conn.ok")
-    return page
-
-
-def line(page, sender: str, text: str):
-    return page.locator(f'.wzd-msg[data-sender="{sender}"]', has_text=text)
-
-
 async def test_citizen_and_clerk_end_to_end(desk, browser):
-    ensure_user(desk.store, "张")
+    ensure_user(desk.accounts, "张")
     citizen_ctx = await browser.new_context(viewport={"width": 390, "height": 780}, is_mobile=True, has_touch=True)
     clerk_ctx = await browser.new_context(viewport={"width": 1360, "height": 860})
     widget = await open_widget(citizen_ctx, desk.url)

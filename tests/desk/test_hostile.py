@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from bot.db import Database, seed
 from bot.desk import DeskConfig
-from tests.conftest import bounded_hypothesis
-from tests.desk.conftest import DeskServer, free_port, new_id
+from bot.limits import MAX_TEXT
+from tests.desk.helpers import DeskServer, free_port, new_id
+from tests.helpers import bounded_hypothesis
 
 BOUNDED = bounded_hypothesis()
 TEXTS = st.one_of(
@@ -33,7 +34,7 @@ TEXTS = st.one_of(
             "\u202e护照过期\u202c",
             "😀" * 500,
             "\x00\x1b[31m",
-            "字" * 4000,
+            "字" * MAX_TEXT,
             "/restart",
             '/provide_case_info{"a":1}',
         ]
@@ -93,7 +94,7 @@ def test_any_text_is_stored_as_sent_or_refused_clearly(loop_desk, text):
     )
     assert status < 500, raw[:200]
     if status == 200:
-        stored = [m["text"] for m in server.store.messages(conversation) if m["sender"] == "citizen"]
+        stored = [m["text"] for m in server.conversations.messages(conversation) if m["sender"] == "citizen"]
         assert stored == [text.strip()]
     else:
         assert json.loads(raw)["error"]
@@ -147,7 +148,7 @@ def test_socket_events_with_any_payload_never_break_the_desk(loop_desk, data, te
             )
             assert isinstance(answer, dict)
             if answer.get("ok"):
-                stored = [m["text"] for m in server.store.messages(session) if m["sender"] == "citizen"]
+                stored = [m["text"] for m in server.conversations.messages(session) if m["sender"] == "citizen"]
                 assert stored == [text.strip()]
             else:
                 assert answer.get("error")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from bot.desk.service import MESSAGES_PER_ADDRESS, MESSAGES_PER_CONVERSATION, TOO_FAST
-from tests.desk.conftest import new_id
+from tests.desk.helpers import new_id
 
 
 async def post(server, conversation_id: str, text: str) -> tuple[int, dict]:
@@ -22,7 +22,7 @@ async def test_a_flood_in_one_conversation_is_slowed_politely(desk_without_rasa)
     assert set(statuses) == {200}
     status, body = await post(desk_without_rasa, conversation, "再来一条")
     assert status == 429 and body["error"] == TOO_FAST
-    stored = desk_without_rasa.store.messages(conversation)
+    stored = desk_without_rasa.conversations.messages(conversation)
     assert [line["text"] for line in stored if line["sender"] == "citizen"] == [f"第{n}条" for n in range(limit)]
     # Another conversation from the same address still gets through.
     assert (await post(desk_without_rasa, new_id(), "你好"))[0] == 200

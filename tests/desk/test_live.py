@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.desk.conftest import Clerk, new_id, say, wait_for
-from tests.desk.test_socket import Citizen, drop
+from tests.desk.helpers import Citizen, Clerk, drop, new_id, say, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -22,10 +21,10 @@ async def test_guide_question_answered_with_custom_and_quick_replies(desk):
         # rasa-webchat draws our buttons as quick replies.
         assert answer["quick_replies"] and all(q["content_type"] == "text" for q in answer["quick_replies"])
         assert {"title", "payload"} <= set(answer["quick_replies"][0])
-        stored = desk.store.messages(session_id)
+        stored = desk.conversations.messages(session_id)
         assert stored[1]["data"]["custom"]["guide_item"] == "passport-renewal", "the bot's custom is in the transcript"
-        await wait_for(lambda: desk.store.messages(session_id)[0]["data"].get("nlu"))
-        assert desk.store.messages(session_id)[0]["data"]["nlu"]["item"] == "passport-renewal"
+        await wait_for(lambda: desk.conversations.messages(session_id)[0]["data"].get("nlu"))
+        assert desk.conversations.messages(session_id)[0]["data"]["nlu"]["item"] == "passport-renewal"
     finally:
         await drop(citizen.sio)
 
@@ -37,7 +36,7 @@ async def test_hand_off_claim_reply_hand_back_and_the_bot_resumes_with_context(d
     handed = await say(desk, conversation, "转人工")
     assert handed["state"] == "waiting"
     assert "handoff" in handed["replies"][0]["data"]["custom"]
-    queued = next(c for c in desk.store.queue() if c["id"] == conversation)
+    queued = next(c for c in desk.conversations.queue() if c["id"] == conversation)
     assert queued["reason"] == "user_request"
     assert queued["understood"].get("guide_item") == "passport-renewal", "what the bot understood reaches the clerk"
     # While the clerk is in charge, Rasa is not asked.
@@ -48,7 +47,7 @@ async def test_hand_off_claim_reply_hand_back_and_the_bot_resumes_with_context(d
         assert (await clerk.act(conversation, "claim"))[0] == 200
         assert (await clerk.act(conversation, "reply", text="您好，丢失护照需要先报失。"))[0] == 200
         assert (await clerk.act(conversation, "handback"))[0] == 200
-        assert desk.store.conversation(conversation)["bot_paused"] is False, "Rasa accepted the resume"
+        assert desk.conversations.conversation(conversation)["bot_paused"] is False, "Rasa accepted the resume"
     finally:
         await clerk.close()
     after = await say(desk, conversation, "需要什么材料")
@@ -57,7 +56,7 @@ async def test_hand_off_claim_reply_hand_back_and_the_bot_resumes_with_context(d
     assert bot, "the bot answers again after the hand-back"
     custom = bot[0]["data"]["custom"]
     assert custom["guide_item"] == "passport-renewal" and custom["aspect"] == "materials"
-    senders = [m["sender"] for m in desk.store.messages(conversation)]
+    senders = [m["sender"] for m in desk.conversations.messages(conversation)]
     assert {"citizen", "bot", "clerk", "system"} <= set(senders)
 
 
@@ -76,3 +75,27 @@ async def test_clerk_takes_over_a_bot_conversation_unasked(desk):
         await clerk.close()
     again = await say(desk, conversation, "身份证过期了怎么办")
     assert again["state"] == "bot" and any(line["sender"] == "bot" for line in again["replies"])
+
+
+async def test_a_citizen_message_costs_two_transactions_and_carries_what_the_nlu_understood(desk):
+    """One to count the limits and store the line, one for the bot's answer with the NLU's reading."""
+    from sqlalchemy import event
+
+    conversation = new_id()
+    await say(desk, conversation, "你好")  # the conversation exists; what follows is one more message
+    engine = desk.app_service.database.engine
+    commits: list[int] = []
+
+    def count(connection) -> None:
+        commits.append(1)
+
+    event.listen(engine, "commit", count)
+    try:
+        answer = await say(desk, conversation, "护照过期了怎么换")
+    finally:
+        event.remove(engine, "commit", count)
+    assert answer["state"] == "bot" and answer["replies"][0]["data"]["custom"]["guide_item"] == "passport-renewal"
+    assert len(commits) == 2, f"{len(commits)} transactions for one citizen message"
+    nlu = desk.conversations.messages(conversation)[-2]["data"]["nlu"]
+    assert nlu["intent"] == "item_passport_renewal" and nlu["item"] == "passport-renewal"
+    assert 0 < nlu["confidence"] <= 1

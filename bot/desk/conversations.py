@@ -1,0 +1,385 @@
+"""Conversations, their transcript and the clerks' notes: the desk's tables for citizens' conversations.
+
+Plain, blocking SQLAlchemy; the desk's service runs it in its thread pool.
+State changes that two clerks or two desk instances could race on are single
+conditional UPDATEs, so the database decides who wins. The hot path is two
+transactions per citizen message: `accept_citizen_line` (rate limits,
+conversation, the line) and `add_lines` (the bot's answer and what the NLU
+understood).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.db import Database
+from bot.db.database import count_events
+from bot.db.tables import HandoffRequest
+from bot.desk.tables import BOT, CLERK, CLOSED, WAITING, DeskConversation, DeskMessage, DeskNote, DeskUser
+
+
+class RateLimited(Exception):
+    """A citizen message over a rate limit: nothing was stored or counted."""
+
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+@dataclass
+class Line:
+    """A transcript line to store: who says what, with what the widget needs to draw it again."""
+
+    sender: str
+    text: str
+    data: dict[str, Any] | None = None
+    author: str | None = None
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="milliseconds") + "Z" if value else None
+
+
+def message_dict(row: DeskMessage) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "conversation_id": row.conversation_id,
+        "sender": row.sender,
+        "author": row.author,
+        "text": row.text,
+        "data": row.data or {},
+        "client_id": row.client_id,
+        "at": iso(row.created_at),
+    }
+
+
+def _line(line_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    """The shape of `message_dict` for a line inserted with Core."""
+    return {
+        "id": line_id,
+        "conversation_id": values["conversation_id"],
+        "sender": values["sender"],
+        "author": values["author"],
+        "text": values["text"],
+        "data": values["data"] or {},
+        "client_id": values["client_id"],
+        "at": iso(values["created_at"]),
+    }
+
+
+def conversation_dict(row: DeskConversation, clerk: str | None = None) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "state": row.state,
+        "claimed_by": row.claimed_by,
+        "clerk": clerk,
+        "reason": row.reason,
+        "understood": row.understood or {},
+        "country": row.country,
+        "site": row.site,
+        "bot_paused": row.bot_paused,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+        "waiting_since": iso(row.waiting_since),
+    }
+
+
+class Conversations:
+    def __init__(self, database: Database):
+        self.db = database
+
+    # --- the citizen's message: one transaction -------------------------------
+
+    def accept_citizen_line(
+        self,
+        conversation_id: str,
+        text: str,
+        data: dict[str, Any],
+        client_id: str | None,
+        limits: list[tuple[str, int, float]],
+        country: str | None = None,
+        site: str | None = None,
+    ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
+        """Counts the rate limits, creates or reopens the conversation and stores the line, all or nothing.
+
+        Returns (line, created, conversation). A client_id seen before returns the stored line
+        (created False) and counts nothing. Raises RateLimited when a limit is reached.
+        Core statements, not the ORM's unit of work: this runs for every message.
+        """
+        try:
+            return self._accept(conversation_id, text, data, client_id, limits, country, site, look_first=False)
+        except IntegrityError:
+            # A re-sent line (same client_id), or the conversation created by another instance at
+            # the same moment: the transaction rolled back; look for the stored line this time.
+            return self._accept(conversation_id, text, data, client_id, limits, country, site, look_first=True)
+
+    def _accept(
+        self,
+        conversation_id: str,
+        text: str,
+        data: dict[str, Any],
+        client_id: str | None,
+        limits: list[tuple[str, int, float]],
+        country: str | None,
+        site: str | None,
+        look_first: bool,
+    ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
+        with self.db.session() as session:
+            if look_first and client_id:
+                existing = self._by_client_id(session, conversation_id, client_id)
+                if existing is not None:
+                    return message_dict(existing), False, self._conversation(session, conversation_id)
+            refused = count_events(session, limits)
+            if refused:
+                raise RateLimited(refused)
+            now = datetime.utcnow()
+            table = DeskConversation.__table__
+            touched = session.execute(
+                update(table)
+                .where(table.c.id == conversation_id)
+                .values(
+                    # A citizen writing into a closed conversation starts with the bot again.
+                    state=case((table.c.state == CLOSED, BOT), else_=table.c.state),
+                    country=func.coalesce(table.c.country, country),
+                    site=func.coalesce(table.c.site, site),
+                    updated_at=now,
+                )
+            ).rowcount
+            if not touched:
+                session.execute(
+                    insert(table).values(
+                        id=conversation_id, state=BOT, country=country, site=site, understood={}, bot_paused=False,
+                        created_at=now, updated_at=now,
+                    )
+                )  # fmt: skip
+            values = {
+                "conversation_id": conversation_id, "sender": "citizen", "author": None, "text": text, "data": data,
+                "client_id": client_id, "created_at": now,
+            }  # fmt: skip
+            (line_id,) = session.execute(insert(DeskMessage.__table__).values(**values)).inserted_primary_key
+            return _line(line_id, values), True, self._conversation(session, conversation_id)
+
+    @staticmethod
+    def _by_client_id(session: Session, conversation_id: str, client_id: str | None) -> DeskMessage | None:
+        return session.execute(
+            select(DeskMessage).where(DeskMessage.conversation_id == conversation_id, DeskMessage.client_id == client_id)
+        ).scalar_one_or_none()
+
+    # --- lines from the bot, clerks and the desk -------------------------------
+
+    def add_lines(
+        self, conversation_id: str, lines: list[Line], annotate: tuple[int, dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Stores lines in one transaction; `annotate` = (an earlier line's id, its new data), e.g. the
+        citizen's line with what the NLU understood of it (`data.nlu`)."""
+        now = datetime.utcnow()
+        stored = []
+        with self.db.session() as session:
+            for line in lines:
+                values = {
+                    "conversation_id": conversation_id, "sender": line.sender, "author": line.author,
+                    "text": line.text, "data": line.data or {}, "client_id": None, "created_at": now,
+                }  # fmt: skip
+                (line_id,) = session.execute(insert(DeskMessage.__table__).values(**values)).inserted_primary_key
+                stored.append(_line(line_id, values))
+            if annotate:
+                message_id, data = annotate
+                messages = DeskMessage.__table__
+                session.execute(update(messages).where(messages.c.id == message_id).values(data=data))
+            conversations = DeskConversation.__table__
+            session.execute(update(conversations).where(conversations.c.id == conversation_id).values(updated_at=now))
+        return stored
+
+    def add_line(self, conversation_id: str, line: Line) -> dict[str, Any]:
+        return self.add_lines(conversation_id, [line])[0]
+
+    def messages(self, conversation_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            rows = session.execute(
+                select(DeskMessage)
+                .where(DeskMessage.conversation_id == conversation_id, DeskMessage.id > after)
+                .order_by(DeskMessage.id)
+                .limit(limit)
+            ).scalars()
+            return [message_dict(row) for row in rows]
+
+    # --- conversations ----------------------------------------------------------
+
+    @staticmethod
+    def _conversation(session: Session, conversation_id: str) -> dict[str, Any] | None:
+        found = session.execute(
+            select(DeskConversation, DeskUser.name)
+            .outerjoin(DeskUser, DeskUser.id == DeskConversation.claimed_by)
+            .where(DeskConversation.id == conversation_id)
+        ).first()
+        return conversation_dict(*found) if found else None
+
+    def conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        with self.db.session() as session:
+            return self._conversation(session, conversation_id)
+
+    def ensure_conversation(self, conversation_id: str, country: str | None = None, site: str | None = None) -> None:
+        with self.db.session() as session:
+            row = session.get(DeskConversation, conversation_id)
+            if row is None:
+                session.add(DeskConversation(id=conversation_id, state=BOT, country=country, site=site, understood={}))
+                try:
+                    session.flush()
+                except IntegrityError:
+                    # Another instance created it at the same moment; that row is as good.
+                    session.rollback()
+            elif (country and not row.country) or (site and not row.site):
+                row.country = row.country or country
+                row.site = row.site or site
+
+    def _update(self, conversation_id: str, *conditions: Any, **values: Any) -> bool:
+        values.setdefault("updated_at", datetime.utcnow())
+        with self.db.session() as session:
+            result = session.execute(
+                update(DeskConversation)
+                .where(DeskConversation.id == conversation_id, *conditions)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1
+
+    def enqueue(self, conversation_id: str, reason: str, understood: dict[str, Any] | None, bot_paused: bool) -> bool:
+        """Put a conversation the bot was serving into the clerks' queue; False if a person already has it."""
+        now = datetime.utcnow()
+        with self.db.session() as session:
+            if understood is None:
+                # The bot's hand-off action recorded what it understood; the latest request is this one.
+                request = session.execute(
+                    select(HandoffRequest)
+                    .where(HandoffRequest.conversation_id == conversation_id)
+                    .order_by(HandoffRequest.id.desc())
+                    .limit(1)
+                ).scalar_one_or_none()
+                understood = request.understood if request else {}
+        values: dict[str, Any] = {"state": WAITING, "reason": reason, "understood": understood, "waiting_since": now}
+        if bot_paused:
+            values["bot_paused"] = True
+        return self._update(
+            conversation_id, DeskConversation.state.in_([BOT, CLOSED]), DeskConversation.claimed_by.is_(None), **values
+        )
+
+    def claim(self, conversation_id: str, user_id: int) -> bool:
+        """Atomic: only one clerk's UPDATE finds claimed_by still empty."""
+        ok = self._update(
+            conversation_id,
+            DeskConversation.claimed_by.is_(None),
+            DeskConversation.state != CLOSED,
+            state=CLERK,
+            claimed_by=user_id,
+        )
+        if ok:
+            self._close_handoff_requests(conversation_id, "claimed")
+        return ok
+
+    def transfer(self, conversation_id: str, from_user: int, to_user: int) -> bool:
+        return self._update(
+            conversation_id,
+            DeskConversation.claimed_by == from_user,
+            DeskConversation.state == CLERK,
+            claimed_by=to_user,
+        )
+
+    def hand_back(self, conversation_id: str, user_id: int) -> bool:
+        ok = self._update(
+            conversation_id, DeskConversation.claimed_by == user_id, state=BOT, claimed_by=None, waiting_since=None
+        )
+        if ok:
+            self._close_handoff_requests(conversation_id, "done")
+        return ok
+
+    def close(self, conversation_id: str, user_id: int | None) -> bool:
+        condition = DeskConversation.claimed_by == user_id if user_id else DeskConversation.claimed_by.is_(None)
+        ok = self._update(
+            conversation_id,
+            condition,
+            DeskConversation.state != CLOSED,
+            state=CLOSED,
+            claimed_by=None,
+            waiting_since=None,
+        )
+        if ok:
+            self._close_handoff_requests(conversation_id, "done")
+        return ok
+
+    def reopen(self, conversation_id: str) -> bool:
+        """A citizen writing into a closed conversation starts with the bot again."""
+        return self._update(conversation_id, DeskConversation.state == CLOSED, state=BOT)
+
+    def set_bot_paused(self, conversation_id: str, paused: bool) -> None:
+        self._update(conversation_id, bot_paused=paused)
+
+    def _close_handoff_requests(self, conversation_id: str, status: str) -> None:
+        with self.db.session() as session:
+            session.execute(
+                update(HandoffRequest)
+                .where(HandoffRequest.conversation_id == conversation_id, HandoffRequest.status == "waiting")
+                .values(status=status)
+                .execution_options(synchronize_session=False)
+            )
+
+    def queue(self) -> list[dict[str, Any]]:
+        """Conversations waiting for a person, longest wait first."""
+        return self._conversations(DeskConversation.state == WAITING, order=DeskConversation.waiting_since)
+
+    def live(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Open conversations of the last day, for 'open any live conversation'."""
+        since = datetime.utcnow() - timedelta(days=1)
+        return self._conversations(
+            DeskConversation.state != CLOSED,
+            DeskConversation.updated_at >= since,
+            order=DeskConversation.updated_at.desc(),
+            limit=limit,
+        )
+
+    def _conversations(self, *conditions: Any, order: Any, limit: int = 500) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            rows = session.execute(
+                select(DeskConversation, DeskUser.name)
+                .outerjoin(DeskUser, DeskUser.id == DeskConversation.claimed_by)
+                .where(*conditions)
+                .order_by(order)
+                .limit(limit)
+            ).all()
+            out = []
+            for row, clerk in rows:
+                item = conversation_dict(row, clerk)
+                last = session.execute(
+                    select(DeskMessage)
+                    .where(DeskMessage.conversation_id == row.id, DeskMessage.sender == "citizen")
+                    .order_by(DeskMessage.id.desc())
+                    .limit(1)
+                ).scalar_one_or_none()
+                item["last_citizen_text"] = last.text if last else None
+                out.append(item)
+            return out
+
+    # --- notes -------------------------------------------------------------------
+
+    def add_note(self, conversation_id: str, user_id: int, text: str) -> dict[str, Any]:
+        with self.db.session() as session:
+            row = DeskNote(conversation_id=conversation_id, user_id=user_id, text=text, created_at=datetime.utcnow())
+            session.add(row)
+            session.flush()
+            author = session.get(DeskUser, user_id).name
+            return {"id": row.id, "author": author, "text": row.text, "at": iso(row.created_at)}
+
+    def notes(self, conversation_id: str) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            rows = session.execute(
+                select(DeskNote, DeskUser.name)
+                .join(DeskUser, DeskUser.id == DeskNote.user_id)
+                .where(DeskNote.conversation_id == conversation_id)
+                .order_by(DeskNote.id)
+            ).all()
+            return [{"id": n.id, "author": name, "text": n.text, "at": iso(n.created_at)} for n, name in rows]

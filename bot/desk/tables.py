@@ -1,0 +1,96 @@
+"""The desk's tables, on the project's declarative Base so `create_schema()` makes them.
+
+Everything the desk knows lives here, never only in process memory, so that
+several desk instances can serve the same conversations.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+
+from bot.db.tables import Base
+
+# Conversation states: who is in charge.
+BOT, WAITING, CLERK, CLOSED = "bot", "waiting", "clerk", "closed"
+
+
+class DeskConversation(Base):
+    __tablename__ = "desk_conversations"
+
+    id = Column(String(128), primary_key=True)
+    state = Column(String(16), nullable=False, default=BOT, index=True)
+    claimed_by = Column(Integer, ForeignKey("desk_users.id"), nullable=True)
+    reason = Column(String(48))
+    understood = Column(JSON, nullable=False, default=dict)
+    country = Column(String(32))
+    site = Column(String(64))
+    # The bot's tracker was paused by a hand-off and must get `resume` before the bot talks again.
+    bot_paused = Column(Boolean, nullable=False, default=False)
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    updated_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    waiting_since = Column(DateTime)
+
+
+class DeskMessage(Base):
+    """One line of the transcript: citizen, bot, clerk or system."""
+
+    __tablename__ = "desk_messages"
+    __table_args__ = (UniqueConstraint("conversation_id", "client_id", name="uq_desk_message_client"),)
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), ForeignKey("desk_conversations.id"), nullable=False, index=True)
+    sender = Column(String(16), nullable=False)
+    author = Column(String(64))
+    text = Column(Text, nullable=False, default="")
+    # buttons, custom, payload, image: what the widget needs to draw the line again.
+    data = Column(JSON, nullable=False, default=dict)
+    # The widget's own id for a citizen message, so a re-send after a reconnect is stored once.
+    client_id = Column(String(64))
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+
+class DeskUser(Base):
+    __tablename__ = "desk_users"
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(64), unique=True, nullable=False)
+    role = Column(String(16), nullable=False)
+    password_hash = Column(String(256), nullable=False)
+    # Set for a one-time password: the user must choose a new one before working.
+    must_change = Column(Boolean, nullable=False, default=False)
+    failed_logins = Column(Integer, nullable=False, default=0)
+    locked_until = Column(DateTime)
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+
+class DeskSession(Base):
+    __tablename__ = "desk_sessions"
+
+    # sha256 of the cookie value: a leaked table does not give working cookies.
+    token_hash = Column(String(64), primary_key=True)
+    user_id = Column(Integer, ForeignKey("desk_users.id"), nullable=False, index=True)
+    csrf = Column(String(64), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    expires_at = Column(DateTime, nullable=False)
+
+
+class DeskPresence(Base):
+    """One row per open console connection; stale heartbeats count as offline."""
+
+    __tablename__ = "desk_presence"
+
+    sid = Column(String(64), primary_key=True)
+    user_id = Column(Integer, ForeignKey("desk_users.id"), nullable=False, index=True)
+    last_seen = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+
+class DeskNote(Base):
+    __tablename__ = "desk_notes"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), ForeignKey("desk_conversations.id"), nullable=False, index=True)
+    user_id = Column(Integer, ForeignKey("desk_users.id"), nullable=False)
+    text = Column(Text, nullable=False)
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)

@@ -1,0 +1,107 @@
+"""A client for the Rasa server: the REST webhook for messages, the HTTP API for `resume` and models.
+
+The desk sends citizens' messages and resumes paused conversations; the
+trainer's workbench asks which model is live and loads another. One client,
+made by bot/server.py, serves both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+
+class RasaUnavailable(Exception):
+    """Rasa or the action server did not answer in time, or answered with an error."""
+
+
+class RasaClient:
+    def __init__(self, url: str, token: str, timeout: float):
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._http: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=self.timeout)
+
+    async def close(self) -> None:
+        if self._http:
+            await self._http.close()
+
+    async def send(
+        self, conversation_id: str, text: str, metadata: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """(the bot's messages, what the NLU understood) from the project's REST channel.
+
+        `with_nlu` asks the channel for the parse with the reply (bot/channels/rest.py), so the
+        tracker is not read a second time: {"intent", "confidence", "item", "aspect"}, or None.
+        """
+        body = {"sender": conversation_id, "message": text, "metadata": metadata, "with_nlu": True}
+        try:
+            async with self._http.post(f"{self.url}/webhooks/rest/webhook", json=body) as reply:
+                if reply.status != 200:
+                    raise RasaUnavailable(f"webhook answered {reply.status}")
+                answer = await reply.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+            raise RasaUnavailable(str(error) or type(error).__name__) from error
+        messages = answer.get("messages") if isinstance(answer, dict) else answer
+        if not isinstance(messages, list):
+            raise RasaUnavailable("webhook answered no list")
+        return [m for m in messages if isinstance(m, dict)], _understood(answer)
+
+    async def resume(self, conversation_id: str) -> bool:
+        """Appends `resume` to the tracker so the bot talks again, with the slots it had.
+
+        `action_listen` follows: without it the policies see the hand-off turn as still
+        open and predict the hand-off again for the citizen's next message.
+        """
+        url = f"{self.url}/conversations/{conversation_id}/tracker/events"
+        events = [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
+        try:
+            async with self._http.post(url, params={"token": self.token}, json=events) as reply:
+                return reply.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            logger.warning("resume failed for a conversation: %s", type(error).__name__)
+            return False
+
+    async def model_file(self) -> str | None:
+        """The path of the model the Rasa server has loaded."""
+        try:
+            async with self._http.get(f"{self.url}/status", params={"token": self.token}) as reply:
+                if reply.status != 200:
+                    return None
+                return (await reply.json()).get("model_file")
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return None
+
+    async def load_model(self, model_path: str) -> bool:
+        """Replaces the running server's model (Rasa's PUT /model); no restart."""
+        try:
+            timeout = aiohttp.ClientTimeout(total=180)
+            async with self._http.put(
+                f"{self.url}/model", params={"token": self.token}, json={"model_file": model_path}, timeout=timeout
+            ) as reply:
+                return reply.status == 204
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            logger.warning("loading a model failed: %s", type(error).__name__)
+            return False
+
+
+def _understood(answer: Any) -> dict[str, Any] | None:
+    """The channel's `nlu` as the trainers' inbox keeps it (`data.nlu` of the citizen's line)."""
+    nlu = answer.get("nlu") if isinstance(answer, dict) else None
+    if not isinstance(nlu, dict):
+        return None
+    slots = nlu.get("slots") if isinstance(nlu.get("slots"), dict) else {}
+    return {
+        "intent": nlu.get("intent"),
+        "confidence": round(float(nlu.get("confidence") or 0.0), 3),
+        "item": slots.get("guide_item"),
+        "aspect": slots.get("aspect"),
+    }

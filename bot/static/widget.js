@@ -1,0 +1,283 @@
+/* 温州华侨服务 chat widget: one <script src=".../widget.js"> on any page.
+ * Speaks the rasa-webchat socket.io protocol with the desk. Text is only ever
+ * put in the page as text nodes (never innerHTML), so nothing a citizen, the
+ * bot or a clerk writes can inject markup.
+ */
+(function () {
+  "use strict";
+  if (window.WenzhouDesk) return;
+
+  var script = document.currentScript;
+  var BASE = new URL(script ? script.src : "/widget.js", location.href).origin;
+  var KEY = "wzdesk:" + BASE;
+  var store = {
+    get: function (name, fallback) {
+      try { var v = localStorage.getItem(KEY + ":" + name); return v === null ? fallback : JSON.parse(v); } catch (e) { return fallback; }
+    },
+    set: function (name, value) { try { localStorage.setItem(KEY + ":" + name, JSON.stringify(value)); } catch (e) { /* private mode */ } }
+  };
+
+  var CSS = [
+    ".wzd-launcher{position:fixed;right:16px;bottom:16px;z-index:2147483000;background:#c8102e;color:#fff;border:0;border-radius:28px;padding:14px 20px;font-size:16px;box-shadow:0 4px 14px rgba(0,0,0,.25);cursor:pointer}",
+    ".wzd-panel{position:fixed;right:16px;bottom:16px;z-index:2147483001;width:380px;height:600px;max-height:calc(100vh - 32px);background:#f5f6f8;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.3);display:none;flex-direction:column;overflow:hidden;font-family:-apple-system,'PingFang SC','Microsoft YaHei',sans-serif;font-size:15px;color:#222}",
+    ".wzd-panel.open{display:flex}",
+    "@media (max-width:600px){.wzd-panel{right:0;bottom:0;width:100vw;height:100%;max-height:100%;border-radius:0}}",
+    ".wzd-head{background:#c8102e;color:#fff;padding:10px 12px;display:flex;align-items:center;gap:8px}",
+    ".wzd-title{flex:1;min-width:0}.wzd-title b{display:block;font-size:16px}.wzd-status{font-size:12px;opacity:.9}",
+    ".wzd-head button{background:rgba(255,255,255,.18);color:#fff;border:1px solid rgba(255,255,255,.5);border-radius:14px;padding:5px 10px;font-size:13px;cursor:pointer}",
+    ".wzd-head .wzd-human{background:#fff;color:#c8102e;font-weight:bold}",
+    ".wzd-banner{display:none;background:#fff3cd;color:#7a5b00;padding:6px 12px;font-size:13px}",
+    ".wzd-banner.show{display:block}",
+    ".wzd-log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px}",
+    ".wzd-msg{max-width:82%;padding:9px 12px;border-radius:12px;line-height:1.55;white-space:pre-wrap;word-break:break-word}",
+    ".wzd-msg a{color:inherit;text-decoration:underline}",
+    ".wzd-msg[data-sender=citizen]{align-self:flex-end;background:#c8102e;color:#fff;border-bottom-right-radius:3px}",
+    ".wzd-msg[data-sender=citizen].pending{opacity:.6}",
+    ".wzd-msg[data-sender=bot],.wzd-msg[data-sender=clerk]{align-self:flex-start;background:#fff;border-bottom-left-radius:3px;box-shadow:0 1px 2px rgba(0,0,0,.08)}",
+    ".wzd-msg[data-sender=clerk]{border-left:3px solid #1a73e8}",
+    ".wzd-who{display:block;font-size:12px;color:#1a73e8;margin-bottom:2px}",
+    ".wzd-msg[data-sender=system]{align-self:center;background:#e4e7ec;color:#555;font-size:13px;max-width:92%;text-align:center}",
+    ".wzd-qrs{display:flex;flex-wrap:wrap;gap:6px;align-self:flex-start;max-width:92%}",
+    ".wzd-qr{background:#fff;color:#c8102e;border:1px solid #c8102e;border-radius:16px;padding:6px 12px;font-size:14px;cursor:pointer}",
+    ".wzd-qr:disabled{opacity:.45;cursor:default}",
+    ".wzd-typing{align-self:flex-start;display:none;background:#fff;border-radius:12px;padding:10px 14px}",
+    ".wzd-typing.show{display:block}",
+    ".wzd-typing i{display:inline-block;width:7px;height:7px;margin:0 2px;border-radius:50%;background:#999;animation:wzd-blink 1.2s infinite}",
+    ".wzd-typing i:nth-child(2){animation-delay:.2s}.wzd-typing i:nth-child(3){animation-delay:.4s}",
+    "@keyframes wzd-blink{0%,80%,100%{opacity:.2}40%{opacity:1}}",
+    ".wzd-form{display:flex;gap:8px;padding:10px;background:#fff;border-top:1px solid #e3e3e3}",
+    ".wzd-input{flex:1;min-width:0;border:1px solid #ccc;border-radius:18px;padding:9px 14px;font-size:16px;resize:none;font-family:inherit}",
+    ".wzd-send{background:#c8102e;color:#fff;border:0;border-radius:18px;padding:0 18px;font-size:16px;cursor:pointer}",
+    ".wzd-panel.large{font-size:20px}.wzd-panel.large .wzd-input,.wzd-panel.large .wzd-send,.wzd-panel.large .wzd-qr{font-size:20px}",
+    ".wzd-panel.large .wzd-msg[data-sender=system]{font-size:17px}"
+  ].join("\n");
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  // URLs and phone numbers become links; everything else stays a text node.
+  var LINK = /(https?:\/\/[^\s<>"'，。；！？、）)]+)|((?:\+\d{1,3}[\s-]?)?(?:\d[\d\s-]{5,}\d))/g;
+  function fillText(node, text) {
+    var last = 0, match;
+    LINK.lastIndex = 0;
+    while ((match = LINK.exec(text)) !== null) {
+      var digits = match[2] ? match[2].replace(/[\s-]/g, "") : "";
+      if (match[2] && (digits.replace("+", "").length < 7 || digits.length > 16)) continue;
+      if (match.index > last) node.appendChild(document.createTextNode(text.slice(last, match.index)));
+      var a = document.createElement("a");
+      a.textContent = match[0];
+      if (match[1]) { a.href = match[1]; a.target = "_blank"; a.rel = "noopener noreferrer"; }
+      else { a.href = "tel:" + digits; }
+      node.appendChild(a);
+      last = match.index + match[0].length;
+    }
+    if (last < text.length) node.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function newId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID().replace(/-/g, "");
+    return (Date.now().toString(36) + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2)).slice(0, 32);
+  }
+
+  var ui = {}, socket = null, sessionId = store.get("session", null), lastId = 0;
+  var pending = store.get("pending", []); // sent but not yet acknowledged as stored: re-sent after a reconnect
+  var seenIds = {}, byClient = {}, typingTimer = null;
+
+  function build() {
+    var style = el("style"); style.textContent = CSS; document.head.appendChild(style);
+    ui.launcher = el("button", "wzd-launcher", "💬 在线咨询");
+    ui.launcher.type = "button"; ui.launcher.setAttribute("aria-label", "打开在线咨询");
+    ui.panel = el("section", "wzd-panel"); ui.panel.setAttribute("aria-label", "在线咨询窗口");
+    var head = el("div", "wzd-head"), title = el("div", "wzd-title");
+    title.appendChild(el("b", null, "温州华侨服务 · 在线咨询"));
+    ui.status = el("span", "wzd-status", "智能助手为您服务"); title.appendChild(ui.status);
+    ui.large = el("button", "wzd-large", "大字"); ui.large.type = "button"; ui.large.setAttribute("aria-pressed", "false");
+    ui.human = el("button", "wzd-human", "转人工"); ui.human.type = "button";
+    ui.close = el("button", "wzd-close", "✕"); ui.close.type = "button"; ui.close.setAttribute("aria-label", "关闭");
+    head.appendChild(title); head.appendChild(ui.large); head.appendChild(ui.human); head.appendChild(ui.close);
+    ui.banner = el("div", "wzd-banner", "网络连接中断，正在重新连接…您的消息不会丢失。");
+    ui.log = el("div", "wzd-log"); ui.log.setAttribute("role", "log"); ui.log.setAttribute("aria-live", "polite");
+    ui.typing = el("div", "wzd-typing"); ui.typing.setAttribute("aria-label", "正在输入");
+    ui.typing.appendChild(el("i")); ui.typing.appendChild(el("i")); ui.typing.appendChild(el("i"));
+    var form = el("form", "wzd-form");
+    ui.input = el("textarea", "wzd-input"); ui.input.rows = 1; ui.input.placeholder = "请输入您的问题，例如：护照过期了怎么换";
+    ui.send = el("button", "wzd-send", "发送"); ui.send.type = "submit";
+    form.appendChild(ui.input); form.appendChild(ui.send);
+    ui.panel.appendChild(head); ui.panel.appendChild(ui.banner); ui.panel.appendChild(ui.log); ui.panel.appendChild(form);
+    ui.log.appendChild(ui.typing);
+    document.body.appendChild(ui.launcher); document.body.appendChild(ui.panel);
+
+    ui.launcher.addEventListener("click", open);
+    ui.close.addEventListener("click", function () { ui.panel.classList.remove("open"); ui.launcher.style.display = ""; store.set("open", false); });
+    ui.large.addEventListener("click", function () { setLarge(!ui.panel.classList.contains("large")); });
+    ui.human.addEventListener("click", function () { send("/request_human", "转人工"); });
+    form.addEventListener("submit", function (event) { event.preventDefault(); submit(); });
+    ui.input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); submit(); }
+    });
+    setLarge(store.get("large", false));
+  }
+
+  function setLarge(on) {
+    ui.panel.classList.toggle("large", on); ui.large.setAttribute("aria-pressed", on ? "true" : "false"); store.set("large", on);
+  }
+
+  function open() {
+    ui.panel.classList.add("open"); ui.launcher.style.display = "none"; store.set("open", true);
+    connect(); ui.input.focus();
+  }
+
+  function submit() {
+    var text = ui.input.value.trim();
+    if (!text) return;
+    ui.input.value = "";
+    send(text, null);
+  }
+
+  function scroll() { ui.log.scrollTop = ui.log.scrollHeight; }
+
+  function showTyping(on) {
+    ui.typing.classList.toggle("show", on);
+    clearTimeout(typingTimer);
+    if (on) typingTimer = setTimeout(function () { ui.typing.classList.remove("show"); }, 8000);
+    ui.log.appendChild(ui.typing); scroll();
+  }
+
+  function disableQuickReplies() {
+    var old = ui.log.querySelectorAll(".wzd-qr");
+    for (var i = 0; i < old.length; i++) old[i].disabled = true;
+  }
+
+  function addLine(sender, text, author) {
+    var node = el("div", "wzd-msg"); node.setAttribute("data-sender", sender);
+    if (sender === "clerk") node.appendChild(el("span", "wzd-who", "工作人员 " + (author || "")));
+    var body = el("span", "wzd-text"); fillText(body, text); node.appendChild(body);
+    ui.log.insertBefore(node, ui.typing);
+    return node;
+  }
+
+  // One bot_uttered (live or from history) or a stored citizen line from history.
+  function render(msg) {
+    var meta = msg.metadata || {}, sender = meta.sender || "bot";
+    if (meta.id) { if (seenIds[meta.id]) return; seenIds[meta.id] = true; lastId = Math.max(lastId, meta.id); }
+    if (sender === "citizen") {
+      var mine = meta.client_id && byClient[meta.client_id];
+      if (mine) { mine.classList.remove("pending"); return; }
+      var line = addLine("citizen", msg.text || "");
+      if (meta.client_id) byClient[meta.client_id] = line;
+      scroll(); return;
+    }
+    if (sender !== "citizen") showTyping(false);
+    if (msg.text) addLine(sender, msg.text, meta.author);
+    if (msg.attachment && msg.attachment.type === "image" && /^https?:/.test(msg.attachment.payload.src || "")) {
+      var img = el("img"); img.src = msg.attachment.payload.src; img.alt = "图片"; img.style.maxWidth = "70%";
+      ui.log.insertBefore(img, ui.typing);
+    }
+    var replies = msg.quick_replies || (msg.buttons || []).map(function (b) { return { title: b.title, payload: b.payload }; });
+    if (replies.length) {
+      disableQuickReplies();
+      var box = el("div", "wzd-qrs");
+      replies.forEach(function (r) {
+        var b = el("button", "wzd-qr", r.title); b.type = "button";
+        b.addEventListener("click", function () { disableQuickReplies(); send(r.payload || r.title, r.title); });
+        box.appendChild(b);
+      });
+      ui.log.insertBefore(box, ui.typing);
+    }
+    if (meta.custom && meta.custom.handoff) ui.status.textContent = STATUS.queued();
+    var status = meta.event && Object.prototype.hasOwnProperty.call(STATUS, meta.event) ? STATUS[meta.event] : null;
+    if (status) ui.status.textContent = status(meta.author);
+    scroll();
+  }
+
+  // The desk's events on system lines (bot_uttered metadata.event), never their wording.
+  var STATUS = {
+    joined: function (clerk) { return "人工客服 " + (clerk || "") + " 为您服务"; },
+    left: function () { return "智能助手为您服务"; },
+    closed: function () { return "智能助手为您服务"; },
+    queued: function () { return "正在为您转接人工客服"; }
+  };
+
+  function send(payload, title) {
+    var item = { client_id: newId(), message: payload, title: title || payload };
+    pending.push(item); store.set("pending", pending);
+    var line = addLine("citizen", item.title); line.classList.add("pending");
+    byClient[item.client_id] = line; scroll();
+    emit(item);
+  }
+
+  function emit(item) {
+    if (!socket || !socket.connected || !sessionId) return; // re-sent on (re)connect
+    showTyping(true);
+    socket.timeout(10000).emit("user_uttered", {
+      message: item.message, session_id: sessionId, client_id: item.client_id,
+      customData: { client_id: item.client_id, title: item.title, page: location.pathname }
+    }, function (err, ack) {
+      if (err || !ack) return; // no acknowledgement: stays pending, re-sent after reconnect
+      if (!ack.ok) { showTyping(false); addLine("system", ack.error || "发送失败，请重试。"); dropPending(item.client_id); return; }
+      dropPending(item.client_id);
+      var line = byClient[item.client_id];
+      if (line) line.classList.remove("pending");
+      if (ack.id) seenIds[ack.id] = true;
+    });
+  }
+
+  function dropPending(clientId) {
+    pending = pending.filter(function (p) { return p.client_id !== clientId; }); store.set("pending", pending);
+  }
+
+  function loadHistory() {
+    socket.timeout(10000).emit("history_request", { session_id: sessionId, after: lastId }, function (err, reply) {
+      if (err || !reply) return;
+      // The message length limit is the desk's (bot/limits.py), not written here.
+      if (reply.max_text) ui.input.maxLength = reply.max_text;
+      reply.messages.forEach(render);
+      if (reply.state === "clerk" && reply.clerk) ui.status.textContent = "人工客服 " + reply.clerk + " 为您服务";
+      else if (reply.state === "waiting") ui.status.textContent = "正在为您转接人工客服";
+      else ui.status.textContent = "智能助手为您服务";
+      pending.slice().forEach(emit);
+      if (!pending.length) showTyping(false);
+    });
+  }
+
+  function connect() {
+    if (socket) return;
+    socket = window.io(BASE, { transports: ["websocket", "polling"], reconnectionDelayMax: 3000 });
+    socket.on("connect", function () {
+      ui.banner.classList.remove("show");
+      socket.emit("session_request", { session_id: sessionId });
+    });
+    socket.on("session_confirm", function (confirmed) {
+      sessionId = (confirmed && confirmed.session_id) || confirmed;
+      store.set("session", sessionId);
+      loadHistory();
+    });
+    socket.on("bot_uttered", render);
+    socket.on("desk_typing", function (data) { showTyping(!!(data && data.on)); });
+    socket.on("disconnect", function () { ui.banner.classList.add("show"); });
+    socket.on("connect_error", function () { ui.banner.classList.add("show"); });
+  }
+
+  function start() {
+    build();
+    // The citizen's own pending lines survive a reload; they are drawn now and re-sent once connected.
+    pending.forEach(function (p) { var line = addLine("citizen", p.title); line.classList.add("pending"); byClient[p.client_id] = line; });
+    if (store.get("open", false) || (script && script.getAttribute("data-open") === "true")) open();
+    else if (sessionId) connect();
+  }
+
+  function boot() {
+    if (window.io) return start();
+    var loader = document.createElement("script");
+    loader.src = BASE + "/static/vendor/socket.io.min.js";
+    loader.onload = start;
+    document.head.appendChild(loader);
+  }
+
+  window.WenzhouDesk = { open: function () { open(); }, send: function (text) { send(text, null); } };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot); else boot();
+})();

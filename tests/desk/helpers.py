@@ -1,0 +1,247 @@
+"""Helpers of the desk's and the trainer's tests: a desk on a real loopback port, a logged-in clerk,
+a citizen's socket, and the browser's steps. Fixtures are in tests/conftest.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import socketio
+from aiohttp import web
+
+from bot.desk.accounts import Accounts
+from bot.desk.config import DeskConfig
+from bot.desk.conversations import Conversations
+from bot.desk.handlers import ACCOUNTS, SERVICE
+from bot.desk.presence import Presence
+from bot.desk.service import DeskService
+from bot.server import create_app
+
+PASSWORD = "correct-horse-battery"
+HOURS = "北京时间 周一至周六 8:30-20:30（覆盖欧洲上午至下午时段）"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+ARGS += ["--disable-sync", "--no-first-run"]
+RESULTS = Path(__file__).resolve().parents[2] / "results"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def new_id() -> str:
+    return "t" + uuid.uuid4().hex
+
+
+def ensure_user(accounts: Accounts, name: str, role: str = "clerk") -> dict[str, Any]:
+    """Accounts persist in the session's shared database; create each once."""
+    if accounts.user_by_name(name) is None:
+        accounts.create_user(name, role, PASSWORD)
+    return accounts.user_by_name(name)
+
+
+@dataclass
+class DeskServer:
+    """The composed server (desk and workbench) on a fixed loopback port; restartable (same port, same database).
+
+    `conversations`, `accounts` and `presence` read the desk's tables directly, for the tests' checks.
+    """
+
+    config: DeskConfig
+    port: int = field(default_factory=free_port)
+    runner: web.AppRunner | None = None
+    app: web.Application | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def app_service(self) -> DeskService:
+        return self.app[SERVICE]
+
+    @property
+    def conversations(self) -> Conversations:
+        return self.app[SERVICE].conversations
+
+    @property
+    def presence(self) -> Presence:
+        return self.app[SERVICE].presence
+
+    @property
+    def accounts(self) -> Accounts:
+        return self.app[ACCOUNTS].accounts
+
+    async def start(self) -> DeskServer:
+        self.app = create_app(self.config)
+        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=1.0)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True)
+        await site.start()
+        return self
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+class Clerk:
+    """A logged-in console session over HTTP, the way the console page talks to the desk."""
+
+    def __init__(self, server: DeskServer, http: aiohttp.ClientSession, csrf: str, user: dict[str, Any]):
+        self.server, self.http, self.csrf, self.user = server, http, csrf, user
+
+    @classmethod
+    async def login(cls, server: DeskServer, name: str, role: str = "clerk") -> Clerk:
+        user = ensure_user(server.accounts, name, role)
+        http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        async with http.post(f"{server.url}/api/login", json={"name": name, "password": PASSWORD}) as reply:
+            assert reply.status == 200, await reply.text()
+            csrf = (await reply.json())["csrf"]
+        return cls(server, http, csrf, user)
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        async with self.http.get(f"{self.server.url}{path}") as reply:
+            return reply.status, await reply.json()
+
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        headers = {"X-CSRF-Token": self.csrf}
+        async with self.http.post(f"{self.server.url}{path}", json=body or {}, headers=headers) as reply:
+            return reply.status, await reply.json()
+
+    async def act(self, conversation_id: str, action: str, **body: Any) -> tuple[int, Any]:
+        return await self.post(f"/api/console/conversations/{conversation_id}/{action}", body)
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+async def say(server: DeskServer, conversation_id: str, text: str, **extra: Any) -> dict[str, Any]:
+    """A citizen message through the plain HTTP API."""
+    async with aiohttp.ClientSession() as http:
+        url = f"{server.url}/api/conversations/{conversation_id}/messages"
+        async with http.post(url, json={"message": text, **extra}) as reply:
+            assert reply.status == 200, await reply.text()
+            return await reply.json()
+
+
+async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.05):
+    """Polls until predicate() is truthy; returns its value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)
+
+
+# --- a citizen's socket (rasa-webchat's protocol) ------------------------------------
+
+
+async def drop(client: socketio.AsyncClient) -> None:
+    """Disconnects at once: a polite polling disconnect waits out the server's long-poll (~30 s)."""
+    await client.eio.disconnect(abort=True)
+
+
+async def console_handshake(url: str, cookie: str = "") -> str:
+    """Engine.IO polling by hand: open a transport, ask for the /console namespace, read the answer.
+
+    (The Python client, when refused, waits out a long-poll before it raises.)
+    """
+    base = f"{url}/socket.io/?EIO=4&transport=polling"
+    headers = {"Cookie": cookie} if cookie else {}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.get(base) as reply:
+            sid = json.loads((await reply.text())[1:])["sid"]
+        async with http.post(f"{base}&sid={sid}", data="40/console,") as reply:
+            assert reply.status == 200
+        async with http.get(f"{base}&sid={sid}") as reply:
+            answer = await reply.text()
+    packets = answer.split("\x1e")  # Engine.IO 4 joins polled packets with a record separator
+    if any(p.startswith("44/console") for p in packets):
+        return "refused"
+    return "accepted" if any(p.startswith("40/console") for p in packets) else answer
+
+
+class Citizen:
+    """A socket.io client speaking like rasa-webchat, recording what it receives."""
+
+    def __init__(self) -> None:
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.received: list[dict] = []
+        self.confirmed: asyncio.Queue = asyncio.Queue()
+        self.sio.on("bot_uttered", self.received.append)
+        self.sio.on("session_confirm", self.confirmed.put_nowait)
+
+    async def start(self, url: str, session_id: str | None = None) -> str:
+        if not self.sio.connected:
+            await self.sio.connect(url, transports=["polling"])
+        await self.sio.emit("session_request", {"session_id": session_id})
+        return await asyncio.wait_for(self.confirmed.get(), 5)
+
+    async def utter(self, session_id: str, text: str, **custom) -> dict:
+        data = {"message": text, "customData": custom, "session_id": session_id}
+        return await self.sio.call("user_uttered", data, timeout=5)
+
+    def texts(self) -> list[str]:
+        return [m["text"] for m in self.received]
+
+
+
+# --- the browser's steps ---------------------------------------------------------------
+
+
+async def open_widget(context, url: str):
+    page = await context.new_page()
+    await page.goto(f"{url}/demo")
+    await page.click(".wzd-launcher")
+    await page.wait_for_selector(".wzd-panel.open")
+    return page
+
+
+async def citizen_says(page, text: str) -> None:
+    await page.fill(".wzd-input", text)
+    await page.click(".wzd-send")
+
+
+async def login(context, url: str, name: str):
+    page = await context.new_page()
+    await page.goto(f"{url}/console")
+    assert "/login" in page.url, "the console sends a visitor without a session to the log-in page"
+    await page.fill("#name", name)
+    await page.fill("#password", PASSWORD)
+    await page.click("#login-btn")
+    await page.wait_for_url(f"{url}/console")
+    await page.wait_for_selector("#conn.ok")
+    return page
+
+
+def line(page, sender: str, text: str):
+    return page.locator(f'.wzd-msg[data-sender="{sender}"]', has_text=text)
+
+
+# --- the transcript, as the desk stored it ----------------------------------------------
+
+
+def texts(server: DeskServer, conversation: str, sender: str) -> list[str]:
+    return [line["text"] for line in server.conversations.messages(conversation) if line["sender"] == sender]
+
+
+async def post(server: DeskServer, conversation: str, text: str) -> tuple[int, dict]:
+    async with aiohttp.ClientSession() as http:
+        url = f"{server.url}/api/conversations/{conversation}/messages"
+        async with http.post(url, json={"message": text}) as reply:
+            return reply.status, await reply.json()
