@@ -124,7 +124,7 @@ def test_dialogues_are_written_apart_from_the_training_data():
 
 @pytest.mark.stack
 def test_dialogues_through_the_rest_webhook(rasa_stack):
-    from tests.conftest import rest
+    from tests.helpers import rest
 
     dialogues = load_dialogues()
     assert len(dialogues) >= 80 and all(2 <= len(d["turns"]) <= 4 for d in dialogues)
@@ -137,7 +137,7 @@ def test_dialogues_through_the_rest_webhook(rasa_stack):
 @pytest.mark.stack
 def test_the_tracker_says_which_context_decided(rasa_stack):
     """For the trainer's inbox: the `context` slot of the conversation says what decided the answer."""
-    from tests.conftest import rest
+    from tests.helpers import rest
 
     sender = f"dlg-{uuid.uuid4().hex[:12]}"
     rest(rasa_stack, sender, "想办继承公证")
