@@ -89,17 +89,7 @@ def _parse(request: Request) -> Any:
     return json.loads(body)
 
 
-def warm_up() -> None:
-    """Loads the knowledge base and the context's word tables before the first call, so that the
-    first citizen does not wait for them (the desk gives up on the bot after 5 s)."""
-    from bot.actions.context import _item_units
-    from bot.actions.resources import knowledge
-
-    _item_units(knowledge())
-
-
 def create_app() -> Sanic:
-    warm_up()
     app = endpoint.create_app(ACTIONS_PACKAGE)
 
     @app.middleware("request")
@@ -126,10 +116,11 @@ def create_app() -> Sanic:
 def warm_up() -> None:
     """Load the knowledge base (84 guides in every language) and the message catalog before the first
     call, so that the first citizen does not wait for them (nor time out while they load)."""
+    from bot.actions.context import _item_units
     from bot.actions.resources import database, knowledge
     from bot.i18n import load_messages
 
-    knowledge()
+    _item_units(knowledge())  # the context's word tables (bot/actions/context.py)
     load_messages()
     database()
 
