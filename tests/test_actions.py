@@ -56,6 +56,8 @@ def test_follow_up_uses_the_item_of_the_previous_turn(database):
     events, messages = run_action(ActionAnswerGuide(), tracker)
     assert messages[0]["custom"] == {"guide_item": "passport-renewal", "aspect": "fees", "language": "zh"}
     assert slot_events(events)["aspect"] == "fees"
+    # Which context decided is in the tracker, for the trainer's inbox.
+    assert slot_events(events)["context"] == {"decided_by": "current_item"}
 
 
 def test_follow_up_without_item_asks_which_item(database):
@@ -214,8 +216,9 @@ def test_unsure_follow_up_with_an_aspect_answers_the_current_item(database):
         entities=[aspect("remote")],
         slots={"guide_item": "hukou-cancel-emigration"},
     )
-    _, messages = run_action(ActionClarify(), tracker)
+    events, messages = run_action(ActionClarify(), tracker)
     assert messages[0]["custom"] == {"guide_item": "hukou-cancel-emigration", "aspect": "remote", "language": "zh"}
+    assert slot_events(events)["context"] == {"decided_by": "current_item"}
 
 
 def test_case_lookups_from_one_address_are_limited_across_conversations(database):

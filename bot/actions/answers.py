@@ -14,8 +14,15 @@ from typing import Any
 from bot.i18n import load_languages, load_messages
 from bot.knowledge import Guide, KnowledgeBase
 
-ASPECT_ORDER = ["materials", "conditions", "time_limit", "fees", "where", "remote", "steps"]
+ASPECT_ORDER = ["materials", "conditions", "time_limit", "fees", "where", "remote", "proxy", "steps"]
+FULL = "full"  # the whole guide, one tap away from the summary
 MAX_SITES_LISTED = 4
+# A phone at 390 px: the widget's bubble holds about 18 Chinese characters a line (82% of the
+# width, 15 px type); Latin letters and digits take about half as much room.
+PHONE_LINE_EMS = 18
+MAX_SUMMARY_LINES = 6
+# A translated answer also carries the Chinese name and says the Chinese guide is authoritative.
+MAX_SUMMARY_LINES_TRANSLATED = 10
 _SAMPLE_REMARK = re.compile(r"（示例号码[^）]*）")
 
 
@@ -135,9 +142,112 @@ def remote(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     return _lines(_heading(guide, knowledge, language, _part("remote", knowledge, language)), rows)
 
 
+def proxy(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
+    """Who may act for the citizen, what the relative brings, and whether a site can do it by video."""
+    info = guide["remote"]
+    rows = [_say("guide.proxy.who", language, proxy=guide["proxy"])]
+    if "proxy" in info.get("ways", []):
+        rows.append(_say("guide.proxy.brings", language))
+    sites = _names(knowledge, "overseas_sites", guide["where"].get("overseas_sites", []), language)
+    if "video" in info.get("ways", []) and sites:
+        names = _say("guide.list_separator", language).join(sites[:MAX_SITES_LISTED])
+        rows.append(_say("guide.proxy.video", language, names=names))
+    else:
+        rows.append(_say("guide.proxy.no_video", language))
+    return _lines(_heading(guide, knowledge, language, _part("proxy", knowledge, language)), rows)
+
+
 def steps(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
     rows = [f"{index}. {step}" for index, step in enumerate(guide["steps"], start=1)]
     return _lines(_heading(guide, knowledge, language, _part("steps", knowledge, language)), rows)
+
+
+def _width(line: str) -> float:
+    return sum(0.55 if ord(char) < 0x2E80 else 1.0 for char in line)
+
+
+def phone_lines(text: str, ems_per_line: int = PHONE_LINE_EMS) -> int:
+    """How many lines a message takes in the widget on a 390 px phone."""
+    total = 0
+    for line in text.split("\n"):
+        total += max(1, -(-int(_width(line) * 100) // (ems_per_line * 100)))
+    return total
+
+
+def _first_clause(text: str, room: float) -> str:
+    """The first clause of a guide's text, cut to `room` ems at a word's end (the full text is one tap away)."""
+    for mark in ("；", "。", ";", ". ", "，", ",", "（", "("):
+        head = text.split(mark)[0].strip()
+        if head:
+            text = head
+    if _width(text) <= room:
+        return text
+    cut = ""
+    for char in text:
+        if _width(cut + char) > room - 1:
+            break
+        cut += char
+    if " " in cut.strip() and text[len(cut) : len(cut) + 1].isalnum():
+        # Latin scripts: do not break a word.
+        cut = cut.rstrip().rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def summary(guide: Guide, knowledge: KnowledgeBase, language: str, nearby: str | None = None) -> str:
+    """The first answer: the facts that decide whether to go on, at most 6 lines on a phone (in Chinese).
+
+    Each fact gets up to two lines; when the whole is longer than `MAX_SUMMARY_LINES`, the prompt
+    line goes first (the buttons say the same), then the time and fee are cut to one line each.
+    """
+    info = guide["remote"]
+    answer = _say(f"guide.remote.possible.{info['possible']}", language)
+    ways = _say("guide.list_separator", language).join(
+        _say(f"guide.short_way.{way}", language) for way in info.get("ways", [])[:2]
+    )
+    if ways and info["possible"] != "no":
+        answer += _bracketed(ways, language)
+    heading = _heading(guide, knowledge, language, "")
+    abroad = _say("guide.summary.abroad", language, answer=answer)
+    fees = guide["fees"]
+
+    def rows_for(lines_each: int, prompt: bool) -> list[str]:
+        time_room = lines_each * PHONE_LINE_EMS - _width(_say("guide.summary.time", language, text=""))
+        fee_room = (
+            lines_each * PHONE_LINE_EMS
+            - _width(_say("guide.summary.fees", language, text=""))
+            - (_width(_say("guide.summary.fees_more", language, text="")) if len(fees) > 1 else 0)
+        )
+        time_text = _first_clause(guide["time_limit"]["promised"], time_room)
+        fee_text = _first_clause(fees[0]["amount"], fee_room)
+        if len(fees) > 1:
+            fee_text = _say("guide.summary.fees_more", language, text=fee_text)
+        both = _say("guide.summary.time_fees", language, time=time_text, fees=fee_text)
+        rows = [heading, abroad]
+        if _width(both) <= PHONE_LINE_EMS:
+            rows.append(both)
+        else:
+            rows += [_say("guide.summary.time", language, text=time_text), _say("guide.summary.fees", language, text=fee_text)]
+        if nearby:
+            rows.append(nearby)
+        if prompt:
+            rows.append(_say("guide.summary.more", language))
+        return rows
+
+    budget = MAX_SUMMARY_LINES if language == load_languages().default else MAX_SUMMARY_LINES_TRANSLATED
+    for lines_each, prompt in ((2, True), (2, False), (1, False)):
+        rows = rows_for(lines_each, prompt and not nearby)
+        if phone_lines("\n".join(rows)) <= budget:
+            break
+    return "\n".join(rows)
+
+
+def full(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
+    """The whole guide in one message: what the summary leaves out."""
+    parts = [overview(guide, knowledge, language)]
+    parts += [COMPOSERS[aspect](guide, knowledge, language) for aspect in ASPECT_ORDER]
+    if guide.data.get("notes"):
+        parts.append(_say("guide.full.notes", language, notes=guide["notes"]))
+    return "\n".join(parts)
 
 
 def overview(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
@@ -168,6 +278,7 @@ COMPOSERS = {
     "fees": fees,
     "where": where,
     "remote": remote,
+    "proxy": proxy,
     "steps": steps,
 }
 
@@ -189,18 +300,39 @@ def nearby_site(guide: Guide, knowledge: KnowledgeBase, place: str | None, langu
     )
 
 
-def compose(
-    guide: Guide, aspect: str | None, knowledge: KnowledgeBase, place: str | None = None, language: str | None = None
-) -> str:
-    """The answer for one aspect of a guide (its overview when aspect is None), in `language`.
+def nearby_short(guide: Guide, knowledge: KnowledgeBase, place: str | None, language: str) -> str | None:
+    """One short line for the summary: the site near the user, when the guide can be done there."""
+    if not place or place not in guide["where"].get("overseas_sites", []):
+        return None
+    site = knowledge.site("overseas_sites", place, language)
+    video = _say("guide.nearby_short.video", language) if site.get("video") else ""
+    return _say("guide.nearby_short", language, name=site["name"], video=video)
 
-    `guide` is the guide in that language (`knowledge.guide(id, language)`); `place` is the overseas
-    site the user mentioned: where it helps, the answer names that site.
+
+def compose(
+    guide: Guide,
+    aspects: str | list[str] | None,
+    knowledge: KnowledgeBase,
+    place: str | None = None,
+    language: str | None = None,
+) -> str:
+    """The answer about one or more aspects of a guide (the short summary when none), in `language`.
+
+    Two aspects asked at once ("要多少钱，多久能拿到") are answered in one message; `full` is the
+    whole guide. `guide` is the guide in that language (`knowledge.guide(id, language)`); `place`
+    is the overseas site the user mentioned: where it helps, the answer names that site.
     """
     language = language or load_languages().default
-    text = COMPOSERS.get(aspect or "", overview)(guide, knowledge, language)
-    nearby = nearby_site(guide, knowledge, place, language) if aspect in (None, "where", "remote") else None
-    lines = [text, nearby] if nearby else [text]
+    parts = [aspects] if isinstance(aspects, str) else [a for a in aspects or [] if a]
+    if not parts:
+        lines = [summary(guide, knowledge, language, nearby_short(guide, knowledge, place, language))]
+    else:
+        if FULL in parts:
+            text = full(guide, knowledge, language)
+        else:
+            text = "\n".join(COMPOSERS[part](guide, knowledge, language) for part in parts if part in COMPOSERS)
+        nearby = nearby_site(guide, knowledge, place, language) if {"where", "remote", FULL} & set(parts) else None
+        lines = [text, nearby] if nearby else [text]
     authoritative = _say("guide.authoritative", language)
     if authoritative:
         lines.append(authoritative)
@@ -208,10 +340,16 @@ def compose(
 
 
 def aspect_buttons(
-    guide: Guide, knowledge: KnowledgeBase, skip: str | None = None, language: str | None = None
+    guide: Guide, knowledge: KnowledgeBase, skip: str | list[str] | None = None, language: str | None = None
 ) -> list[dict[str, Any]]:
-    return [
+    skipped = {skip} if isinstance(skip, str) else set(skip or [])
+    buttons = [
         {"title": knowledge.aspect_label(aspect, language), "payload": f'/ask_aspect{{"aspect":"{aspect}"}}'}
         for aspect in ASPECT_ORDER
-        if aspect != skip
+        if aspect not in skipped and aspect in knowledge.aspects
     ]
+    if FULL not in skipped:
+        buttons.append(
+            {"title": _say("button.full_guide", language or load_languages().default), "payload": f'/ask_aspect{{"aspect":"{FULL}"}}'}
+        )
+    return buttons

@@ -60,12 +60,26 @@ def describe(case: CaseView, reply: Reply) -> str:
 def offer_clerk(reply: Reply, key: str) -> None:
     reply.send(reply.say(key), [reply.button("button.human", "/affirm"), reply.button("button.no_thanks", "/deny")])
 
+# Below this, a "case status" question may be a follow-up about the item under discussion.
+UNSURE_CASE_QUESTION = 0.4
+
 
 class ActionCheckCase(Action):
     def name(self) -> str:
         return "action_check_case"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        confidence = float((tracker.latest_message.get("intent") or {}).get("confidence") or 0.0)
+        if (tracker.get_slot("candidates") or confidence < UNSURE_CASE_QUESTION) and not any(
+            entity.get("entity") in PROOF_SLOTS for entity in tracker.latest_message.get("entities") or []
+        ):
+            # "丢了的那个" right after offered choices picks one; "possible par vidéo depuis Paris ?"
+            # about the item under discussion was no case question either.
+            from bot.actions.guide import respond_in_context  # guide imports the hand-off, which this needs first
+
+            in_context = respond_in_context(dispatcher, tracker, strong_only=True)
+            if in_context is not None:
+                return in_context
         reply = Reply(dispatcher, tracker)
         failures = tracker.get_slot("case_failures") or 0.0
         if failures >= MAX_FAILURES:

@@ -1,4 +1,12 @@
-"""Answering from the guides, and asking back when the item is unclear."""
+"""Answering from the guides, and asking back when the item is unclear.
+
+What a message means is decided in context (`bot.actions.context.decide`);
+these actions read the turn and the conversation's state from the tracker,
+ask for a decision, and carry it out. Which part of the context decided each
+answer and clarification is kept in the tracker's `context` slot (set with the
+answer, so the tracker's events hold it for every turn), where the desk reads
+the slots for the trainer's inbox; the `custom` payload keeps its contract.
+"""
 
 from __future__ import annotations
 
@@ -9,38 +17,72 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import answers
+from bot.actions.answers import FULL
+from bot.actions.context import STRONG, Decision, State, Turn, decide, ordered_aspects
 from bot.actions.handoff import hand_off
 from bot.actions.language import Reply
 from bot.actions.resources import knowledge
-from bot.actions.understanding import (
-    candidates,
-    is_clear,
-    item_ranking,
-    latest_aspect,
-    latest_entities,
-    latest_place,
-)
-from bot.knowledge import intent_for, item_for
+from bot.actions.understanding import item_ranking, latest_place
+from bot.knowledge import intent_for
 
 MISUNDERSTANDINGS_BEFORE_HANDOFF = 2
+MAX_TOPICS = 5
 
 
-def answer_guide(reply: Reply, item_id: str, aspect: str | None, place: str | None = None) -> list[EventType]:
+def turn_of(tracker: Tracker) -> Turn:
+    latest = tracker.latest_message or {}
+    intent = (latest.get("intent") or {}).get("name")
+    entities = [e for e in latest.get("entities") or [] if isinstance(e, dict)]
+    return Turn(text=latest.get("text") or "", intent=intent, ranking=item_ranking(tracker), entities=entities)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def state_of(tracker: Tracker) -> State:
+    item, aspect, place = (tracker.get_slot(name) for name in ("guide_item", "aspect", "place"))
+    return State(
+        item=item if isinstance(item, str) else None,
+        aspect=aspect if isinstance(aspect, str) else None,
+        candidates=_strings(tracker.get_slot("candidates")),
+        topics=_strings(tracker.get_slot("topics")),
+        place=place if isinstance(place, str) else None,
+        abroad=tracker.get_slot("abroad") is True,
+    )
+
+
+def answer_guide(
+    reply: Reply,
+    item_id: str,
+    aspects: list[str] | str | None,
+    place: str | None = None,
+    trace: dict[str, Any] | None = None,
+    topics: tuple[str, ...] = (),
+) -> list[EventType]:
     kb = knowledge()
     guide = kb.guide(item_id, reply.language)
+    parts = [aspects] if isinstance(aspects, str) else list(aspects or [])
+    parts = [part for part in parts if part in kb.aspects or part == FULL]
     if guide is None:
         # A slot from before a catalog change can name an item that is gone.
-        return ask_which_item(reply, aspect)
+        return ask_which_item(reply, parts[0] if parts else None)
+    custom: dict[str, Any] = {"guide_item": item_id, "aspect": parts[0] if parts else None}
+    if len(parts) > 1:
+        custom["aspects"] = parts
     reply.send(
-        answers.compose(guide, aspect, kb, place, reply.language),
-        answers.aspect_buttons(guide, kb, skip=aspect, language=reply.language),
-        guide_item=item_id,
-        aspect=aspect,
+        answers.compose(guide, parts, kb, place, reply.language),
+        answers.aspect_buttons(guide, kb, skip=parts, language=reply.language),
+        **custom,
     )
+    history = [topic for topic in topics if topic != item_id][-(MAX_TOPICS - 1) :] + [item_id]
     return [
         SlotSet("guide_item", item_id),
-        SlotSet("aspect", aspect),
+        SlotSet("aspect", parts[0] if parts and parts[0] != FULL else None),
         SlotSet("misunderstandings", 0.0),
+        SlotSet("candidates", None),
+        SlotSet("topics", history),
+        SlotSet("context", trace),
         *reply.events(),
     ]
 
@@ -50,15 +92,19 @@ def ask_which_item(reply: Reply, aspect: str | None) -> list[EventType]:
     return [SlotSet("guide_item", None), SlotSet("aspect", aspect), *reply.events()]
 
 
-def offer_candidates(reply: Reply, items: list[str], aspect: str | None) -> list[EventType]:
+def offer_candidates(
+    reply: Reply, items: list[str], aspect: str | None, trace: dict[str, Any] | None = None
+) -> list[EventType]:
     kb = knowledge()
     entity = f'{{"aspect":"{aspect}"}}' if aspect else ""
+    custom: dict[str, Any] = {"candidates": items}
     reply.send(
         reply.say("offer_candidates"),
         [{"title": kb.title(item, reply.language), "payload": f"/{intent_for(item)}{entity}"} for item in items],
-        candidates=items,
+        **custom,
     )
-    return ([SlotSet("aspect", aspect)] if aspect else []) + reply.events()
+    # The offer is pending until a reply picks one (by title, word, ordinal or button).
+    return [SlotSet("candidates", items), SlotSet("aspect", aspect), SlotSet("context", trace), *reply.events()]
 
 
 def not_understood(reply: Reply, tracker: Tracker) -> list[EventType]:
@@ -69,42 +115,79 @@ def not_understood(reply: Reply, tracker: Tracker) -> list[EventType]:
     return [SlotSet("misunderstandings", count), *reply.events()]
 
 
+def _remembered(tracker: Tracker, turn: Turn, state: State) -> list[EventType]:
+    """The place and circumstance the citizen stated, kept for later answers."""
+    kb = knowledge()
+    events: list[EventType] = []
+    overseas = {site["id"] for site in kb.sites["overseas_sites"]}
+    place = next((value for value in turn.values("place") if value in overseas), None)
+    if place and place != state.place:
+        events.append(SlotSet("place", place))
+    if (place or "abroad" in turn.signals()) and not state.abroad:
+        events.append(SlotSet("abroad", True))
+    return events
+
+
+def carry_out(reply: Reply, tracker: Tracker, decision: Decision, state: State) -> list[EventType]:
+    turn = turn_of(tracker)
+    remembered = _remembered(tracker, turn, state)
+    place = latest_place(tracker) or state.place
+    trace = decision.trace(state)
+    aspect = decision.aspects[0] if decision.aspects else None
+    if decision.action == "answer" and decision.item:
+        return remembered + answer_guide(reply, decision.item, decision.aspects, place, trace, state.topics)
+    if decision.action == "offer":
+        return remembered + offer_candidates(reply, decision.candidates, aspect, trace)
+    if decision.action == "ask_item":
+        return remembered + ask_which_item(reply, aspect)
+    return remembered + not_understood(reply, tracker)
+
+
+def overrides_intent(decision: Decision, turn: Turn, short_reply: bool = False) -> bool:
+    """Whether the context is strong enough to read a social or out-of-scope message as a guide question.
+
+    `short_reply`: the classifier took the message for small talk ("我在荷兰" as a greeting);
+    then a stated circumstance or a relative is enough. For out of scope it is not
+    ("明天巴黎天气怎么样" names a place too).
+    """
+    if decision.action == "offer" and decision.how == "still_open":
+        return short_reply
+    if decision.action != "answer" or decision.decided_by not in STRONG:
+        return False
+    if decision.how == "ranking_among_candidates":
+        return False
+    if decision.decided_by in ("current_item", "circumstance"):
+        explicit = decision.how == "named" or bool(ordered_aspects(turn, False))
+        return explicit or (short_reply and decision.how in ("context_word", "abroad", "own_words"))
+    return True
+
+
+def respond_in_context(
+    dispatcher: CollectingDispatcher, tracker: Tracker, strong_only: bool, short_reply: bool = False
+) -> list[EventType] | None:
+    """Answers from the context; with `strong_only`, only when the context clearly decides (else None)."""
+    turn, state = turn_of(tracker), state_of(tracker)
+    decision = decide(knowledge(), turn, state)
+    if strong_only and not overrides_intent(decision, turn, short_reply):
+        return None
+    return carry_out(Reply(dispatcher, tracker), tracker, decision, state)
+
+
 class ActionAnswerGuide(Action):
-    """Answers an item question, or a follow-up about the item in the slot."""
+    """Answers an item question, or a follow-up about the item under discussion."""
 
     def name(self) -> str:
         return "action_answer_guide"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        reply = Reply(dispatcher, tracker)
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        aspect = latest_aspect(tracker)
-        item_id = item_for(intent)
-        if item_id is None:
-            # A follow-up such as "那要多少钱？" is about the item we were on.
-            item_id = tracker.get_slot("guide_item")
-            if not item_id:
-                return ask_which_item(reply, aspect)
-            return answer_guide(reply, item_id, aspect, latest_place(tracker))
-        ranking = item_ranking(tracker)
-        if not is_clear(ranking) and len(candidates(ranking)) > 1:
-            return offer_candidates(reply, candidates(ranking), aspect)
-        return answer_guide(reply, item_id, aspect, latest_place(tracker))
+        return respond_in_context(dispatcher, tracker, strong_only=False) or []
 
 
 class ActionClarify(Action):
-    """Runs on nlu_fallback: offers the likely items, or asks to rephrase."""
+    """Runs on nlu_fallback: the context may decide; else offers the likely items, or asks to rephrase."""
 
     def name(self) -> str:
         return "action_clarify"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        reply = Reply(dispatcher, tracker)
-        aspect, current = latest_aspect(tracker), tracker.get_slot("guide_item")
-        if aspect and current and not latest_entities(tracker, "guide_item"):
-            # "一定要本人去吗" after a guide answer: a follow-up the classifier was unsure of.
-            return answer_guide(reply, current, aspect, latest_place(tracker))
-        items = candidates(item_ranking(tracker))
-        if items:
-            return offer_candidates(reply, items, aspect)
-        return not_understood(reply, tracker)
+        return respond_in_context(dispatcher, tracker, strong_only=False) or []

@@ -18,6 +18,9 @@ logger = logging.getLogger(__name__)
 REASON_BY_INTENT = {"request_human": "user_request", "complain": "complaint"}
 REASONS = ("user_request", "complaint", "repeated_misunderstanding", "case_verification_failed")
 
+# Below this, a "complaint" may be a worried follow-up; a person asked for by name is always handed over.
+UNSURE_COMPLAINT = 0.35
+
 
 def hand_off(reply: Reply, tracker: Tracker, reason: str) -> list[EventType]:
     """Record the request in the clerks' queue and pause the bot."""
@@ -35,6 +38,15 @@ class ActionHandoff(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
+        confidence = float((tracker.latest_message.get("intent") or {}).get("confidence") or 0.0)
+        if intent == "complain" and confidence < UNSURE_COMPLAINT:
+            # "我们都回不去，怎么办" is a worried question about the item under discussion, not a
+            # complaint; only a clear aspect of it in context keeps the bot answering.
+            from bot.actions.guide import respond_in_context  # guide imports this module
+
+            in_context = respond_in_context(dispatcher, tracker, strong_only=True)
+            if in_context is not None:
+                return in_context
         return hand_off(Reply(dispatcher, tracker), tracker, REASON_BY_INTENT.get(intent, "user_request"))
 
 
@@ -53,5 +65,11 @@ class ActionReplyOffer(Action):
         if offer and intent == "deny":
             reply.send(reply.say("no_more_questions"))
             return [SlotSet("pending_offer", None), *reply.events()]
+        # "不是，是继承的" after offered choices: a correction, not a bare no.
+        from bot.actions.guide import respond_in_context  # guide imports this module
+
+        in_context = respond_in_context(dispatcher, tracker, strong_only=True, short_reply=True)
+        if in_context is not None:
+            return in_context
         reply.send(reply.say("how_can_i_help"))
         return reply.events()

@@ -8,8 +8,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.guide import respond_in_context
 from bot.actions.language import Reply
 from bot.actions.understanding import latest_entities
+
+# Below this, an "out of scope" message may be a circumstance in the conversation ("可我现在人在意大利"),
+# not a question outside the platform ("明天巴黎天气怎么样" is far above it).
+OUT_OF_SCOPE_SURE = 0.5
 
 
 class ActionOutOfScope(Action):
@@ -19,6 +24,11 @@ class ActionOutOfScope(Action):
         return "action_out_of_scope"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        # "我在南非，那边能办吗" can look out of scope alone; in a conversation about an item it is not.
+        sure = float((tracker.latest_message.get("intent") or {}).get("confidence") or 0.0) >= OUT_OF_SCOPE_SURE
+        in_context = respond_in_context(dispatcher, tracker, strong_only=True, short_reply=not sure)
+        if in_context is not None:
+            return in_context
         reply = Reply(dispatcher, tracker)
         text = reply.say("out_of_scope")
         if latest_entities(tracker, "place"):

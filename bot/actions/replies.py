@@ -32,28 +32,39 @@ class FixedReply(Action, abc.ABC):
     @abc.abstractmethod
     def name(self) -> str: ...
 
+    # Short replies in a conversation ("我在荷兰", "丢了") are often taken for small talk by the
+    # classifier alone; when the context says they state a circumstance or pick an offered item,
+    # they are answered as such (bot.actions.context).
+    in_context = False
+
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        if self.in_context:
+            from bot.actions.guide import respond_in_context  # guide imports actions that import this module
+
+            answered = respond_in_context(dispatcher, tracker, strong_only=True, short_reply=True)
+            if answered is not None:
+                return answered
         reply = Reply(dispatcher, tracker)
         reply.send(reply.say(self.key), [reply.button(label, payload) for label, payload in self.buttons])
         return reply.events()
 
 
 class ActionGreet(FixedReply):
-    key, buttons = "greet", GREETING_BUTTONS
+    key, buttons, in_context = "greet", GREETING_BUTTONS, True
 
     def name(self) -> str:
         return "action_greet"
 
 
 class ActionGoodbye(FixedReply):
-    key = "goodbye"
+    key, in_context = "goodbye", True
 
     def name(self) -> str:
         return "action_goodbye"
 
 
 class ActionYouAreWelcome(FixedReply):
-    key = "you_are_welcome"
+    key, in_context = "you_are_welcome", True
 
     def name(self) -> str:
         return "action_you_are_welcome"

@@ -25,7 +25,13 @@ logger = logging.getLogger(__name__)
 
 ACTIONS_PACKAGE = "bot.actions"
 DOMAIN = Path(__file__).resolve().parents[2] / "domain.yml"
-_SLOT_KINDS: dict[str, tuple[type, ...]] = {"text": (str,), "float": (int, float), "bool": (bool,), "any": (object,)}
+_SLOT_KINDS: dict[str, tuple[type, ...]] = {
+    "text": (str,),
+    "float": (int, float),
+    "bool": (bool,),
+    "list": (list,),
+    "any": (object,),
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -110,10 +116,11 @@ def create_app() -> Sanic:
 def warm_up() -> None:
     """Load the knowledge base (84 guides in every language) and the message catalog before the first
     call, so that the first citizen does not wait for them (nor time out while they load)."""
+    from bot.actions.context import _item_units
     from bot.actions.resources import database, knowledge
     from bot.i18n import load_messages
 
-    knowledge()
+    _item_units(knowledge())  # the context's word tables (bot/actions/context.py)
     load_messages()
     database()
 

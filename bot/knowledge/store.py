@@ -16,6 +16,9 @@ from bot.knowledge.translations import check_translation, overlay
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ROOT = PROJECT_ROOT / "knowledge"
+CONTEXT_FILE = "context.yml"
+# What a context word can signal; the actions read these values from `context` entities.
+CONTEXT_SIGNALS = {"ordinal_1", "ordinal_2", "ordinal_3", "return", "abroad", "relative"}
 SAMPLE_NOTICE = "示例内容：本指南为项目编写的示例文本，正式上线前由运营机构替换为官方办事指南。"
 
 
@@ -67,6 +70,10 @@ class KnowledgeBase:
         self.sites: dict[str, Any] = _read_yaml(self.root / "sites.yml")
         self.aspects: dict[str, dict[str, Any]] = _read_yaml(self.root / "aspects.yml")["aspects"]
         self.guides: dict[str, Guide] = self._load_guides()
+        context = _read_yaml(self.root / CONTEXT_FILE) if (self.root / CONTEXT_FILE).exists() else {}
+        self.context_words: dict[str, dict[str, list[str]]] = (context or {}).get("words") or {}
+        self.abroad_variants: dict[str, str] = (context or {}).get("abroad_variants") or {}
+        self._check_context()
         self.languages = load_languages(str(self.root))
         # language -> item id -> translated text fields; language -> sites.yml / aspects.yml of that language
         self.translated: dict[str, dict[str, dict[str, Any]]] = {}
@@ -99,6 +106,31 @@ class KnowledgeBase:
         if problems:
             raise KnowledgeError(problems)
         return {entry["id"]: guides[entry["id"]] for entry in self.catalog}
+
+    def _check_context(self) -> None:
+        path = self.root / CONTEXT_FILE
+        problems = []
+        for language, signals in self.context_words.items():
+            for signal, words in (signals or {}).items():
+                if signal not in CONTEXT_SIGNALS:
+                    problems.append(f"{path}: words.{language}.{signal}: unknown signal (one of {sorted(CONTEXT_SIGNALS)})")
+                elif not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+                    problems.append(f"{path}: words.{language}.{signal}: must be a list of non-empty strings")
+        for domestic, overseas in self.abroad_variants.items():
+            for item_id in (domestic, overseas):
+                if item_id not in self.guides:
+                    problems.append(f"{path}: abroad_variants.{domestic}: unknown item {item_id}")
+        if problems:
+            raise KnowledgeError(problems)
+
+    def context_phrases(self) -> dict[str, set[str]]:
+        """Every context word (all languages) and the signals it gives."""
+        phrases: dict[str, set[str]] = {}
+        for signals in self.context_words.values():
+            for signal, words in (signals or {}).items():
+                for word in words:
+                    phrases.setdefault(word.strip().lower(), set()).add(signal)
+        return phrases
 
     def _load_translations(self) -> None:
         problems: list[str] = []

@@ -18,7 +18,7 @@ from spacy.language import Language
 from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.nlu.normalize import normalize
 
-ITEM, ASPECT, PLACE = "guide_item", "aspect", "place"
+ITEM, ASPECT, PLACE, CONTEXT = "guide_item", "aspect", "place", "context"
 _SEPARATOR = "|"
 # A keyword naming more items than this says little about which one is meant.
 MAX_ITEMS_PER_KEYWORD = 12
@@ -64,6 +64,9 @@ def build_pipeline(knowledge: KnowledgeBase) -> Language:
             patterns.append({"label": ASPECT, "pattern": normalize(word), "id": key})
     for name, site_id in sorted(knowledge.place_names().items()):
         patterns.append({"label": PLACE, "pattern": normalize(name), "id": site_id})
+    # How the message relates to the conversation (knowledge/context.yml, every language).
+    for phrase, signals in sorted(knowledge.context_phrases().items()):
+        patterns.append({"label": CONTEXT, "pattern": normalize(phrase), "id": _SEPARATOR.join(sorted(signals))})
     ruler.add_patterns(patterns)
     return nlp
 

@@ -58,8 +58,12 @@ def _typos(root: str) -> tuple[re.Pattern[str] | None, dict[str, str]]:
     return re.compile("|".join(map(re.escape, words))), table
 
 
+# Resolved once: resolving a path on every call made normalize() cost a millisecond a phrase.
+_DEFAULT_KNOWLEDGE_ROOT = str(Path(__file__).resolve().parents[2] / "knowledge")
+
+
 def _knowledge_root() -> str:
-    return os.environ.get("KNOWLEDGE_DIR", str(Path(__file__).resolve().parents[2] / "knowledge"))
+    return os.environ.get("KNOWLEDGE_DIR", _DEFAULT_KNOWLEDGE_ROOT)
 
 
 def normalize(text: str) -> str:

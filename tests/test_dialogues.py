@@ -1,0 +1,182 @@
+"""Multi-turn dialogues (tests/data/dialogues.yml) through the REST webhook on the real stack.
+
+Every turn's item and aspect are checked. The test fails on any wrong turn and
+reports the figures: dialogues right on the last turn, right on every turn.
+
+Against a running server: `python -m tests.test_dialogues --url http://127.0.0.1:5005`
+prints the same figures and the REST round trip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DIALOGUES = ROOT / "tests" / "data" / "dialogues.yml"
+Post = Callable[[str, str], list[dict[str, Any]]]
+
+
+def load_dialogues(path: Path = DIALOGUES) -> list[dict[str, Any]]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["dialogues"]
+
+
+def _custom(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    for message in messages:
+        if message.get("custom"):
+            return message["custom"]
+    return {}
+
+
+def check_turn(turn: dict[str, Any], messages: list[dict[str, Any]], offered: list[str]) -> str | None:
+    """What is wrong with the bot's reply to one turn, or None."""
+    custom = _custom(messages)
+    got = f"got {json.dumps(custom, ensure_ascii=False)}"
+    if "case" in turn:
+        return None if (custom.get("case") or {}).get("status") == turn["case"] else got
+    if turn.get("case_prompt"):
+        # The lookup asks for the proof; it is not a guide answer.
+        return None if messages and not custom.get("guide_item") and "case" not in custom else got
+    if turn.get("no_answer"):
+        # A statement with no question yet: no guide answer, no hand-off.
+        return None if messages and not custom.get("guide_item") and "handoff" not in custom else got
+    if turn.get("offer"):
+        return None if len(custom.get("candidates") or []) >= 2 else got
+    if "vague" in turn:
+        wanted = set(turn["vague"])
+        if custom.get("guide_item") in wanted or wanted & set(custom.get("candidates") or []):
+            return None
+        return got
+    expected = turn["item"]
+    if isinstance(expected, str) and expected.startswith("@"):
+        index = int(expected[1:]) - 1
+        if index >= len(offered):
+            return f"nothing offered at position {index + 1}; {got}"
+        expected = offered[index]
+    if custom.get("guide_item") != expected:
+        return f"item: expected {expected}; {got}"
+    if "aspects" in turn:
+        asked = custom.get("aspects") or [custom.get("aspect")]
+        if set(asked) != set(turn["aspects"]) or custom.get("aspect") not in turn["aspects"]:
+            return f"aspects: expected {turn['aspects']}; {got}"
+    elif "aspect" in turn and custom.get("aspect") != turn["aspect"]:
+        return f"aspect: expected {turn['aspect']}; {got}"
+    return None
+
+
+def run_dialogue(post: Post, dialogue: dict[str, Any]) -> list[str | None]:
+    """Plays a dialogue in a new conversation; one problem (or None) per turn."""
+    sender = f"dlg-{uuid.uuid4().hex[:12]}"
+    offered: list[str] = []
+    problems = []
+    for turn in dialogue["turns"]:
+        messages = post(sender, turn["say"])
+        problems.append(check_turn(turn, messages, offered))
+        offered = list(_custom(messages).get("candidates") or [])
+    return problems
+
+
+def figures(results: list[tuple[str, list[str | None]]]) -> dict[str, Any]:
+    total = len(results)
+    last = sum(1 for _, problems in results if problems[-1] is None)
+    every = sum(1 for _, problems in results if not any(problems))
+    turns = sum(len(problems) for _, problems in results)
+    turns_right = sum(1 for _, problems in results for problem in problems if problem is None)
+    return {
+        "dialogues": total,
+        "last_turn_right": last,
+        "every_turn_right": every,
+        "turns": turns,
+        "turns_right": turns_right,
+    }
+
+
+def report(results: list[tuple[str, list[str | None]]]) -> str:
+    f = figures(results)
+    lines = [
+        f"dialogues {f['dialogues']}: right on the last turn {f['last_turn_right']} "
+        f"({f['last_turn_right'] / f['dialogues']:.1%}), on every turn {f['every_turn_right']} "
+        f"({f['every_turn_right'] / f['dialogues']:.1%}); turns right {f['turns_right']}/{f['turns']}"
+    ]
+    for name, problems in results:
+        for index, problem in enumerate(problems, start=1):
+            if problem:
+                lines.append(f"  {name} / turn {index}: {problem}")
+    return "\n".join(lines)
+
+
+def test_dialogues_are_written_apart_from_the_training_data():
+    training = "".join(path.read_text(encoding="utf-8") for path in (ROOT / "bot" / "data" / "nlu").rglob("*.yml"))
+    said = [turn["say"] for dialogue in load_dialogues() for turn in dialogue["turns"]]
+    leaked = [text for text in said if f"- {text}\n" in training]
+    assert not leaked, f"dialogue turns found in the training data: {leaked[:5]}"
+
+
+@pytest.mark.stack
+def test_dialogues_through_the_rest_webhook(rasa_stack):
+    from tests.helpers import rest
+
+    dialogues = load_dialogues()
+    assert len(dialogues) >= 80 and all(2 <= len(d["turns"]) <= 4 for d in dialogues)
+    results = [(d["name"], run_dialogue(lambda sender, text: rest(rasa_stack, sender, text), d)) for d in dialogues]
+    text = report(results)
+    print(text)
+    assert figures(results)["every_turn_right"] == len(dialogues), text
+
+
+@pytest.mark.stack
+def test_the_tracker_says_which_context_decided(rasa_stack):
+    """For the trainer's inbox: the `context` slot of the conversation says what decided the answer."""
+    from tests.helpers import rest
+
+    sender = f"dlg-{uuid.uuid4().hex[:12]}"
+    rest(rasa_stack, sender, "想办继承公证")
+    messages = rest(rasa_stack, sender, "我在法国，必须回国吗")
+    assert _custom(messages)["guide_item"] == "notary-inheritance"
+    url = f"{rasa_stack.rasa_url}/conversations/{sender}/tracker?token={rasa_stack.token}&include_events=NONE"
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        slots = json.loads(reply.read())["slots"]
+    assert slots["context"]["decided_by"] == "current_item"
+    assert slots["topics"] == ["notary-inheritance"] and slots["place"] == "paris"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", default="http://127.0.0.1:5005")
+    parser.add_argument("--only", help="run the dialogues whose name contains this")
+    args = parser.parse_args(argv)
+    latencies: list[float] = []
+
+    def post(sender: str, text: str) -> list[dict[str, Any]]:
+        request = urllib.request.Request(
+            f"{args.url}/webhooks/rest/webhook",
+            data=json.dumps({"sender": sender, "message": text}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            body = json.loads(reply.read())
+        latencies.append((time.perf_counter() - started) * 1000)
+        return body
+
+    dialogues = [d for d in load_dialogues() if not args.only or args.only in d["name"]]
+    results = [(d["name"], run_dialogue(post, d)) for d in dialogues]
+    print(report(results))
+    ordered = sorted(latencies)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    print(f"REST round trip over {len(ordered)} messages: median {statistics.median(ordered):.0f} ms, p95 {p95:.0f} ms")
+    return 0 if figures(results)["every_turn_right"] == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
