@@ -32,6 +32,7 @@
     var params = new URLSearchParams();
     params.set("filter", $("f-filter").value);
     if ($("f-item").value) params.set("item", $("f-item").value);
+    if ($("f-language").value) params.set("language", $("f-language").value);
     if ($("f-since").value) params.set("since", $("f-since").value);
     if ($("f-until").value) params.set("until", $("f-until").value);
     var data = await api("GET", "/trainer/api/inbox?" + params.toString());
@@ -43,7 +44,8 @@
 
   function inboxRow(e) {
     var tr = el("tr"); tr.setAttribute("data-message", e.message_id);
-    tr.appendChild(el("td", "text", e.text));
+    var said = el("td", "text", e.text); if (e.language) { said.lang = e.language; said.title = e.language; }
+    tr.appendChild(said);
     var understood = e.item ? intentTitle("item_" + e.item.replace(/-/g, "_")) : (e.intent || "—");
     tr.appendChild(el("td", null, understood + (e.aspect ? " · " + (vocab.aspects[e.aspect] || e.aspect) : "")));
     tr.appendChild(el("td", null, e.confidence === null ? "—" : e.confidence.toFixed(2)));
@@ -117,8 +119,11 @@
     });
     box.appendChild(form);
     var list = el("ul", "examples");
+    var shownLang = null;
     data.examples.forEach(function (ex) {
-      var li = el("li");
+      // The examples per language (the server sorts them by language folder).
+      if (ex.lang !== shownLang) { shownLang = ex.lang; list.appendChild(el("li", "lang-head", (vocab.languages || {})[ex.lang] || ex.lang)); }
+      var li = el("li"); li.lang = ex.lang;
       var span = el("span", null, ex.text);
       var edit = el("button", null, "修改"); edit.type = "button";
       var del = el("button", null, "删除"); del.type = "button";
@@ -262,6 +267,9 @@
     vocab.items.forEach(function (it) {
       titles[it.intent] = it.title;
       var o = el("option", null, it.title); o.value = it.id; $("f-item").appendChild(o);
+    });
+    Object.keys(vocab.languages || {}).forEach(function (code) {
+      var o = el("option", null, vocab.languages[code]); o.value = code; o.lang = code; $("f-language").appendChild(o);
     });
     await loadInbox();
     pollJob();
