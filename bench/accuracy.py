@@ -61,7 +61,8 @@ def heldout() -> dict[str, Any]:
     from bot.tools.stack import train
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    outcomes = asyncio.run(via_agent(train(), load_examples()))
+    model = train()
+    outcomes = asyncio.run(via_agent(model, load_examples()))
     summary = summarize(outcomes, "agent")
     report = write_report(summary, "accuracy_heldout")
     picture = confusion_plot([(outcome.expected, outcome.predicted or "none") for outcome in outcomes])
@@ -82,7 +83,25 @@ def heldout() -> dict[str, Any]:
         )[:10],
         "report": str(report),
         "plot": picture,
+        "languages": per_language(model),
     }
+
+
+def per_language(model) -> dict[str, dict[str, Any]]:
+    """Each held-out set (one per language, and the harder Chinese one): right item, reply language."""
+    from bot.tools.evaluate import load_examples, summarize, test_sets, via_agent
+
+    figures = {}
+    for name, (path, language) in test_sets().items():
+        summary = summarize(asyncio.run(via_agent(model, load_examples(path))), "agent", language)
+        figures[name] = {
+            "language": language,
+            "examples": summary["examples"],
+            "item_accuracy": round(summary["item_accuracy"], 3),
+            "general_accuracy": round(summary["general_accuracy"], 3),
+            "language_accuracy": round(summary["language_accuracy"], 3),
+        }
+    return figures
 
 
 def render(held: dict[str, Any], outside: dict[str, Any]) -> str:
@@ -100,7 +119,22 @@ def render(held: dict[str, Any], outside: dict[str, Any]) -> str:
     text += markdown_table(
         ["item", "right / total"], [[w["item"], f"{w['right']} / {w['total']}"] for w in held["worst_items"]]
     )
-    text += "\n![confusion](confusion_heldout.png)\n\n## Outside check: SMP2019 ECDT (Chinese intents)\n\n"
+    text += "\n![confusion](confusion_heldout.png)\n\n## Per language (tests/data/nlu_test_*.yml)\n\n"
+    text += markdown_table(
+        ["set", "language", "questions", "right item", "general right", "understood in its language"],
+        [
+            [
+                name,
+                f["language"],
+                f["examples"],
+                f"{f['item_accuracy']:.1%}",
+                f"{f['general_accuracy']:.1%}",
+                f"{f['language_accuracy']:.1%}",
+            ]
+            for name, f in held["languages"].items()
+        ],
+    )
+    text += "\n## Outside check: SMP2019 ECDT (Chinese intents)\n\n"
     published = outside["published"]
     if outside["status"] != "ok":
         return text + f"{outside['status']} (published {published['pipeline']}: F1 {published['f1']})\n"
@@ -135,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     held = heldout()
     print(f"  held-out: item accuracy {held['item_accuracy']:.1%}, general {held['general_accuracy']:.1%}")
+    for name, figures in held["languages"].items():
+        print(f"  held-out {name}: item accuracy {figures['item_accuracy']:.1%}")
     outside = (
         {"status": "skipped: not asked", "published": smp2019.PUBLISHED}
         if args.skip_smp2019

@@ -41,7 +41,14 @@ def _module(frame: str) -> str:
 
 # Innermost frames of threads that wait (an idle pool worker, the event loop's select): py-spy
 # cannot always tell them from running ones, and they are no CPU.
-WAITING = ("concurrent/futures/thread.py:81)", "(selectors.py:", "(threading.py:", "(queue.py:")
+# uvloop's loop (Rasa, the action server) waits inside Sanic's `serve`, which py-spy sees as running.
+WAITING = (
+    "concurrent/futures/thread.py:81)",
+    "(selectors.py:",
+    "(threading.py:",
+    "(queue.py:",
+    "serve (sanic/server/runners.py:",
+)
 
 
 def summarize(collapsed: str, top: int = 15) -> dict[str, Any]:

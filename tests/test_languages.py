@@ -15,7 +15,7 @@ from bot.i18n.detect import shared_detector
 from bot.knowledge import KnowledgeBase, KnowledgeError, intent_for, load_knowledge
 from bot.knowledge.store import DEFAULT_ROOT
 from bot.nlu.case_proof import find_proof
-from tests.conftest import make_tracker, run_action, slot_events
+from tests.helpers import make_tracker, run_action, slot_events
 
 LANGUAGES = load_languages()
 FOREIGN = LANGUAGES.foreign

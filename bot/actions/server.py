@@ -107,12 +107,24 @@ def create_app() -> Sanic:
     return app
 
 
+def warm_up() -> None:
+    """Load the knowledge base (84 guides in every language) and the message catalog before the first
+    call, so that the first citizen does not wait for them (nor time out while they load)."""
+    from bot.actions.resources import database, knowledge
+    from bot.i18n import load_messages
+
+    knowledge()
+    load_messages()
+    database()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=5055)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    warm_up()
     create_app().run(args.host, args.port, workers=1, access_log=False)
 
 
