@@ -41,3 +41,43 @@ async def test_inbox_by_language_and_a_correction_keeps_its_language(desk_for_tr
         assert vocabulary["languages"]["it"] == "Italiano"
     finally:
         await trainer.close()
+
+
+def test_a_candidate_worse_in_any_language_is_refused_unless_an_admin_overrides(tmp_path):
+    import asyncio
+
+    from bot.db import Database
+    from bot.trainer.activation import Activation
+    from bot.trainer.compare import compare
+    from bot.trainer.tables import DONE, TrainingJob
+    from tests.trainer.test_workbench_rules import report
+
+    chinese = report(0.97, [])
+    live = {"zh": chinese, "it": report(0.92, []), "fr": report(0.91, []), "en": report(0.93, [])}
+    better_everywhere = {**live, "it": report(0.95, [])}
+    worse_in_french = {**live, "fr": report(0.85, [])}
+    assert not compare(chinese, chinese, better_everywhere, live)["worse_than_live"]
+    result = compare(chinese, chinese, worse_in_french, live)
+    assert result["worse_than_live"] and result["worse_languages"] == ["fr"]
+    row = next(r for r in result["per_language"] if r["language"] == "fr")
+    assert row["delta"] < 0 and row["candidate"] == 0.85
+
+    class Server:
+        async def load_model(self, model_path: str) -> bool:
+            return True
+
+    database = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    database.create_schema()
+    model = tmp_path / "candidate.tar.gz"
+    model.write_bytes(b"model")
+    with database.session() as session:
+        session.add(
+            TrainingJob(
+                id=1, status=DONE, stage="done", progress=1.0, started_by="培训师", config="config.yml",
+                model_path=str(model), result=result,
+            )
+        )  # fmt: skip
+    activation = Activation(database, Server())
+    refused = asyncio.run(activation.activate(1, "培训师", "trainer", override=True))
+    assert not refused.ok and "fr" in refused.message
+    assert asyncio.run(activation.activate(1, "管理员", "admin", override=True)).ok
