@@ -184,6 +184,16 @@
       tr.appendChild(el("td", d > 0 ? "up" : (d < 0 ? "down" : ""), d === null ? "" : (d >= 0 ? "+" : "") + (d * 100).toFixed(1) + "%"));
       overall.appendChild(tr);
     });
+    // Item accuracy on each language's held-out set: a candidate worse in any language needs an admin's override.
+    (r.per_language || []).forEach(function (row) {
+      var tr = el("tr"); tr.setAttribute("data-language", row.language);
+      tr.appendChild(el("th", null, "事项准确率 · " + ((vocab.languages || {})[row.language] || row.language)));
+      tr.appendChild(el("td", null, "候选 " + pct(row.candidate)));
+      tr.appendChild(el("td", null, "线上 " + (row.live === null ? "—" : pct(row.live))));
+      var d = row.delta;
+      tr.appendChild(el("td", row.worse ? "down" : (d > 0 ? "up" : ""), d === null ? "" : (d >= 0 ? "+" : "") + (d * 100).toFixed(1) + "%"));
+      overall.appendChild(tr);
+    });
     $("override-box").hidden = !(r.worse_than_live && me.role === "admin");
     $("activate").textContent = r.worse_than_live ? "候选模型较差，不建议上线" : "上线候选模型";
     [["better", r.better], ["worse", r.worse]].forEach(function (pair) {
