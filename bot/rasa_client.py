@@ -104,4 +104,7 @@ def _understood(answer: Any) -> dict[str, Any] | None:
         "confidence": round(float(nlu.get("confidence") or 0.0), 3),
         "item": slots.get("guide_item"),
         "aspect": slots.get("aspect"),
+        # The conversation's language after this message (the `language` slot): the trainers' inbox
+        # filters by it, and a correction goes to that language's training data.
+        "language": slots.get("language"),
     }

@@ -34,7 +34,7 @@ from bot.limits import MAX_TEXT
 logger = logging.getLogger(__name__)
 
 # Slots reported with `with_nlu`: what the trainers' inbox shows. Never the case proof.
-REPORTED_SLOTS = ("guide_item", "aspect")
+REPORTED_SLOTS = ("guide_item", "aspect", "language")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 EMPTY_REPLY = "请输入您想咨询的问题，比如“护照过期了怎么换”。"
 

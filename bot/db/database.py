@@ -97,6 +97,32 @@ def count_events(session: Session | Connection, limits: list[tuple[str, int, flo
     return None
 
 
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Adds the nullable columns a newer version of a table has to an older database's table.
+
+    `create_all` makes missing tables, never missing columns; a column added to a table (the
+    conversation's language, a clerk's languages) would otherwise break an existing var/*.db.
+    Only nullable columns without a server default are added: anything else needs a real migration.
+    """
+    from sqlalchemy import inspect
+    from sqlalchemy.schema import CreateColumn
+
+    added = []
+    inspector = inspect(engine)
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present or not column.nullable or column.primary_key:
+                    continue
+                ddl = CreateColumn(column).compile(dialect=engine.dialect)
+                connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+                added.append(f"{table.name}.{column.name}")
+    return added
+
+
 class Database:
     def __init__(self, url: str | None = None):
         self.url = url or database_url()
@@ -109,6 +135,7 @@ class Database:
 
     def create_schema(self) -> None:
         Base.metadata.create_all(self.engine)
+        add_missing_columns(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

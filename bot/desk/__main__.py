@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     add = commands.add_parser("create-user", help="add a console account with a one-time password")
     add.add_argument("name")
     add.add_argument("--role", choices=ROLES, required=True)
+    add.add_argument("--languages", default="", help="languages spoken besides Chinese, e.g. it,en")
     args = parser.parse_args(argv)
 
     database = Database()
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     accounts = Accounts(database)
     if args.command == "create-user":
         try:
-            password = create_user(accounts, args.name, args.role)
+            password = create_user(accounts, args.name, args.role, args.languages)
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1

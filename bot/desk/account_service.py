@@ -11,7 +11,7 @@ import functools
 from typing import Any
 
 from bot.db import Database
-from bot.desk.accounts import Accounts
+from bot.desk.accounts import Accounts, parse_languages
 from bot.desk.passwords import hash_password, verify_password
 from bot.offload import ThreadPool
 
@@ -67,6 +67,13 @@ class AccountService:
             return "原密码不正确。"
         await self.pool.run(self.accounts.set_password_hash, user_id, await self.passwords.run(hash_password, new))
         return None
+
+    async def set_languages(self, user_id: int, languages: Any) -> list[str] | None:
+        """The codes stored, or None when there is no such user; ValueError for an unknown language."""
+        if not isinstance(languages, (list, str)):
+            raise ValueError("languages: a list of codes")
+        codes = parse_languages(languages)
+        return codes if await self.pool.run(self.accounts.set_languages, user_id, codes) else None
 
     async def staff(self, roles: tuple[str, ...]) -> list[dict[str, Any]]:
         return [user for user in await self.pool.run(self.accounts.users) if user["role"] in roles]

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from bot.db import Database
 from bot.desk.passwords import hash_password, one_time_password
 from bot.desk.tables import DeskSession, DeskUser
+from bot.i18n import load_languages
 from bot.roles import ROLES
 
 SESSION_TTL = timedelta(hours=12)
@@ -50,16 +51,31 @@ class Accounts:
         with self.db.session() as session:
             return session.execute(select(func.count(DeskUser.id))).scalar_one()
 
-    def add_user(self, name: str, role: str, password_hash: str, must_change: bool = False) -> int:
+    def add_user(
+        self, name: str, role: str, password_hash: str, must_change: bool = False, languages: list[str] | None = None
+    ) -> int:
         with self.db.session() as session:
-            row = DeskUser(name=name, role=role, password_hash=password_hash, must_change=must_change)
+            row = DeskUser(
+                name=name, role=role, password_hash=password_hash, must_change=must_change, languages=languages or []
+            )
             session.add(row)
             session.flush()
             return row.id
 
-    def create_user(self, name: str, role: str, password: str, must_change: bool = False) -> int:
+    def create_user(
+        self, name: str, role: str, password: str, must_change: bool = False, languages: list[str] | None = None
+    ) -> int:
         """Hashes here: for the command line and tests, not for the event loop."""
-        return self.add_user(name, role, hash_password(password), must_change)
+        return self.add_user(name, role, hash_password(password), must_change, languages)
+
+    def set_languages(self, user_id: int, languages: list[str]) -> bool:
+        """The languages a clerk speaks besides Chinese; False when there is no such user."""
+        with self.db.session() as session:
+            row = session.get(DeskUser, user_id)
+            if row is None:
+                return False
+            row.languages = languages
+            return True
 
     def set_password_hash(self, user_id: int, password_hash: str) -> None:
         with self.db.session() as session:
@@ -75,12 +91,12 @@ class Accounts:
     def user_by_name(self, name: str) -> dict[str, Any] | None:
         with self.db.session() as session:
             row = session.execute(select(DeskUser).where(DeskUser.name == name)).scalar_one_or_none()
-            return {"id": row.id, "name": row.name, "role": row.role} if row else None
+            return {"id": row.id, "name": row.name, "role": row.role, "languages": row.languages or []} if row else None
 
     def users(self) -> list[dict[str, Any]]:
         with self.db.session() as session:
             rows = session.execute(select(DeskUser).order_by(DeskUser.name)).scalars()
-            return [{"id": r.id, "name": r.name, "role": r.role} for r in rows]
+            return [{"id": r.id, "name": r.name, "role": r.role, "languages": r.languages or []} for r in rows]
 
     # --- log-in ------------------------------------------------------------------
 
@@ -135,6 +151,7 @@ class Accounts:
                 "name": user.name,
                 "role": user.role,
                 "must_change": user.must_change,
+                "languages": user.languages or [],
                 "csrf": desk_session.csrf,
             }
 
@@ -148,7 +165,26 @@ class Accounts:
 # --- the command line's accounts ---------------------------------------------------
 
 
-def create_user(accounts: Accounts, name: str, role: str) -> str:
+def parse_languages(value: str | list[str] | None) -> list[str]:
+    """Language codes ("it,en" or a list) checked against knowledge/languages.yml; ValueError otherwise.
+
+    The default language (Chinese) is left out: every clerk reads it (bot/desk/language.py `speaks`).
+    """
+    languages = load_languages()
+    items = value.split(",") if isinstance(value, str) else list(value or [])
+    codes: list[str] = []
+    for item in items:
+        if not str(item).strip():
+            continue
+        code = languages.normalise(item)
+        if code is None:
+            raise ValueError(f"unknown language {str(item).strip()!r}: one of {', '.join(languages.supported)}")
+        if code != languages.default and code not in codes:
+            codes.append(code)
+    return codes
+
+
+def create_user(accounts: Accounts, name: str, role: str, languages: str | list[str] | None = None) -> str:
     """Creates an account with a one-time password, which it returns (to print once)."""
     name = name.strip()
     if role not in ROLES:
@@ -157,8 +193,9 @@ def create_user(accounts: Accounts, name: str, role: str) -> str:
         raise ValueError("name must be 1 to 64 characters")
     if accounts.user_by_name(name):
         raise ValueError(f"user {name} exists already")
+    codes = parse_languages(languages)
     password = one_time_password()
-    accounts.create_user(name, role, password, must_change=True)
+    accounts.create_user(name, role, password, must_change=True, languages=codes)
     return password
 
 

@@ -29,6 +29,7 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/", h.index),
     ("GET", "/demo", h.demo),
     ("GET", "/widget.js", h.widget_js),
+    ("GET", "/api/widget/strings", h.widget_strings),
     ("GET", "/health", h.health),
     ("GET", "/api/status", h.status),
     ("POST", "/api/conversations/{conversation_id}/messages", h.post_message),
@@ -42,6 +43,7 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/api/console/queue", h.queue),
     ("GET", "/api/console/live", h.live),
     ("GET", "/api/console/clerks", h.clerks),
+    ("POST", "/api/console/users/{user_id}/languages", h.set_languages),
     ("GET", "/api/console/cases/{case_no}", h.case_lookup),
     ("GET", "/api/console/conversations/{conversation_id}", h.conversation),
     # {action}: one of handlers.CONSOLE_ACTIONS (claim, reply, note, transfer, handback, close).
@@ -71,6 +73,7 @@ def init_app(
         SocketNotifier(sio),
         config.clerk_hours,
         limits=(config.messages_per_conversation, config.messages_per_address),
+        offer_delay=config.offer_delay_s,
     )
     accounts = AccountService(database)
     app = web.Application(middlewares=list(middlewares), client_max_size=64 * 1024)

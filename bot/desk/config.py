@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.db import database_url
+from bot.desk.offers import OFFER_DELAY_S
 from bot.limits import MESSAGES_PER_ADDRESS, MESSAGES_PER_CONVERSATION, rate_limit
 
 _PROJECT = Path(__file__).resolve().parents[2]
@@ -33,6 +34,8 @@ class DeskConfig:
     # Message rate limits (events, seconds), per conversation and per client address.
     messages_per_conversation: tuple[int, int] = MESSAGES_PER_CONVERSATION
     messages_per_address: tuple[int, int] = MESSAGES_PER_ADDRESS
+    # Seconds a waiting conversation is offered only to online clerks who speak its language (offers.py).
+    offer_delay_s: float = OFFER_DELAY_S
     # What the trainers' workbench edits and trains on; tests give a copy.
     training_data_dir: str = field(
         default_factory=lambda: os.environ.get("TRAINING_DATA_DIR", str(_PROJECT / "bot" / "data"))
@@ -46,6 +49,7 @@ class DeskConfig:
             "secure_cookies": os.environ.get("DESK_SECURE_COOKIES", "") == "1",
             "messages_per_conversation": rate_limit("DESK_MESSAGES_PER_CONVERSATION", cls.messages_per_conversation),
             "messages_per_address": rate_limit("DESK_MESSAGES_PER_ADDRESS", cls.messages_per_address),
+            "offer_delay_s": float(os.environ.get("DESK_OFFER_DELAY_S", cls.offer_delay_s)),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

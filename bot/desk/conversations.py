@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.db import Database
 from bot.db.database import count_events
 from bot.db.tables import HandoffRequest
+from bot.desk.language import FROM_BOT, FROM_PICK
 from bot.desk.tables import BOT, CLERK, CLOSED, WAITING, DeskConversation, DeskMessage, DeskNote, DeskUser
 
 
@@ -83,6 +84,8 @@ def conversation_dict(row: DeskConversation, clerk: str | None = None) -> dict[s
         "understood": row.understood or {},
         "country": row.country,
         "site": row.site,
+        "language": row.language,
+        "language_source": row.language_source,
         "bot_paused": row.bot_paused,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
@@ -105,19 +108,21 @@ class Conversations:
         limits: list[tuple[str, int, float]],
         country: str | None = None,
         site: str | None = None,
+        picked: str | None = None,
     ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
         """Counts the rate limits, creates or reopens the conversation and stores the line, all or nothing.
 
         Returns (line, created, conversation). A client_id seen before returns the stored line
         (created False) and counts nothing. Raises RateLimited when a limit is reached.
+        `picked`: the language the citizen chose in the widget, stored on the conversation.
         Core statements, not the ORM's unit of work: this runs for every message.
         """
         try:
-            return self._accept(conversation_id, text, data, client_id, limits, country, site, look_first=False)
+            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, False)
         except IntegrityError:
             # A re-sent line (same client_id), or the conversation created by another instance at
             # the same moment: the transaction rolled back; look for the stored line this time.
-            return self._accept(conversation_id, text, data, client_id, limits, country, site, look_first=True)
+            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, True)
 
     def _accept(
         self,
@@ -128,6 +133,7 @@ class Conversations:
         limits: list[tuple[str, int, float]],
         country: str | None,
         site: str | None,
+        picked: str | None,
         look_first: bool,
     ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
         with self.db.session() as session:
@@ -140,6 +146,7 @@ class Conversations:
                 raise RateLimited(refused)
             now = datetime.utcnow()
             table = DeskConversation.__table__
+            language = {"language": picked, "language_source": FROM_PICK} if picked else {}
             touched = session.execute(
                 update(table)
                 .where(table.c.id == conversation_id)
@@ -149,13 +156,14 @@ class Conversations:
                     country=func.coalesce(table.c.country, country),
                     site=func.coalesce(table.c.site, site),
                     updated_at=now,
+                    **language,
                 )
             ).rowcount
             if not touched:
                 session.execute(
                     insert(table).values(
                         id=conversation_id, state=BOT, country=country, site=site, understood={}, bot_paused=False,
-                        created_at=now, updated_at=now,
+                        created_at=now, updated_at=now, **language,
                     )
                 )  # fmt: skip
             values = {
@@ -174,10 +182,15 @@ class Conversations:
     # --- lines from the bot, clerks and the desk -------------------------------
 
     def add_lines(
-        self, conversation_id: str, lines: list[Line], annotate: tuple[int, dict[str, Any]] | None = None
+        self,
+        conversation_id: str,
+        lines: list[Line],
+        annotate: tuple[int, dict[str, Any]] | None = None,
+        language: str | None = None,
     ) -> list[dict[str, Any]]:
         """Stores lines in one transaction; `annotate` = (an earlier line's id, its new data), e.g. the
-        citizen's line with what the NLU understood of it (`data.nlu`)."""
+        citizen's line with what the NLU understood of it (`data.nlu`); `language`: the language the
+        bot answered in, which becomes the conversation's unless the citizen picked one."""
         now = datetime.utcnow()
         stored = []
         with self.db.session() as session:
@@ -193,7 +206,13 @@ class Conversations:
                 messages = DeskMessage.__table__
                 session.execute(update(messages).where(messages.c.id == message_id).values(data=data))
             conversations = DeskConversation.__table__
-            session.execute(update(conversations).where(conversations.c.id == conversation_id).values(updated_at=now))
+            this = conversations.c.id == conversation_id
+            session.execute(update(conversations).where(this).values(updated_at=now))
+            if language:
+                not_picked = or_(conversations.c.language_source.is_(None), conversations.c.language_source != FROM_PICK)
+                session.execute(
+                    update(conversations).where(this, not_picked).values(language=language, language_source=FROM_BOT)
+                )
         return stored
 
     def add_line(self, conversation_id: str, line: Line) -> dict[str, Any]:

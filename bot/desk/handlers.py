@@ -9,6 +9,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from bot.desk import language
 from bot.desk.account_service import AccountService
 from bot.desk.config import DeskConfig
 from bot.desk.service import DeskError, DeskService
@@ -56,6 +57,14 @@ async def demo(request: web.Request) -> web.FileResponse:
 
 async def widget_js(request: web.Request) -> web.FileResponse:
     response = page("widget.js")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+async def widget_strings(request: web.Request) -> web.Response:
+    """The widget's languages and its own strings in each, from the catalog (knowledge/messages)."""
+    response = json_reply(language.widget_strings())
+    # Like widget.js: the widget may be embedded on any site.
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
@@ -144,7 +153,17 @@ async def console_page(request: web.Request) -> web.FileResponse:
 @requires(*ROLES, allow_must_change=True)
 async def me(request: web.Request) -> web.Response:
     user = request["user"]
-    return json_reply({k: user[k] for k in ("id", "name", "role", "must_change", "csrf")})
+    # The supported languages (badges, filter, the admin's language page) come with who is logged in.
+    names = language.load_languages().names
+    supported = [{"code": code, "name": name} for code, name in names.items()]
+    return json_reply(
+        {
+            **{k: user[k] for k in ("id", "name", "role", "must_change", "csrf")},
+            "languages": user.get("languages") or [],
+            "supported_languages": supported,
+            "default_language": language.default_language(),
+        }
+    )
 
 
 @requires(*ROLES, allow_must_change=True)
@@ -160,7 +179,7 @@ async def change_password(request: web.Request) -> web.Response:
 
 @requires(*ROLES)
 async def queue(request: web.Request) -> web.Response:
-    return json_reply(await _service(request).queue())
+    return json_reply(await _service(request).queue(request["user"]))
 
 
 @requires(*ROLES)
@@ -188,6 +207,20 @@ async def case_lookup(request: web.Request) -> web.Response:
 async def clerks(request: web.Request) -> web.Response:
     online = await _service(request).online_clerks()
     return json_reply({"online": online, "staff": await _accounts(request).staff(STAFF)})
+
+
+@requires("admin")
+async def set_languages(request: web.Request) -> web.Response:
+    """The admin's language page: the languages a clerk speaks besides Chinese."""
+    body = await read_json_body(request)
+    try:
+        user_id = int(request.match_info["user_id"])
+        languages = await _accounts(request).set_languages(user_id, body.get("languages"))
+    except ValueError as error:
+        return json_reply({"error": str(error)}, 400)
+    if languages is None:
+        return json_reply({"error": "找不到这个用户。"}, 404)
+    return json_reply({"ok": True, "languages": languages})
 
 
 # --- console actions on one conversation -------------------------------------------

@@ -41,10 +41,10 @@ class Presence:
         since = datetime.utcnow() - PRESENCE_TTL
         with self.db.session() as session:
             rows = session.execute(
-                select(DeskUser.id, DeskUser.name)
+                select(DeskUser.id, DeskUser.name, DeskUser.languages)
                 .join(DeskPresence, DeskPresence.user_id == DeskUser.id)
                 .where(DeskPresence.last_seen >= since, DeskUser.role.in_(STAFF))
                 .distinct()
                 .order_by(DeskUser.name)
             ).all()
-            return [{"id": user_id, "name": name} for user_id, name in rows]
+            return [{"id": user_id, "name": name, "languages": languages or []} for user_id, name, languages in rows]

@@ -18,7 +18,9 @@ import socketio
 from sqlalchemy.exc import OperationalError
 
 from bot.desk.account_service import AccountService
-from bot.desk.service import DATABASE_DOWN, DeskError, DeskService, run_in_background
+from bot.desk.language import client_language
+from bot.desk.language import text as say_text
+from bot.desk.service import DeskError, DeskService, run_in_background
 from bot.desk.webchat import bot_uttered, valid_session_id
 from bot.http_helpers import COOKIE
 from bot.privacy import client_key
@@ -89,7 +91,10 @@ class CitizenNamespace(socketio.AsyncNamespace):
         # A quick reply is sent as its payload; our widget also sends the title the citizen saw.
         title = custom.get("title") if isinstance(custom.get("title"), str) else None
         message = data["message"]
-        metadata = {k: custom[k] for k in ("country", "site", "page", "lang") if isinstance(custom.get(k), str)}
+        # `language` + `language_source` (our widget: "picked" or "locale"; rasa-webchat's
+        # customData.language alone counts as the citizen's pick, see bot/desk/language.py).
+        keys = ("country", "site", "page", "lang", "language", "language_source")
+        metadata = {k: custom[k] for k in keys if isinstance(custom.get(k), str)}
         metadata["client"] = (await self.get_session(sid)).get("client")
         try:
             stored, created, conversation = await self.service.accept(
@@ -100,7 +105,7 @@ class CitizenNamespace(socketio.AsyncNamespace):
         except OperationalError:
             # Not stored, so not acknowledged: the widget keeps it and sends it again.
             logger.error("database unavailable while storing a citizen message")
-            return {"ok": False, "error": DATABASE_DOWN}
+            return {"ok": False, "error": say_text("database_down", client_language(metadata)[0])}
         if sid not in {s for s, _ in self.server.manager.get_participants(CITIZENS, session_id)}:
             await self.enter_room(sid, session_id)
         if created:

@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from typing import Any, Awaitable, Protocol
 
 from bot.db import Database
 from bot.desk.accounts import Accounts
 from bot.desk.conversations import Conversations, Line, RateLimited
+from bot.desk.language import PICKED, client_language, speaks
+from bot.desk.language import text as say_text
 from bot.desk.locks import KeyedLocks
+from bot.desk.offers import OFFER_DELAY_S, annotate, queue_for
 from bot.desk.presence import Presence
 from bot.desk.tables import BOT, CLERK, CLOSED, WAITING
 from bot.desk.webchat import bot_data
+from bot.i18n import load_languages
 from bot.knowledge import SAMPLE_NOTICE, load_knowledge
 from bot.limits import MAX_TEXT, MESSAGES_PER_ADDRESS, MESSAGES_PER_CONVERSATION
 from bot.offload import ThreadPool
@@ -33,15 +38,11 @@ from bot.roles import STAFF
 
 logger = logging.getLogger(__name__)
 
-DATABASE_DOWN = "系统繁忙，您的消息没有发出，请稍后重发。"
-TOO_FAST = "您发送得太快了，请稍等一分钟再发。"
-BOT_DOWN = "抱歉，智能助手暂时无法回应。已为您转接人工客服，您的留言已保存，请稍候。"
-NOBODY_ONLINE = "现在没有工作人员在线。人工服务时间：{hours}。您可以直接留言，工作人员上线后会尽快回复您。"
-JOINED = "工作人员 {name} 已接入"
-LEFT = "工作人员 {name} 已离开，智能助手继续为您服务。"
-TRANSFERRED = "已为您转接工作人员 {name}"
-CLOSED_LINE = "本次人工服务已结束，感谢您的耐心。如还有问题，可以继续提问。"
-ALREADY_QUEUED = "已为您转接人工客服，请稍候，您可以继续留言。"
+# The desk's lines to citizens are in the catalog (knowledge/messages/<code>.yml, `desk.*`), said in
+# the conversation's language; these are the default language's, for logs and callers without one.
+DATABASE_DOWN = say_text("database_down", None)
+TOO_FAST = say_text("too_fast", None)
+BOT_DOWN = say_text("bot_down", None)
 HUMAN_PAYLOAD = "/request_human"
 # Events on system lines: the widget switches on these (bot_uttered metadata), never on the wording.
 EVENT_JOINED, EVENT_LEFT, EVENT_CLOSED, EVENT_QUEUED = "joined", "left", "closed", "queued"
@@ -86,8 +87,10 @@ class DeskService:
         notifier: Notifier,
         clerk_hours: str,
         limits: tuple[tuple[int, int], tuple[int, int]] = (MESSAGES_PER_CONVERSATION, MESSAGES_PER_ADDRESS),
+        offer_delay: float = OFFER_DELAY_S,
     ):
         self.limits = limits
+        self.offer_delay = offer_delay
         self.database = database
         self.conversations = Conversations(database)
         self.presence = Presence(database)
@@ -130,11 +133,12 @@ class DeskService:
         the database so all instances share them), the conversation and the line.
         """
         text = (text or "").strip()
-        if not text:
-            raise DeskError(400, "消息不能为空。")
-        if len(text) > MAX_TEXT:
-            raise DeskError(413, f"消息太长，请控制在{MAX_TEXT}字以内。")
         metadata = metadata or {}
+        language, source = client_language(metadata)
+        if not text:
+            raise DeskError(400, say_text("empty", language))
+        if len(text) > MAX_TEXT:
+            raise DeskError(413, say_text("too_long", language, max=MAX_TEXT))
         per_conversation, per_address = self.limits
         limits = [(f"msg:conv:{conversation_id}", *per_conversation)]
         if metadata.get("client"):
@@ -144,10 +148,15 @@ class DeskService:
             stored, created, conversation = await self._db(
                 self.conversations.accept_citizen_line,
                 conversation_id, text, data, client_id, limits, metadata.get("country"), metadata.get("site"),
+                language if source == PICKED else None,
             )  # fmt: skip
         except RateLimited as refused:
             logger.warning("rate limited: %s", ":".join(refused.key.split(":")[1:3])[:24])
-            raise DeskError(429, TOO_FAST) from None
+            if language is None:
+                # Refusals only: one read for the language the conversation is in.
+                known = await self._db(self.conversations.conversation, conversation_id)
+                language = known["language"] if known else None
+            raise DeskError(429, say_text("too_fast", language)) from None
         if created:
             # The length, not the text: nothing personal in the log, and no masking on every message.
             logger.info("citizen message stored: conversation=%s chars=%d", conversation_id[:8], len(text))
@@ -175,7 +184,8 @@ class DeskService:
             if conversation["state"] == BOT:
                 return await self._to_bot(conversation, stored, metadata or {})
             if stored["data"].get("payload") == HUMAN_PAYLOAD and conversation["state"] == WAITING:
-                return [await self.say(conversation_id, Line("system", ALREADY_QUEUED, {"event": EVENT_QUEUED}))], WAITING
+                queued = self._system("already_queued", EVENT_QUEUED, _language(conversation, metadata))
+                return [await self.say(conversation_id, queued)], WAITING
             return [], conversation["state"]
 
     async def _to_bot(
@@ -189,34 +199,47 @@ class DeskService:
                     raise RasaUnavailable("resume failed")
                 await self._db(self.conversations.set_bot_paused, conversation_id, False)
             text = to_rasa_text(stored["text"], stored["data"].get("payload"))
-            replies, understood = await self.rasa.send(conversation_id, text, metadata)
+            replies, understood = await self.rasa.send(conversation_id, text, _rasa_metadata(metadata, conversation))
             if not replies:
                 # Every intent of the domain gets an answer: silence means the action server failed.
                 raise RasaUnavailable("no reply (action server down?)")
         except RasaUnavailable as error:
             logger.warning("bot unavailable for conversation=%s: %s", conversation_id[:8], error)
             await self.notifier.typing(conversation_id, False)
-            down = Line("system", BOT_DOWN, {"event": EVENT_QUEUED})
-            return await self._to_queue(conversation_id, "bot_unavailable", {}, down, bot_paused=False)
+            language = _language(conversation, metadata)
+            down = self._system("bot_down", EVENT_QUEUED, language)
+            return await self._to_queue(conversation_id, "bot_unavailable", {}, down, False, language)
         await self.notifier.typing(conversation_id, False)
         handoff = _handoff(replies)
         # What the NLU made of the citizen's line goes to its `data.nlu` (the trainers' inbox).
         annotate = (stored["id"], {**stored["data"], "nlu": understood}) if understood else None
+        answered_in = _reply_language(replies)
         lines = await self._db(
             self.conversations.add_lines,
             conversation_id,
             [Line("bot", reply.get("text") or "", bot_data(reply)) for reply in replies],
             annotate,
+            answered_in,
         )
         for line in lines:
             await self._deliver(conversation_id, line)
         if handoff:
-            more, state = await self._to_queue(conversation_id, handoff.get("reason") or "user_request", None, None, True)
+            # A pick stays the conversation's language; otherwise the bot's answer tells it.
+            picked = conversation.get("language") if conversation.get("language_source") == PICKED else None
+            language = picked or answered_in or _language(conversation, metadata)
+            reason = handoff.get("reason") or "user_request"
+            more, state = await self._to_queue(conversation_id, reason, None, None, True, language)
             return lines + more, state
         return lines, BOT
 
     async def _to_queue(
-        self, conversation_id: str, reason: str, understood: dict | None, line: Line | None, bot_paused: bool
+        self,
+        conversation_id: str,
+        reason: str,
+        understood: dict | None,
+        line: Line | None,
+        bot_paused: bool,
+        language: str | None = None,
     ) -> tuple[list[dict[str, Any]], str]:
         lines = []
         if line:
@@ -225,11 +248,27 @@ class DeskService:
         if not queued:
             # A clerk has it already.
             return lines, (await self._db(self.conversations.conversation, conversation_id))["state"]
-        if not await self._db(self.presence.online_clerks):
-            nobody = NOBODY_ONLINE.format(hours=self.clerk_hours)
-            lines.append(await self.say(conversation_id, Line("system", nobody, {"event": EVENT_QUEUED})))
+        online = await self._db(self.presence.online_clerks)
+        if not online:
+            nobody = self._system("nobody_online", EVENT_QUEUED, language, hours=self.hours(language))
+            lines.append(await self.say(conversation_id, nobody))
+        elif not any(speaks(clerk, language) for clerk in online):
+            # Said in the citizen's language: a clerk will answer, in Chinese or English.
+            lines.append(await self.say(conversation_id, self._system("no_speaker", EVENT_QUEUED, language)))
         await self._announce(conversation_id, waiting=True)
         return lines, WAITING
+
+    def hours(self, language: str | None) -> str:
+        """The clerks' hours in `language`: the configured text for Chinese, the translation otherwise."""
+        if not language or language == load_languages().default:
+            return self.clerk_hours
+        return load_knowledge().site_text("clerk_hours", language)
+
+    @staticmethod
+    def _system(key: str, event: str, language: str | None, author: str | None = None, **values: Any) -> Line:
+        """A desk line to the citizen in the conversation's language; `data.language` is its `lang`."""
+        language = language or load_languages().default
+        return Line("system", say_text(key, language, **values), {"event": event, "language": language}, author)
 
     async def say(self, conversation_id: str, line: Line) -> dict[str, Any]:
         """Stores a line for the citizen, then delivers it."""
@@ -244,9 +283,13 @@ class DeskService:
     async def _announce(self, conversation_id: str, waiting: bool = False) -> None:
         conversation = await self._db(self.conversations.conversation, conversation_id)
         await self.notifier.to_console("conversation", {"conversation": conversation})
-        await self.notifier.to_console("queue", {"queue": await self._db(self.conversations.queue)})
+        # Every console gets the queue with who it is offered to first and when to everyone
+        # (offers.py); each console shows and alerts accordingly, and GET /queue filters the same way.
+        online = await self._db(self.presence.online_clerks)
+        queue = [annotate(c, online, self.offer_delay) for c in await self._db(self.conversations.queue)]
+        await self.notifier.to_console("queue", {"queue": queue})
         if waiting:
-            await self.notifier.to_console("waiting", {"conversation": conversation})
+            await self.notifier.to_console("waiting", {"conversation": annotate(conversation, online, self.offer_delay)})
 
     async def open_conversation(self, conversation_id: str) -> None:
         """A widget's session: the conversation exists from its first connection."""
@@ -265,10 +308,14 @@ class DeskService:
 
     # --- the console: reading ----------------------------------------------------
 
-    async def queue(self) -> dict[str, Any]:
+    async def queue(self, user: dict[str, Any]) -> dict[str, Any]:
+        """The queue as this clerk sees it now: offered to them, their languages first (offers.py)."""
+        online = await self._read(self.presence.online_clerks)
+        waiting = await self._read(self.conversations.queue)
         return {
-            "queue": await self._read(self.conversations.queue),
-            "clerks": await self._read(self.presence.online_clerks),
+            "queue": queue_for(waiting, user, online, self.offer_delay, datetime.utcnow()),
+            "clerks": online,
+            "offer_delay_s": self.offer_delay,
         }
 
     async def live(self) -> list[dict[str, Any]]:
@@ -337,7 +384,7 @@ class DeskService:
             if current["state"] == CLOSED:
                 raise DeskError(409, "这个会话已经结束。")
             raise DeskError(409, f"这个会话已由 {current['clerk'] or '其他工作人员'} 接待。")
-        joined = Line("system", JOINED.format(name=user["name"]), {"event": EVENT_JOINED}, user["name"])
+        joined = self._system("joined", EVENT_JOINED, conversation["language"], user["name"], name=user["name"])
         await self.say(conversation_id, joined)
         return await self._after_change(conversation_id)
 
@@ -355,13 +402,13 @@ class DeskService:
         return await self.say(conversation_id, Line("clerk", text, {}, user["name"]))
 
     async def hand_back(self, conversation_id: str, user: dict[str, Any]) -> dict[str, Any]:
-        await self._own(conversation_id, user)
+        conversation = await self._own(conversation_id, user)
         if not await self._db(self.conversations.hand_back, conversation_id, user["id"]):
             raise DeskError(409, "会话状态已变化，请刷新。")
         # The tracker keeps its slots, so the bot resumes with the conversation's context.
         resumed = await self.rasa.resume(conversation_id)
         await self._db(self.conversations.set_bot_paused, conversation_id, not resumed)
-        left = Line("system", LEFT.format(name=user["name"]), {"event": EVENT_LEFT}, user["name"])
+        left = self._system("left", EVENT_LEFT, conversation["language"], user["name"], name=user["name"])
         await self.say(conversation_id, left)
         return await self._after_change(conversation_id)
 
@@ -374,18 +421,19 @@ class DeskService:
             raise DeskError(409, "会话状态已变化，请刷新。")
         resumed = await self.rasa.resume(conversation_id)
         await self._db(self.conversations.set_bot_paused, conversation_id, not resumed)
-        await self.say(conversation_id, Line("system", CLOSED_LINE, {"event": EVENT_CLOSED}, user["name"]))
+        await self.say(conversation_id, self._system("closed", EVENT_CLOSED, conversation["language"], user["name"]))
         return await self._after_change(conversation_id)
 
     async def transfer(self, conversation_id: str, user: dict[str, Any], to_name: str) -> dict[str, Any]:
-        await self._own(conversation_id, user)
+        conversation = await self._own(conversation_id, user)
         target = await self._db(self.accounts.user_by_name, to_name or "")
         if target is None or target["role"] not in STAFF or target["id"] == user["id"]:
             raise DeskError(400, "请选择另一位工作人员。")
         if not await self._db(self.conversations.transfer, conversation_id, user["id"], target["id"]):
             raise DeskError(409, "会话状态已变化，请刷新。")
         # The same event as a claim: for the citizen, a clerk (the new one) has joined.
-        joined = Line("system", TRANSFERRED.format(name=target["name"]), {"event": EVENT_JOINED}, target["name"])
+        name = target["name"]
+        joined = self._system("transferred", EVENT_JOINED, conversation["language"], name, name=name)
         await self.say(conversation_id, joined)
         conversation = await self._after_change(conversation_id)
         await self.notifier.to_console("transferred", {"conversation_id": conversation_id, "to": target["name"]})
@@ -408,6 +456,38 @@ def _handoff(replies: list[dict[str, Any]]) -> dict[str, Any] | None:
         if isinstance(custom, dict) and custom.get("handoff"):
             return custom["handoff"]
     return None
+
+
+def _reply_language(replies: list[dict[str, Any]]) -> str | None:
+    """The language the bot answered in: its replies' `custom.language` (the last one that says)."""
+    for reply in reversed(replies):
+        custom = reply.get("custom")
+        if isinstance(custom, dict) and isinstance(custom.get("language"), str):
+            return custom["language"]
+    return None
+
+
+def _language(conversation: dict[str, Any] | None, metadata: dict[str, Any] | None) -> str:
+    """The language to talk to the citizen in: the conversation's, else the client's guess, else the default."""
+    stored = (conversation or {}).get("language")
+    return stored or client_language(metadata or {})[0] or load_languages().default
+
+
+def _rasa_metadata(metadata: dict[str, Any], conversation: dict[str, Any]) -> dict[str, Any]:
+    """The message's metadata for Rasa, with the conversation's language.
+
+    The citizen's pick (in this message, or stored) goes as `language_source: picked`, which wins over
+    detection in the NLU; a language the bot answered in before goes as a guess ("conversation"), for
+    messages that decide nothing; the browser's locale stays a guess ("locale").
+    """
+    language, source = client_language(metadata)
+    if conversation.get("language_source") == PICKED and source != PICKED:
+        language, source = conversation["language"], PICKED
+    elif language is None and conversation.get("language"):
+        language, source = conversation["language"], "conversation"
+    if language is None:
+        return metadata
+    return {**metadata, "language": language, "language_source": source}
 
 
 def _guide_titles(lines: list[dict[str, Any]], understood: dict[str, Any]) -> dict[str, str]:

@@ -26,6 +26,11 @@ class DeskConversation(Base):
     understood = Column(JSON, nullable=False, default=dict)
     country = Column(String(32))
     site = Column(String(64))
+    # The conversation's language (a code of knowledge/languages.yml) and where it came from:
+    # "picked" in the widget (kept until the citizen picks another) or "bot" (the language of
+    # the bot's latest reply, `custom.language`). None until either is known.
+    language = Column(String(8), index=True)
+    language_source = Column(String(8))
     # The bot's tracker was paused by a hand-off and must get `resume` before the bot talks again.
     bot_paused = Column(Boolean, nullable=False, default=False)
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
@@ -62,6 +67,9 @@ class DeskUser(Base):
     must_change = Column(Boolean, nullable=False, default=False)
     failed_logins = Column(Integer, nullable=False, default=0)
     locked_until = Column(DateTime)
+    # The languages a clerk speaks besides Chinese (codes of knowledge/languages.yml): waiting
+    # conversations in these are offered to the clerk first (bot/desk/offers.py).
+    languages = Column(JSON)
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
 
 

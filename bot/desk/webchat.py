@@ -21,6 +21,7 @@ def bot_uttered(message: dict[str, Any]) -> dict[str, Any]:
     switches on it, as rasa-webchat's message processor and chatroom's handoff do.
     """
     data = message.get("data") or {}
+    custom = data.get("custom") if isinstance(data.get("custom"), dict) else {}
     out: dict[str, Any] = {"text": message["text"]}
     buttons = data.get("buttons") or []
     if buttons:
@@ -38,6 +39,9 @@ def bot_uttered(message: dict[str, Any]) -> dict[str, Any]:
         "client_id": message.get("client_id"),
         "at": message.get("at"),
         "event": data.get("event"),
+        # The line's language, for the widget's `lang` attribute: the desk's own lines say it in
+        # `data.language`, the bot's in `custom.language`.
+        "language": data.get("language") or custom.get("language"),
     }
     return out
 

@@ -8,6 +8,8 @@
   };
   var STATES = { bot: "机器人服务中", waiting: "排队等待人工", clerk: "人工服务中", closed: "已结束" };
   var me = null, selected = null, current = null, queue = [], live = [], audio = null, soundOn = false;
+  // Language codes -> names (knowledge/languages.yml, from /me), the list filter, alerts already given.
+  var LANGS = {}, langFilter = "", alerted = {}, offerTimers = {};
 
   var $ = DeskCommon.$, el = DeskCommon.el;
   var api = DeskCommon.makeApi("/console", function () { return me && me.csrf; });
@@ -29,15 +31,28 @@
   var guideTitles = {};
   function title(item) { return guideTitles[item] || item; }
 
+  // The conversation's language as a badge; green when it is one of mine besides Chinese.
+  function langBadge(c) {
+    var b = el("span", "lang" + (c.language ? "" : " unknown"), c.language ? (LANGS[c.language] || c.language) : "未知");
+    b.setAttribute("data-lang", c.language || "");
+    if (c.language && me.languages.indexOf(c.language) >= 0) b.classList.add("mine");
+    return b;
+  }
+
+  function shown(c) { return !langFilter || c.language === langFilter; }
+
   function renderQueue() {
     var list = $("queue"); list.textContent = "";
-    $("queue-count").textContent = String(queue.length);
-    if (!queue.length) list.appendChild(el("li", "muted", "暂无排队"));
-    queue.forEach(function (c) {
-      var li = el("li"); li.setAttribute("data-id", c.id);
+    var visible = queue.filter(shown);
+    $("queue-count").textContent = String(visible.length);
+    if (!visible.length) list.appendChild(el("li", "muted", "暂无排队"));
+    visible.forEach(function (c) {
+      var li = el("li"); li.setAttribute("data-id", c.id); li.setAttribute("data-lang", c.language || "");
       if (c.id === selected) li.classList.add("selected");
       var row = el("div", "row");
-      row.appendChild(el("span", "reason", REASONS[c.reason] || c.reason || "转人工"));
+      var reason = el("span", "reason"); reason.appendChild(langBadge(c));
+      reason.appendChild(document.createTextNode(REASONS[c.reason] || c.reason || "转人工"));
+      row.appendChild(reason);
       var wait = el("span", "wait", waited(c.waiting_since)); wait.setAttribute("data-since", c.waiting_since || "");
       row.appendChild(wait); li.appendChild(row);
       li.appendChild(el("div", "meta", [c.country, c.site].filter(Boolean).join(" / ") + (understoodText(c.understood) ? "  " + understoodText(c.understood) : "")));
@@ -49,11 +64,13 @@
 
   function renderLive() {
     var list = $("live"); list.textContent = "";
-    live.filter(function (c) { return c.state !== "waiting"; }).forEach(function (c) {
-      var li = el("li"); li.setAttribute("data-id", c.id);
+    live.filter(function (c) { return c.state !== "waiting" && shown(c); }).forEach(function (c) {
+      var li = el("li"); li.setAttribute("data-id", c.id); li.setAttribute("data-lang", c.language || "");
       if (c.id === selected) li.classList.add("selected");
       var row = el("div", "row");
-      row.appendChild(el("span", null, STATES[c.state] + (c.clerk ? " · " + c.clerk : "")));
+      var what = el("span"); what.appendChild(langBadge(c));
+      what.appendChild(document.createTextNode(STATES[c.state] + (c.clerk ? " · " + c.clerk : "")));
+      row.appendChild(what);
       row.appendChild(el("span", "muted", c.id.slice(0, 6)));
       li.appendChild(row);
       if (c.last_citizen_text) li.appendChild(el("div", "last", c.last_citizen_text));
@@ -76,7 +93,10 @@
     var who = { citizen: "群众", bot: "机器人", clerk: "工作人员 " + (m.author || ""), system: "系统" }[m.sender];
     var node = el("div", "line " + m.sender); node.setAttribute("data-id", m.id);
     node.appendChild(el("span", "who", who + " · " + new Date(m.at).toLocaleTimeString("zh-CN")));
-    node.appendChild(el("span", "text", m.text));
+    var text = el("span", "text", m.text);
+    var written = (m.data && (m.data.language || (m.data.custom && m.data.custom.language))) || "";
+    if (written) text.lang = written;
+    node.appendChild(text);
     var custom = (m.data && m.data.custom) || {};
     if (custom.guide_item) node.appendChild(el("span", "guide", "指南：" + title(custom.guide_item) + (custom.aspect ? " · " + custom.aspect : "") + "（示例内容）"));
     if (m.data && m.data.buttons && m.data.buttons.length) {
@@ -97,6 +117,7 @@
     var c = current;
     $("chat-head").textContent = "会话 " + c.id.slice(0, 8) + " · " + STATES[c.state] + (c.clerk ? "（" + c.clerk + "）" : "") +
       (c.reason ? " · " + (REASONS[c.reason] || c.reason) : "");
+    $("chat-head").insertBefore(langBadge(c), $("chat-head").firstChild);
     $("chat-head").classList.remove("muted");
     var box = $("transcript"); box.textContent = "";
     data.messages.forEach(appendLine);
@@ -150,6 +171,26 @@
     osc.start(); osc.stop(audio.currentTime + 0.25);
   }
 
+  // A waiting conversation is offered first to the clerks online who speak its language (bot/desk/offers.py):
+  // they are alerted at once, the others at `open_at`, if it is still waiting then.
+  function offerDelay(c) {
+    if (!c.open_at || (c.first_for || []).indexOf(me.id) >= 0) return 0;
+    return Math.max(0, Date.parse(c.open_at) - Date.now());
+  }
+
+  function offer(c) {
+    if (alerted[c.id + c.waiting_since] || offerTimers[c.id]) return;
+    var wait = offerDelay(c);
+    offerTimers[c.id] = setTimeout(function () {
+      delete offerTimers[c.id];
+      refreshLists().then(function () {
+        if (!queue.some(function (x) { return x.id === c.id; })) return;
+        alerted[c.id + c.waiting_since] = true;
+        notifyWaiting(c);
+      });
+    }, wait);
+  }
+
   function notifyWaiting(c) {
     beep();
     document.title = "【新排队】人工客服工作台";
@@ -162,8 +203,9 @@
     var socket = io("/console", { transports: ["websocket", "polling"] });
     socket.on("connect", function () { $("conn").textContent = "已连接"; $("conn").classList.add("ok"); refreshLists(); if (selected) select(selected); });
     socket.on("disconnect", function () { $("conn").textContent = "连接中断，重连中…"; $("conn").classList.remove("ok"); });
-    socket.on("queue", function (d) { queue = d.queue; renderQueue(); });
-    socket.on("waiting", function (d) { refreshLists().then(function () { notifyWaiting(d.conversation); }); });
+    // The queue as this clerk sees it comes from the API (offered to me, my languages first).
+    socket.on("queue", function (d) { refreshLists(); d.queue.forEach(function (c) { if (offerDelay(c) > 0) offer(c); }); });
+    socket.on("waiting", function (d) { offer(d.conversation); });
     socket.on("conversation", function (d) {
       var c = d.conversation;
       var i = live.findIndex(function (x) { return x.id === c.id; });
@@ -176,7 +218,7 @@
       if (!live.some(function (x) { return x.id === d.conversation_id; })) refreshLists();
     });
     socket.on("note", function (d) { if (d.conversation_id === selected) addNote(d.note); });
-    socket.on("presence", function (d) { renderOnline(d.clerks); fillTransfer(); });
+    socket.on("presence", function (d) { renderOnline(d.clerks); fillTransfer(); refreshLists(); });
     socket.on("transferred", function (d) { if (d.to === me.name) { beep(); refreshLists(); } });
     setInterval(function () { if (socket.connected) socket.emit("heartbeat", {}); }, 15000);
   }
@@ -187,9 +229,35 @@
     select.textContent = ""; select.appendChild(el("option", null, "转接给…")).value = "";
     var online = {}; data.online.forEach(function (c) { online[c.id] = true; });
     data.staff.filter(function (u) { return u.id !== me.id; }).forEach(function (u) {
-      var o = el("option", null, u.name + (online[u.id] ? "（在线）" : "（离线）")); o.value = u.name; select.appendChild(o);
+      var spoken = (u.languages || []).map(function (code) { return LANGS[code] || code; }).join("、");
+      var o = el("option", null, u.name + (spoken ? "（" + spoken + "）" : "") + (online[u.id] ? "（在线）" : "（离线）"));
+      o.value = u.name; select.appendChild(o);
     });
     select.value = keep;
+  }
+
+  // The admin's page for the languages each member of staff speaks besides Chinese.
+  async function openLanguages() {
+    var data = await api("GET", "/api/console/clerks");
+    var table = $("languages-table"); table.textContent = ""; $("languages-error").textContent = "";
+    var others = me.supported_languages.filter(function (l) { return l.code !== me.default_language; });
+    data.staff.forEach(function (u) {
+      var tr = el("tr"); tr.setAttribute("data-user", u.name); tr.appendChild(el("td", null, u.name));
+      others.forEach(function (l) {
+        var td = el("td"), label = el("label"), box = el("input");
+        box.type = "checkbox"; box.value = l.code; box.checked = (u.languages || []).indexOf(l.code) >= 0;
+        box.addEventListener("change", async function () {
+          var codes = Array.prototype.filter.call(tr.querySelectorAll("input"), function (b) { return b.checked; })
+            .map(function (b) { return b.value; });
+          try { await api("POST", "/api/console/users/" + u.id + "/languages", { languages: codes }); fillTransfer(); }
+          catch (err) { $("languages-error").textContent = err.message; box.checked = !box.checked; }
+        });
+        label.appendChild(box); label.appendChild(document.createTextNode(" " + l.name)); label.lang = l.code;
+        td.appendChild(label); tr.appendChild(td);
+      });
+      table.appendChild(tr);
+    });
+    $("languages-dialog").showModal();
   }
 
   function wire() {
@@ -223,6 +291,8 @@
       audio = audio || new (window.AudioContext || window.webkitAudioContext)();
       soundOn = !soundOn; $("sound").textContent = soundOn ? "关闭提示音" : "开启提示音"; beep();
     });
+    $("lang-filter").addEventListener("change", function () { langFilter = $("lang-filter").value; renderQueue(); renderLive(); });
+    $("languages-open").addEventListener("click", openLanguages);
     $("logout").addEventListener("click", async function () { await api("POST", "/api/logout"); location.href = "/login"; });
     setInterval(function () {
       document.querySelectorAll(".wait[data-since]").forEach(function (w) { w.textContent = waited(w.getAttribute("data-since")); });
@@ -245,6 +315,11 @@
     $("me").textContent = me.name + "（" + { clerk: "客服", trainer: "训练师", admin: "管理员" }[me.role] + "）";
     if (me.must_change) { await changePassword(); me = await api("GET", "/api/console/me"); }
     $("to-trainer").hidden = me.role === "clerk";
+    $("languages-open").hidden = me.role !== "admin";
+    me.supported_languages.forEach(function (l) {
+      LANGS[l.code] = l.name;
+      var o = el("option", null, l.name); o.value = l.code; o.lang = l.code; $("lang-filter").appendChild(o);
+    });
     wire(); connectSocket(); fillTransfer();
   }
   start();

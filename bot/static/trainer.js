@@ -32,6 +32,7 @@
     var params = new URLSearchParams();
     params.set("filter", $("f-filter").value);
     if ($("f-item").value) params.set("item", $("f-item").value);
+    if ($("f-language").value) params.set("language", $("f-language").value);
     if ($("f-since").value) params.set("since", $("f-since").value);
     if ($("f-until").value) params.set("until", $("f-until").value);
     var data = await api("GET", "/trainer/api/inbox?" + params.toString());
@@ -43,7 +44,8 @@
 
   function inboxRow(e) {
     var tr = el("tr"); tr.setAttribute("data-message", e.message_id);
-    tr.appendChild(el("td", "text", e.text));
+    var said = el("td", "text", e.text); if (e.language) { said.lang = e.language; said.title = e.language; }
+    tr.appendChild(said);
     var understood = e.item ? intentTitle("item_" + e.item.replace(/-/g, "_")) : (e.intent || "—");
     tr.appendChild(el("td", null, understood + (e.aspect ? " · " + (vocab.aspects[e.aspect] || e.aspect) : "")));
     tr.appendChild(el("td", null, e.confidence === null ? "—" : e.confidence.toFixed(2)));
@@ -117,8 +119,11 @@
     });
     box.appendChild(form);
     var list = el("ul", "examples");
+    var shownLang = null;
     data.examples.forEach(function (ex) {
-      var li = el("li");
+      // The examples per language (the server sorts them by language folder).
+      if (ex.lang !== shownLang) { shownLang = ex.lang; list.appendChild(el("li", "lang-head", (vocab.languages || {})[ex.lang] || ex.lang)); }
+      var li = el("li"); li.lang = ex.lang;
       var span = el("span", null, ex.text);
       var edit = el("button", null, "修改"); edit.type = "button";
       var del = el("button", null, "删除"); del.type = "button";
@@ -177,6 +182,16 @@
       tr.appendChild(el("td", null, "线上 " + (r.live ? pct(r.live[pair[1]]) : "—")));
       var d = r.delta ? r.delta[pair[1]] : null;
       tr.appendChild(el("td", d > 0 ? "up" : (d < 0 ? "down" : ""), d === null ? "" : (d >= 0 ? "+" : "") + (d * 100).toFixed(1) + "%"));
+      overall.appendChild(tr);
+    });
+    // Item accuracy on each language's held-out set: a candidate worse in any language needs an admin's override.
+    (r.per_language || []).forEach(function (row) {
+      var tr = el("tr"); tr.setAttribute("data-language", row.language);
+      tr.appendChild(el("th", null, "事项准确率 · " + ((vocab.languages || {})[row.language] || row.language)));
+      tr.appendChild(el("td", null, "候选 " + pct(row.candidate)));
+      tr.appendChild(el("td", null, "线上 " + (row.live === null ? "—" : pct(row.live))));
+      var d = row.delta;
+      tr.appendChild(el("td", row.worse ? "down" : (d > 0 ? "up" : ""), d === null ? "" : (d >= 0 ? "+" : "") + (d * 100).toFixed(1) + "%"));
       overall.appendChild(tr);
     });
     $("override-box").hidden = !(r.worse_than_live && me.role === "admin");
@@ -262,6 +277,9 @@
     vocab.items.forEach(function (it) {
       titles[it.intent] = it.title;
       var o = el("option", null, it.title); o.value = it.id; $("f-item").appendChild(o);
+    });
+    Object.keys(vocab.languages || {}).forEach(function (code) {
+      var o = el("option", null, vocab.languages[code]); o.value = code; o.lang = code; $("f-language").appendChild(o);
     });
     await loadInbox();
     pollJob();

@@ -2,6 +2,8 @@
  * Speaks the rasa-webchat socket.io protocol with the desk. Text is only ever
  * put in the page as text nodes (never innerHTML), so nothing a citizen, the
  * bot or a clerk writes can inject markup.
+ * Its own strings and its languages come from the desk (/api/widget/strings, the
+ * catalog knowledge/messages/<code>.yml `widget.*`): a new language is data only.
  */
 (function () {
   "use strict";
@@ -26,6 +28,8 @@
     ".wzd-title{flex:1;min-width:0}.wzd-title b{display:block;font-size:16px}.wzd-status{font-size:12px;opacity:.9}",
     ".wzd-head button{background:rgba(255,255,255,.18);color:#fff;border:1px solid rgba(255,255,255,.5);border-radius:14px;padding:5px 10px;font-size:13px;cursor:pointer}",
     ".wzd-head .wzd-human{background:#fff;color:#c8102e;font-weight:bold}",
+    ".wzd-head select{background:rgba(255,255,255,.18);color:#fff;border:1px solid rgba(255,255,255,.5);border-radius:14px;padding:4px 6px;font-size:13px}",
+    ".wzd-head select option{color:#222}",
     ".wzd-banner{display:none;background:#fff3cd;color:#7a5b00;padding:6px 12px;font-size:13px}",
     ".wzd-banner.show{display:block}",
     ".wzd-log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px}",
@@ -84,28 +88,55 @@
   }
 
   var ui = {}, socket = null, sessionId = store.get("session", null), lastId = 0;
+  // The widget's strings and languages (from the desk), the language shown, and whether the citizen picked it.
+  var I18N = null, lang = null, picked = store.get("lang_picked", false), state = { kind: "bot", clerk: null };
+
+  function t(key, values) {
+    var text = (I18N.strings[lang] || {})[key] || (I18N.strings[I18N["default"]] || {})[key] || key;
+    Object.keys(values || {}).forEach(function (name) { text = text.split("{" + name + "}").join(values[name]); });
+    return text;
+  }
+
+  function supported(code) {
+    if (!code) return null;
+    var short = String(code).replace("_", "-").split("-")[0].toLowerCase();
+    return I18N.languages.some(function (l) { return l.code === short; }) ? short : null;
+  }
+
+  // The citizen's pick, remembered across reloads; else the browser's locale; else the default language.
+  function initialLanguage() {
+    var chosen = picked ? supported(store.get("lang", null)) : null;
+    if (chosen) return chosen;
+    picked = false;
+    var locales = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language];
+    for (var i = 0; i < locales.length; i++) { var code = supported(locales[i]); if (code) return code; }
+    return I18N["default"];
+  }
   var pending = store.get("pending", []); // sent but not yet acknowledged as stored: re-sent after a reconnect
   var seenIds = {}, byClient = {}, typingTimer = null;
 
   function build() {
     var style = el("style"); style.textContent = CSS; document.head.appendChild(style);
-    ui.launcher = el("button", "wzd-launcher", "💬 在线咨询");
-    ui.launcher.type = "button"; ui.launcher.setAttribute("aria-label", "打开在线咨询");
-    ui.panel = el("section", "wzd-panel"); ui.panel.setAttribute("aria-label", "在线咨询窗口");
+    ui.launcher = el("button", "wzd-launcher");
+    ui.launcher.type = "button";
+    ui.panel = el("section", "wzd-panel");
     var head = el("div", "wzd-head"), title = el("div", "wzd-title");
-    title.appendChild(el("b", null, "温州华侨服务 · 在线咨询"));
-    ui.status = el("span", "wzd-status", "智能助手为您服务"); title.appendChild(ui.status);
-    ui.large = el("button", "wzd-large", "大字"); ui.large.type = "button"; ui.large.setAttribute("aria-pressed", "false");
-    ui.human = el("button", "wzd-human", "转人工"); ui.human.type = "button";
-    ui.close = el("button", "wzd-close", "✕"); ui.close.type = "button"; ui.close.setAttribute("aria-label", "关闭");
-    head.appendChild(title); head.appendChild(ui.large); head.appendChild(ui.human); head.appendChild(ui.close);
-    ui.banner = el("div", "wzd-banner", "网络连接中断，正在重新连接…您的消息不会丢失。");
+    ui.title = el("b"); title.appendChild(ui.title);
+    ui.status = el("span", "wzd-status"); title.appendChild(ui.status);
+    // The language switcher: each option named in its own language, with its own lang attribute.
+    ui.lang = el("select", "wzd-lang");
+    I18N.languages.forEach(function (l) { var o = el("option", null, l.name); o.value = l.code; o.lang = l.code; ui.lang.appendChild(o); });
+    ui.large = el("button", "wzd-large"); ui.large.type = "button"; ui.large.setAttribute("aria-pressed", "false");
+    ui.human = el("button", "wzd-human"); ui.human.type = "button";
+    ui.close = el("button", "wzd-close", "✕"); ui.close.type = "button";
+    head.appendChild(title); head.appendChild(ui.lang); head.appendChild(ui.large); head.appendChild(ui.human); head.appendChild(ui.close);
+    ui.banner = el("div", "wzd-banner");
     ui.log = el("div", "wzd-log"); ui.log.setAttribute("role", "log"); ui.log.setAttribute("aria-live", "polite");
-    ui.typing = el("div", "wzd-typing"); ui.typing.setAttribute("aria-label", "正在输入");
+    ui.typing = el("div", "wzd-typing");
     ui.typing.appendChild(el("i")); ui.typing.appendChild(el("i")); ui.typing.appendChild(el("i"));
     var form = el("form", "wzd-form");
-    ui.input = el("textarea", "wzd-input"); ui.input.rows = 1; ui.input.placeholder = "请输入您的问题，例如：护照过期了怎么换";
-    ui.send = el("button", "wzd-send", "发送"); ui.send.type = "submit";
+    ui.input = el("textarea", "wzd-input"); ui.input.rows = 1;
+    ui.send = el("button", "wzd-send"); ui.send.type = "submit";
     form.appendChild(ui.input); form.appendChild(ui.send);
     ui.panel.appendChild(head); ui.panel.appendChild(ui.banner); ui.panel.appendChild(ui.log); ui.panel.appendChild(form);
     ui.log.appendChild(ui.typing);
@@ -114,13 +145,39 @@
     ui.launcher.addEventListener("click", open);
     ui.close.addEventListener("click", function () { ui.panel.classList.remove("open"); ui.launcher.style.display = ""; store.set("open", false); });
     ui.large.addEventListener("click", function () { setLarge(!ui.panel.classList.contains("large")); });
-    ui.human.addEventListener("click", function () { send("/request_human", "转人工"); });
+    ui.human.addEventListener("click", function () { send("/request_human", t("human")); });
+    ui.lang.addEventListener("change", function () {
+      picked = true; store.set("lang_picked", true); store.set("lang", ui.lang.value); setLanguage(ui.lang.value);
+    });
     form.addEventListener("submit", function (event) { event.preventDefault(); submit(); });
     ui.input.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); submit(); }
     });
     setLarge(store.get("large", false));
+    setLanguage(lang);
   }
+
+  // Draws the widget's own strings in `code`; the messages keep the language they were written in.
+  function setLanguage(code) {
+    lang = code;
+    ui.panel.lang = code; ui.launcher.lang = code; ui.lang.value = code;
+    ui.launcher.textContent = t("launcher"); ui.launcher.setAttribute("aria-label", t("open"));
+    ui.panel.setAttribute("aria-label", t("panel"));
+    ui.title.textContent = t("title");
+    ui.lang.setAttribute("aria-label", t("language")); ui.lang.title = t("language");
+    ui.large.textContent = t("large"); ui.human.textContent = t("human");
+    ui.close.setAttribute("aria-label", t("close"));
+    ui.banner.textContent = t("offline"); ui.typing.setAttribute("aria-label", t("typing"));
+    ui.input.placeholder = t("placeholder"); ui.send.textContent = t("send");
+    showState();
+  }
+
+  function showState() {
+    ui.status.textContent = state.kind === "clerk" ? t("status.clerk", { name: state.clerk || "" })
+      : state.kind === "queued" ? t("status.queued") : t("status.bot");
+  }
+
+  function setState(kind, clerk) { state = { kind: kind, clerk: clerk || null }; showState(); }
 
   function setLarge(on) {
     ui.panel.classList.toggle("large", on); ui.large.setAttribute("aria-pressed", on ? "true" : "false"); store.set("large", on);
@@ -152,9 +209,11 @@
     for (var i = 0; i < old.length; i++) old[i].disabled = true;
   }
 
-  function addLine(sender, text, author) {
+  function addLine(sender, text, author, language) {
     var node = el("div", "wzd-msg"); node.setAttribute("data-sender", sender);
-    if (sender === "clerk") node.appendChild(el("span", "wzd-who", "工作人员 " + (author || "")));
+    // The language the line is written in (the bot's custom.language, the desk's own lines'), for screen readers and fonts.
+    if (language) node.lang = language;
+    if (sender === "clerk") { var who = el("span", "wzd-who", t("clerk", { name: author || "" })); who.lang = lang; node.appendChild(who); }
     var body = el("span", "wzd-text"); fillText(body, text); node.appendChild(body);
     ui.log.insertBefore(node, ui.typing);
     return node;
@@ -172,15 +231,16 @@
       scroll(); return;
     }
     if (sender !== "citizen") showTyping(false);
-    if (msg.text) addLine(sender, msg.text, meta.author);
+    if (msg.text) addLine(sender, msg.text, meta.author, meta.language);
     if (msg.attachment && msg.attachment.type === "image" && /^https?:/.test(msg.attachment.payload.src || "")) {
-      var img = el("img"); img.src = msg.attachment.payload.src; img.alt = "图片"; img.style.maxWidth = "70%";
+      var img = el("img"); img.src = msg.attachment.payload.src; img.alt = t("image"); img.style.maxWidth = "70%";
       ui.log.insertBefore(img, ui.typing);
     }
     var replies = msg.quick_replies || (msg.buttons || []).map(function (b) { return { title: b.title, payload: b.payload }; });
     if (replies.length) {
       disableQuickReplies();
       var box = el("div", "wzd-qrs");
+      if (meta.language) box.lang = meta.language;
       replies.forEach(function (r) {
         var b = el("button", "wzd-qr", r.title); b.type = "button";
         b.addEventListener("click", function () { disableQuickReplies(); send(r.payload || r.title, r.title); });
@@ -188,19 +248,13 @@
       });
       ui.log.insertBefore(box, ui.typing);
     }
-    if (meta.custom && meta.custom.handoff) ui.status.textContent = STATUS.queued();
-    var status = meta.event && Object.prototype.hasOwnProperty.call(STATUS, meta.event) ? STATUS[meta.event] : null;
-    if (status) ui.status.textContent = status(meta.author);
+    if (meta.custom && meta.custom.handoff) setState("queued");
+    // The desk's events on system lines (bot_uttered metadata.event), never their wording.
+    if (meta.event && Object.prototype.hasOwnProperty.call(EVENTS, meta.event)) setState(EVENTS[meta.event], meta.author);
     scroll();
   }
 
-  // The desk's events on system lines (bot_uttered metadata.event), never their wording.
-  var STATUS = {
-    joined: function (clerk) { return "人工客服 " + (clerk || "") + " 为您服务"; },
-    left: function () { return "智能助手为您服务"; },
-    closed: function () { return "智能助手为您服务"; },
-    queued: function () { return "正在为您转接人工客服"; }
-  };
+  var EVENTS = { joined: "clerk", left: "bot", closed: "bot", queued: "queued" };
 
   function send(payload, title) {
     var item = { client_id: newId(), message: payload, title: title || payload };
@@ -215,10 +269,14 @@
     showTyping(true);
     socket.timeout(10000).emit("user_uttered", {
       message: item.message, session_id: sessionId, client_id: item.client_id,
-      customData: { client_id: item.client_id, title: item.title, page: location.pathname }
+      // The language: "picked" once the citizen chose it in the switcher, else the browser's locale (a guess).
+      customData: {
+        client_id: item.client_id, title: item.title, page: location.pathname,
+        language: lang, language_source: picked ? "picked" : "locale"
+      }
     }, function (err, ack) {
       if (err || !ack) return; // no acknowledgement: stays pending, re-sent after reconnect
-      if (!ack.ok) { showTyping(false); addLine("system", ack.error || "发送失败，请重试。"); dropPending(item.client_id); return; }
+      if (!ack.ok) { showTyping(false); addLine("system", ack.error || t("send_failed"), null, ack.error ? null : lang); dropPending(item.client_id); return; }
       dropPending(item.client_id);
       var line = byClient[item.client_id];
       if (line) line.classList.remove("pending");
@@ -236,9 +294,8 @@
       // The message length limit is the desk's (bot/limits.py), not written here.
       if (reply.max_text) ui.input.maxLength = reply.max_text;
       reply.messages.forEach(render);
-      if (reply.state === "clerk" && reply.clerk) ui.status.textContent = "人工客服 " + reply.clerk + " 为您服务";
-      else if (reply.state === "waiting") ui.status.textContent = "正在为您转接人工客服";
-      else ui.status.textContent = "智能助手为您服务";
+      if (reply.state === "clerk" && reply.clerk) setState("clerk", reply.clerk);
+      else setState(reply.state === "waiting" ? "queued" : "bot");
       pending.slice().forEach(emit);
       if (!pending.length) showTyping(false);
     });
@@ -270,14 +327,27 @@
     else if (sessionId) connect();
   }
 
+  function loadStrings(then) {
+    fetch(BASE + "/api/widget/strings").then(function (reply) { return reply.json(); })
+      .then(function (data) { I18N = data; lang = initialLanguage(); then(); })
+      .catch(function () { setTimeout(function () { loadStrings(then); }, 3000); }); // the desk is restarting
+  }
+
   function boot() {
-    if (window.io) return start();
+    var waiting = 2;
+    function ready() { if (--waiting === 0) start(); }
+    loadStrings(ready);
+    if (window.io) return ready();
     var loader = document.createElement("script");
     loader.src = BASE + "/static/vendor/socket.io.min.js";
-    loader.onload = start;
+    loader.onload = ready;
     document.head.appendChild(loader);
   }
 
-  window.WenzhouDesk = { open: function () { open(); }, send: function (text) { send(text, null); } };
+  window.WenzhouDesk = {
+    open: function () { open(); },
+    send: function (text) { send(text, null); },
+    language: function () { return lang; }
+  };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot); else boot();
 })();

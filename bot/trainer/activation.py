@@ -65,9 +65,11 @@ class Activation:
         if result.get("worse_than_live"):
             if not (override and role == "admin"):
                 delta = result.get("delta") or {}
+                worse = "、".join(result.get("worse_languages") or [])
+                where = f"在这些语言的测试集上更差：{worse}" if worse else "在测试集上比线上模型差"
                 return Decision(
                     False,
-                    f"候选模型在测试集上比线上模型差（事项准确率 {delta.get('item_accuracy', 0):+.1%}），不能上线。"
+                    f"候选模型{where}（中文事项准确率 {delta.get('item_accuracy', 0):+.1%}），不能上线。"
                     "如确需上线，请管理员选择“强制上线”。",
                 )
         if not Path(model_path).exists():

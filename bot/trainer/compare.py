@@ -16,7 +16,35 @@ def _errors(report: dict[str, Any] | None) -> set[tuple[str, str]]:
     return {(error["expected"], error["text"]) for error in (report or {}).get("errors", [])}
 
 
-def compare(candidate: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
+def per_language(
+    candidates: dict[str, dict[str, Any]], lives: dict[str, dict[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """Item accuracy per language's held-out set, candidate against live; `worse` beyond the tolerance."""
+    rows = []
+    for language, report in candidates.items():
+        live = (lives or {}).get(language)
+        live_rate = live["item_accuracy"] if live else None
+        rate = report["item_accuracy"]
+        rows.append(
+            {
+                "language": language,
+                "candidate": rate,
+                "live": live_rate,
+                "delta": None if live_rate is None else rate - live_rate,
+                "worse": live_rate is not None and rate < live_rate - TOLERANCE,
+            }
+        )
+    return rows
+
+
+def compare(
+    candidate: dict[str, Any],
+    live: dict[str, Any] | None,
+    languages: dict[str, dict[str, Any]] | None = None,
+    live_languages: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The candidate against the live model on the Chinese set (per item), and on every language's
+    set when `languages` (language -> report) is given: worse in any language is worse than live."""
     knowledge = load_knowledge()
     per_item = []
     for item, figures in candidate["per_item"].items():
@@ -47,6 +75,10 @@ def compare(candidate: dict[str, Any], live: dict[str, Any] | None) -> dict[str,
     else:
         summary["delta"] = None
         summary["worse_than_live"] = False
+    rows = per_language(languages or {}, live_languages if live else None)
+    summary["per_language"] = rows
+    summary["worse_languages"] = [row["language"] for row in rows if row["worse"]]
+    summary["worse_than_live"] = summary["worse_than_live"] or bool(summary["worse_languages"])
     return summary
 
 

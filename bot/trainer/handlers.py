@@ -59,6 +59,7 @@ async def inbox(request: web.Request) -> web.Response:
         item=request.query.get("item") or None,
         since=_date(request.query.get("since")),
         until=_date(request.query.get("until")),
+        language=request.query.get("language") or None,
     )
     return json_reply({"entries": await _service(request).inbox(query)})
 

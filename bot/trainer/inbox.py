@@ -29,6 +29,8 @@ class InboxQuery:
     item: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # A language code (knowledge/languages.yml): only the citizens' lines in that language.
+    language: str | None = None
     limit: int = 200
 
 
@@ -62,7 +64,12 @@ def _understood(line: DeskMessage, replies: list[DeskMessage]) -> dict[str, Any]
         {},
     )
     intent = nlu.get("intent")
+    # The language the NLU settled on for the line (the `language` slot), else the one the bot answered in.
+    answered_in = next(
+        (((r.data or {}).get("custom") or {}).get("language") for r in replies if r.sender == "bot"), None
+    )
     return {
+        "language": nlu.get("language") or answered_in,
         "intent": intent,
         "confidence": nlu.get("confidence"),
         "item": answered.get("guide_item") or item_for(intent),
@@ -112,6 +119,8 @@ class Inbox:
     def _wanted(entry: dict[str, Any], query: InboxQuery) -> bool:
         if query.item and entry["item"] != query.item:
             return False
+        if query.language and entry["language"] != query.language:
+            return False
         if query.filter == "low_confidence":
             return entry["confidence"] is None or entry["confidence"] < LOW_CONFIDENCE
         if query.filter == "fallback":
@@ -119,6 +128,22 @@ class Inbox:
         if query.filter == "handoff":
             return entry["outcome"] in ("handed_off", "queued", "clerk")
         return True
+
+    def message_language(self, message_id: int) -> str | None:
+        """The language of a citizen's line, as the inbox shows it (None when unknown)."""
+        with self.db.session() as session:
+            row = session.get(DeskMessage, message_id)
+            if row is None:
+                return None
+            replies = list(
+                session.execute(
+                    select(DeskMessage)
+                    .where(DeskMessage.conversation_id == row.conversation_id, DeskMessage.id > row.id)
+                    .order_by(DeskMessage.id)
+                    .limit(5)
+                ).scalars()
+            )
+            return _understood(row, replies)["language"]
 
     def message_text(self, message_id: int) -> str | None:
         """The unmasked text, for turning a message into training data (masked again there)."""

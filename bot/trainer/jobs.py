@@ -24,8 +24,10 @@ from typing import Any, Awaitable, Callable
 from sqlalchemy import insert, literal, select, update
 
 from bot.db import Database
+from bot.i18n import load_languages
 from bot.knowledge.store import PROJECT_ROOT
 from bot.offload import ThreadPool
+from bot.tools.evaluate import test_sets
 from bot.tools.rasa_cli import quiet_env, train_command, validate_command
 from bot.trainer.compare import compare, confusion_picture
 from bot.trainer.tables import DONE, FAILED, PENDING, QUEUED, RUNNING, ModelActivation, TrainingChange, TrainingJob
@@ -196,10 +198,12 @@ class TrainingRunner:
             await db(self._set, job_id, model_path=str(model))
             live = resolve_model(await self.live_model(), self.candidates)
             self.reports.mkdir(parents=True, exist_ok=True)
-            candidate_report = await self._evaluate(job_id, model, f"job-{job_id}-candidate")
-            live_report = await self._evaluate(job_id, live, f"job-{job_id}-live") if live else None
+            candidates = await self._evaluate(job_id, model, f"job-{job_id}-candidate")
+            lives = await self._evaluate(job_id, live, f"job-{job_id}-live") if live else None
             await db(self._set, job_id, stage="compare", progress=STAGE_END["evaluate"])
-            comparison = compare(candidate_report, live_report)
+            candidate_report = candidates[load_languages().default]
+            live_report = lives[load_languages().default] if lives else None
+            comparison = compare(candidate_report, live_report, candidates, lives)
             picture = self.reports / f"job-{job_id}-confusion.png"
             confusion_picture(candidate_report, picture)
             # Kept in the database, so every desk instance can show it.
@@ -226,11 +230,20 @@ class TrainingRunner:
             path.unlink(missing_ok=True)
         return removed
 
-    async def _evaluate(self, job_id: int, model: Path, name: str) -> dict[str, Any]:
+    async def _evaluate(self, job_id: int, model: Path, name: str) -> dict[str, dict[str, Any]]:
+        """Every supported language's held-out set (tests/data): language -> report."""
         await self.pool.run(self._set, job_id, stage="evaluate")
-        command = [sys.executable, "-m", "bot.tools.evaluate", "--via", "agent", "--model", str(model), "--set", "zh"]
+        languages = load_languages()
+        sets = [code for code in languages.supported if code in test_sets()]
+        command = [sys.executable, "-m", "bot.tools.evaluate", "--via", "agent", "--model", str(model)]
+        command += [argument for code in sets for argument in ("--set", code)]
         await self._command(job_id, "evaluate", [*command, "--name", name, "--out-dir", str(self.reports)])
-        return json.loads((self.reports / f"{name}.json").read_text(encoding="utf-8"))
+        reports = {}
+        for code in sets:
+            # evaluate names the default language's report <name>, the others <name>_<set>.
+            path = self.reports / (f"{name}.json" if code == languages.default else f"{name}_{code}.json")
+            reports[code] = json.loads(path.read_text(encoding="utf-8"))
+        return reports
 
     async def _command(self, job_id: int, stage: str, args: list[str]) -> None:
         db = self.pool.run

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bot.db import Database
+from bot.i18n import load_languages
 from bot.knowledge import SAMPLE_NOTICE, intent_for, item_for, load_knowledge
 from bot.offload import ThreadPool
 from bot.rasa_client import RasaClient
+from bot.trainer import nlu_files
 from bot.trainer.activation import Activation, Decision
 from bot.trainer.inbox import FILTERS, Inbox, InboxQuery
 from bot.trainer.jobs import TrainingRunner, resolve_model
@@ -104,6 +106,7 @@ class TrainerService:
             "aspects": {key: value["label"] for key, value in knowledge.aspects.items()},
             "entities": sorted(entities),
             "filters": list(FILTERS),
+            "languages": dict(load_languages().names),
             "sample_notice": SAMPLE_NOTICE,
         }
 
@@ -131,7 +134,8 @@ class TrainerService:
 
     async def examples(self, intent: str) -> list[dict[str, str]]:
         rows = await self.pool.run(self.workbench.examples_for, intent)
-        return [{"text": e.text, "file": e.file} for e in rows]
+        # Grouped by language (the folder), so the workbench shows each language's examples apart.
+        return [{"text": e.text, "file": e.file, "lang": e.lang} for e in sorted(rows, key=lambda e: e.lang)]
 
     async def pending(self) -> dict[str, Any]:
         return {"pending": await self.pool.run(self.workbench.pending), "diff": await self.pool.run(self.workbench.pending_diff)}
@@ -145,7 +149,12 @@ class TrainerService:
             raise NotFound("找不到这条消息。")
         intent = "out_of_scope" if body.get("out_of_scope") else body.get("intent") or intent_for(str(body.get("item", "")))
         entities = _spans(text, body.get("entities"))
-        outcome = await self.pool.run(self.workbench.correct_message, text, intent, author, entities, message_id)
+        # The correction keeps the message's language: it goes to that language's training data.
+        lang = await self.pool.run(self.inbox_.message_language, message_id)
+        lang = lang if lang in nlu_files.languages(self.workbench.nlu_dir) else None
+        outcome = await self.pool.run(
+            self.workbench.correct_message, text, intent, author, entities, message_id, lang
+        )
         if outcome.ok:
             change = {"intent": intent, "aspect": body.get("aspect"), "by": author}
             await self.pool.run(self.inbox_.mark_corrected, message_id, change)

@@ -66,14 +66,23 @@ class Workbench:
 
     # --- changes -------------------------------------------------------------------
 
-    def add(self, intent: str, text: str, author: str, entities: list[dict] | None = None, **extra: Any) -> Outcome:
-        """A new example (a paraphrase, or a citizen's message with its right intent)."""
+    def add(
+        self,
+        intent: str,
+        text: str,
+        author: str,
+        entities: list[dict] | None = None,
+        lang: str | None = None,
+        **extra: Any,
+    ) -> Outcome:
+        """A new example (a paraphrase, or a citizen's message with its right intent), written under
+        bot/data/nlu/<lang>/ (the workbench's language when not given)."""
         text = " ".join(text.split())
         problems = check_example(intent, text, self.examples(), entities)
         if problems:
             return Outcome(False, problems)
         written = nlu_files.annotate(text, entities or [])
-        nlu_files.add_correction(intent, written, self.nlu_dir, self.lang)
+        nlu_files.add_correction(intent, written, self.nlu_dir, lang or self.lang)
         return Outcome(
             True,
             [],
@@ -88,8 +97,10 @@ class Workbench:
         author: str,
         entities: list[dict] | None = None,
         source_message_id: int | None = None,
+        lang: str | None = None,
     ) -> Outcome:
-        """A citizen's message, masked, becomes an example of the intent a trainer chose."""
+        """A citizen's message, masked, becomes an example of the intent a trainer chose, in the
+        message's language (bot/data/nlu/<lang>/corrections.yml)."""
         masked = mask(text)
         spans = entities if masked == text else None  # offsets no longer hold once masked
         existing = next((e for e in self.examples() if nlu_files.key(e.text) == nlu_files.key(masked)), None)
@@ -98,7 +109,7 @@ class Workbench:
                 "confirm", author, intent=intent, text=masked, source_message_id=source_message_id, status=TRAINED
             )
             return Outcome(True, [], change, masked)
-        return self.add(intent, masked, author, spans, source_message_id=source_message_id)
+        return self.add(intent, masked, author, spans, lang, source_message_id=source_message_id)
 
     def move(self, old_intent: str, text: str, new_intent: str, author: str) -> Outcome:
         example = self.find(old_intent, text)

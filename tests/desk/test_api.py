@@ -23,6 +23,7 @@ PUBLIC = {
     "/",
     "/demo",
     "/widget.js",
+    "/api/widget/strings",
     "/health",
     "/api/status",
     "/api/conversations/{conversation_id}/messages",
@@ -33,7 +34,7 @@ PUBLIC = {
 
 
 # Values that fit each route parameter's pattern, so the guard (not the router) answers.
-SAMPLE_PARAMS = {"case_no": "WZ1", "message_id": "1", "job_id": "1", "intent": "item_x", "action": "add"}
+SAMPLE_PARAMS = {"user_id": "1", "case_no": "WZ1", "message_id": "1", "job_id": "1", "intent": "item_x", "action": "add"}
 
 
 def _is_console(path: str) -> bool:

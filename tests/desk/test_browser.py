@@ -17,7 +17,7 @@ if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
 
 async def test_citizen_and_clerk_end_to_end(desk, browser):
     ensure_user(desk.accounts, "张")
-    citizen_ctx = await browser.new_context(viewport={"width": 390, "height": 780}, is_mobile=True, has_touch=True)
+    citizen_ctx = await browser.new_context(viewport={"width": 390, "height": 780}, is_mobile=True, has_touch=True, locale="zh-CN")
     clerk_ctx = await browser.new_context(viewport={"width": 1360, "height": 860})
     widget = await open_widget(citizen_ctx, desk.url)
 

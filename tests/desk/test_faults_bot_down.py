@@ -62,7 +62,7 @@ async def test_slow_rasa_gets_a_clear_answer_within_seconds(rasa_stack, stack_da
 
 
 async def test_rasa_dies_mid_conversation_and_comes_back(desk, browser, rasa_stack):
-    context = await browser.new_context(viewport={"width": 390, "height": 780})
+    context = await browser.new_context(viewport={"width": 390, "height": 780}, locale="zh-CN")
     widget = await open_widget(context, desk.url)
     await citizen_says(widget, "护照过期了怎么换")
     await line(widget, "bot", "普通护照换发").first.wait_for(timeout=15000)

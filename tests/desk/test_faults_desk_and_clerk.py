@@ -33,7 +33,7 @@ async def test_a_clerk_who_drops_out_finds_everything_on_return(desk_without_ras
 
 @pytest.mark.stack
 async def test_desk_restart_loses_nothing_and_the_widget_recovers(desk, browser):
-    context = await browser.new_context(viewport={"width": 390, "height": 780})
+    context = await browser.new_context(viewport={"width": 390, "height": 780}, locale="zh-CN")
     widget = await open_widget(context, desk.url)
     await citizen_says(widget, "护照过期了怎么换")
     await line(widget, "bot", "普通护照换发").first.wait_for(timeout=15000)

@@ -130,7 +130,7 @@ async def test_trainer_corrects_trains_compares_and_puts_live(trainer_desk, own_
         await page.screenshot(path=str(RESULTS / "trainer_live.png"), full_page=True)
 
         # The same question, through the widget, is now answered from the right item.
-        widget = await open_widget(await browser.new_context(viewport={"width": 390, "height": 780}), trainer_desk.url)
+        widget = await open_widget(await browser.new_context(viewport={"width": 390, "height": 780}, locale="zh-CN"), trainer_desk.url)
         await citizen_says(widget, QUESTION)
         await line(widget, "bot", "申请强制执行").first.wait_for(timeout=15000)
         await widget.screenshot(path=str(RESULTS / "widget_after_retrain.png"))
