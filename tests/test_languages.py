@@ -196,3 +196,9 @@ def test_a_button_payload_says_nothing_of_the_language():
     assert not payload.get("entities")
     assert [(e["entity"], e["value"]) for e in picked.get("entities")] == [("language", "it")]
     assert spanish.get("intent") == {"name": "unsupported_language", "confidence": 1.0}
+
+
+def test_markup_and_code_say_nothing_of_the_language():
+    """A Chinese citizen's "<script>…</script><b>粗</b>" must not turn the conversation English."""
+    detection = shared_detector().detect("<script>window.__pwned=1</script><b>粗</b>")
+    assert detection.language is None and detection.unsupported is None

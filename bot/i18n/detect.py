@@ -22,6 +22,8 @@ _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
 _CASE_NO = re.compile(r"w\s*z[\s\-_]*\d[\d\s\-_]{10,}", re.I)
 _WORD = re.compile(r"[^\W\d_]+")
+_MARKUP = re.compile(r"<[^<>]{0,200}>")
+_CODE_LIKE = re.compile(r"\S*\w[_=/\\{}@.:]+\w\S*")
 # Letters of scripts other than Latin and Han: Arabic, Cyrillic, Greek, Hebrew, Thai, Devanagari...
 _OTHER_SCRIPT = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u05ff\u0600-\u06ff\u0900-\u097f\u0e00-\u0e7f]")
 
@@ -81,7 +83,8 @@ class LanguageDetector:
         }
 
     def detect(self, text: str) -> Detection:
-        text = unicodedata.normalize("NFC", text or "")
+        # Markup, addresses and code-like tokens ("<b>", "window.__x=1", a URL) are no one's language.
+        text = _CODE_LIKE.sub(" ", _MARKUP.sub(" ", unicodedata.normalize("NFC", text or "")))
         han = len(_HAN.findall(text))
         stripped = _CASE_NO.sub(" ", text)
         words = [word for word in _WORD.findall(stripped) if not _HAN.search(word)]
