@@ -29,7 +29,7 @@ BUSY = "已有训练在进行，请等它完成。"
 
 
 class NotFound(Exception):
-    pass
+    """The item, example or job a trainer named does not exist (the route answers 404)."""
 
 
 def _change_text(bench: Workbench, intent: str, body: dict[str, Any], author: str) -> Outcome:
