@@ -142,6 +142,17 @@ def test_yes_without_offer_asks_how_to_help(database):
     assert "有什么可以帮您" in messages[0]["text"]
 
 
+def test_a_weak_yes_to_nothing_asked_that_names_a_topic_offers_its_items(database):
+    # On one training run "户口" came out as a weak 是; nothing was asked, so it is a topic.
+    hukou = [intent_for(item) for item in ("hukou-move-out", "hukou-move-in", "hukou-info-correction")]
+    ranking = [(hukou[0], 0.08), (hukou[1], 0.065), (hukou[2], 0.062)]
+    events, messages = run_action(ActionReplyOffer(), make_tracker("户口", "affirm", 0.146, ranking=ranking))
+    assert messages[0]["custom"]["candidates"] == ["hukou-move-out", "hukou-move-in", "hukou-info-correction"]
+    # A weak 好的 names nothing and stays a plain reply.
+    _, messages = run_action(ActionReplyOffer(), make_tracker("好的", "affirm", 0.3, ranking=ranking))
+    assert "有什么可以帮您" in messages[0]["text"]
+
+
 # --- case status -------------------------------------------------------------------
 
 

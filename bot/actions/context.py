@@ -173,6 +173,12 @@ def _item_units(kb: KnowledgeBase) -> dict[str, frozenset[str]]:
     }
 
 
+def speaks_of_items(kb: KnowledgeBase, turn: Turn) -> bool:
+    """Whether the message's content uses a word of some item's name ("户口", "passaporto")."""
+    said = units(turn.content())
+    return any(said & found for found in _item_units(kb).values())
+
+
 def distinguishing_pick(
     kb: KnowledgeBase, text: str, group: list[str], ranking: list[tuple[str, float]] | None = None
 ) -> tuple[str | None, float]:

@@ -10,6 +10,7 @@ the slots for the trainer's inbox; the `custom` payload keeps its contract.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -163,10 +164,17 @@ def overrides_intent(decision: Decision, turn: Turn, short_reply: bool = False) 
 
 
 def respond_in_context(
-    dispatcher: CollectingDispatcher, tracker: Tracker, strong_only: bool, short_reply: bool = False
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    strong_only: bool,
+    short_reply: bool = False,
+    unplaced: bool = False,
 ) -> list[EventType] | None:
-    """Answers from the context; with `strong_only`, only when the context clearly decides (else None)."""
+    """Answers from the context; with `strong_only`, only when the context clearly decides (else None).
+    With `unplaced`, the classifier's intent is disregarded, as for nlu_fallback."""
     turn, state = turn_of(tracker), state_of(tracker)
+    if unplaced:
+        turn = replace(turn, intent="nlu_fallback")
     decision = decide(knowledge(), turn, state)
     if strong_only and not overrides_intent(decision, turn, short_reply):
         return None

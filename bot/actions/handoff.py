@@ -9,8 +9,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.context import speaks_of_items
 from bot.actions.language import Reply
-from bot.actions.resources import database
+from bot.actions.resources import database, knowledge
 from bot.actions.understanding import understood
 
 logger = logging.getLogger(__name__)
@@ -20,6 +21,8 @@ REASONS = ("user_request", "complaint", "repeated_misunderstanding", "case_verif
 
 # Below this, a "complaint" may be a worried follow-up; a person asked for by name is always handed over.
 UNSURE_COMPLAINT = 0.35
+# Below this, a "yes" or "no" to nothing asked is not read as one: "户口" can come out as a weak 是.
+UNSURE_YES_NO = 0.5
 
 
 def hand_off(reply: Reply, tracker: Tracker, reason: str) -> list[EventType]:
@@ -60,6 +63,12 @@ class ActionReplyOffer(Action):
         reply = Reply(dispatcher, tracker)
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         offer = tracker.get_slot("pending_offer")
+        confidence = float((tracker.latest_message.get("intent") or {}).get("confidence") or 0.0)
+        if not offer and not tracker.get_slot("candidates") and confidence < UNSURE_YES_NO:
+            from bot.actions.guide import respond_in_context, turn_of  # guide imports this module
+
+            if speaks_of_items(knowledge(), turn_of(tracker)):
+                return respond_in_context(dispatcher, tracker, strong_only=False, unplaced=True) or []
         if offer and intent == "affirm":
             return hand_off(reply, tracker, offer)
         if offer and intent == "deny":
