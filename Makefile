@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test train lint bench clean
+.PHONY: run test train lint bench clean cluster bench-cluster
 
 $(PY):
 	$(PYTHON_BOOT) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml | $(PY)
 
 run: $(STAMP)
 	$(PY) -m bot.tools.stack run
+
+# Two of every process behind HAProxy, on PostgreSQL and Redis (deploy/; installs them when missing).
+cluster: $(STAMP)
+	$(PY) -m bot.tools.cluster
 
 train: $(STAMP)
 	$(PY) -m bot.tools.stack train
@@ -31,6 +35,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.run_all
+
+# Throughput and p95 through HAProxy at 10, 50, 200 conversations, single node in the same run (results/bench_cluster.*).
+bench-cluster: $(STAMP)
+	$(PY) -m bench.cluster
 
 clean:
 	rm -rf models results var/*.db var/logs var/endpoints-*.yml var/rasa_token

@@ -55,6 +55,14 @@ class RasaClient:
             raise RasaUnavailable("webhook answered no list")
         return [m for m in messages if isinstance(m, dict)], _understood(answer)
 
+    async def healthy(self) -> bool:
+        """Whether the Rasa server (its REST channel's health route: model loaded, stores reachable) is up."""
+        try:
+            async with self._http.get(f"{self.url}/webhooks/rest/", timeout=aiohttp.ClientTimeout(total=2)) as reply:
+                return reply.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return False
+
     async def resume(self, conversation_id: str) -> bool:
         """Appends `resume` to the tracker so the bot talks again, with the slots it had.
 

@@ -9,6 +9,7 @@ below apply to both.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from bot.desk.service import DATABASE_DOWN
 from bot.http_helpers import json_reply
 from bot.rasa_client import RasaClient
 from bot.trainer import app as trainer_app
+from bot.trainer import model_server
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,21 @@ async def database_errors(request: web.Request, handler: Any) -> web.StreamRespo
     except OperationalError as error:
         logger.error("database unavailable: %s", type(error.orig).__name__ if error.orig else "OperationalError")
         return json_reply({"error": DATABASE_DOWN}, 503)
+
+
+def forwarded_for(trusted: set[str]) -> Any:
+    """Behind HAProxy (`make cluster`) every client comes from the proxy's address: the rate limits per
+    client address would count all citizens as one. From a trusted proxy only, the address HAProxy
+    appends to X-Forwarded-For is the client's."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        forwarded = request.headers.get("X-Forwarded-For")
+        if forwarded and request.remote in trusted:
+            request = request.clone(remote=forwarded.rsplit(",", 1)[-1].strip())
+        return await handler(request)
+
+    return middleware
 
 
 @web.middleware
@@ -77,7 +94,13 @@ def create_app(config: DeskConfig | None = None, database: Database | None = Non
         if owns_database:
             database.engine.dispose()  # the pooled connections
 
-    app = desk_app.init_app(config, database, rasa, middlewares=[security_headers, database_errors])
+    middlewares = [security_headers, database_errors]
+    trusted = {address.strip() for address in os.environ.get("DESK_TRUSTED_PROXIES", "").split(",") if address.strip()}
+    if trusted:
+        middlewares.insert(0, forwarded_for(trusted))
+    app = desk_app.init_app(config, database, rasa, middlewares=middlewares)
     app.cleanup_ctx.insert(0, rasa_client_ctx)
+    # Rasa's model server (`models:` in deploy/endpoints.yml): token-guarded, off without DESK_MODEL_TOKEN.
+    app.router.add_get("/api/models/live", model_server.handler(database))
     app.add_subapp(TRAINER_PREFIX, trainer_app.init_app(database, rasa, Path(config.training_data_dir)))
     return app

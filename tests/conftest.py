@@ -37,9 +37,14 @@ def database(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def trained_model():
-    """The model for config.yml; Rasa retrains only when data or config changed."""
+    """The model for config.yml; Rasa retrains only when data or config changed. TEST_MODEL=path skips
+    training (a model of the same data, e.g. while the machine is too busy to check the training cache)."""
+    from pathlib import Path
+
     from bot.tools.stack import train
 
+    if os.environ.get("TEST_MODEL"):
+        return Path(os.environ["TEST_MODEL"]).resolve()
     return train()
 
 

@@ -9,6 +9,7 @@ body (which holds what the user typed) in an error.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import json
 import logging
@@ -20,6 +21,7 @@ import yaml
 from rasa_sdk import endpoint
 from sanic import Sanic, response
 from sanic.request import Request
+from sanic.response import HTTPResponse
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +91,26 @@ def _parse(request: Request) -> Any:
     return json.loads(body)
 
 
+async def health() -> HTTPResponse:
+    """rasa-sdk's /health, plus the one thing the actions depend on: the database (cases, limits)."""
+    from bot.actions.resources import database
+
+    loop = asyncio.get_running_loop()
+    try:
+        ok = await asyncio.wait_for(loop.run_in_executor(None, lambda: database().ping()), 2.0)
+    except Exception:  # a timeout, or the database gone before it was first reached (create_schema)
+        ok = False
+    body = {"status": "ok" if ok else "down", "checks": {"database": ok}}
+    return response.json(body, status=200 if ok else 503)
+
+
 def create_app() -> Sanic:
     app = endpoint.create_app(ACTIONS_PACKAGE)
 
     @app.middleware("request")
     async def reject_malformed(request: Request):
+        if request.path == "/health" and request.method == "GET":
+            return await health()
         if request.path != "/webhook" or request.method != "POST":
             return None
         try:

@@ -17,6 +17,7 @@ is where the project's Rasa patches (`bot.channels.rasa_patches`) are applied.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from asyncio import CancelledError
@@ -64,6 +65,27 @@ class WholeMessageCollector(CollectingOutputChannel):
         }
 
 
+def _dependencies(agent: Any) -> dict[str, bool]:
+    """What this Rasa server needs to answer: a model, its tracker store and its lock store (blocking)."""
+    checks = {"model": bool(agent and agent.is_ready())}
+    store = getattr(getattr(agent, "tracker_store", None), "_tracker_store", None)
+    engine = getattr(store, "engine", None)  # SQLTrackerStore
+    if engine is not None:
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            checks["tracker_store"] = True
+        except Exception:
+            checks["tracker_store"] = False
+    red = getattr(getattr(agent, "lock_store", None), "red", None)  # RedisLockStore
+    if red is not None:
+        try:
+            checks["lock_store"] = bool(red.ping())
+        except Exception:
+            checks["lock_store"] = False
+    return checks
+
+
 class RestChannel(InputChannel):
     @classmethod
     def name(cls) -> str:
@@ -80,7 +102,10 @@ class RestChannel(InputChannel):
 
         @webhook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+            # The load balancer's check (no token needed): a model loaded, the tracker and lock stores reachable.
+            checks = await asyncio.get_running_loop().run_in_executor(None, _dependencies, request.app.ctx.agent)
+            ok = all(checks.values())
+            return response.json({"status": "ok" if ok else "down", "checks": checks}, status=200 if ok else 503)
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

@@ -133,8 +133,27 @@ class Database:
         # the desk's transactions simply follow each other. PostgreSQL takes them in parallel.
         self.workers = 1 if self.url.startswith("sqlite") else 8
 
+    def ping(self) -> bool:
+        """Whether the database answers a trivial query now (health checks)."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
     def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
+        if self.engine.dialect.name == "postgresql":
+            # Several instances start at once (make cluster): one creates the tables, the others wait
+            # for it (PostgreSQL's CREATE TABLE is not safe against a concurrent one of the same name).
+            with self.engine.begin() as connection:
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(15150001)")
+                Base.metadata.create_all(connection)
+        else:
+            Base.metadata.create_all(self.engine)
         add_missing_columns(self.engine)
 
     @contextmanager

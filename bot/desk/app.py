@@ -7,6 +7,9 @@ composes it with the trainer's workbench.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, Iterable
 
@@ -17,12 +20,17 @@ from bot.db import Database
 from bot.desk import handlers as h
 from bot.desk.account_service import AccountService
 from bot.desk.config import DeskConfig
-from bot.desk.realtime import CitizenNamespace, ConsoleNamespace, SocketNotifier
+from bot.desk.locks import ClusterLocks
+from bot.desk.realtime import CitizenNamespace, ConsoleNamespace, RedisManager, SocketNotifier
 from bot.desk.service import DeskService
 from bot.http_helpers import SESSIONS, STATIC
 from bot.rasa_client import RasaClient
 
 SIO = web.AppKey("sio", socketio.AsyncServer)
+# How often each desk looks for citizen lines that were stored but never routed.
+SWEEP_EVERY_S = 5.0
+
+logger = logging.getLogger(__name__)
 
 # (method, path, handler). Everything under /console and /api/console carries @requires.
 ROUTES: list[tuple[str, str, Any]] = [
@@ -66,7 +74,17 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
 def init_app(
     config: DeskConfig, database: Database, rasa: RasaClient, middlewares: Iterable[Any] = ()
 ) -> web.Application:
-    sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=config.widget_origins, logger=False)
+    manager, locks, redis = None, None, None
+    if config.redis_url:
+        import redis.asyncio as aioredis
+
+        # Several desks: rooms span them (a clerk here, a citizen there) and so do the conversations' locks.
+        manager = RedisManager(config.redis_url)
+        redis = aioredis.Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        locks = ClusterLocks(redis)
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp", cors_allowed_origins=config.widget_origins, logger=False, client_manager=manager
+    )
     service = DeskService(
         database,
         rasa,
@@ -74,6 +92,9 @@ def init_app(
         config.clerk_hours,
         limits=(config.messages_per_conversation, config.messages_per_address),
         offer_delay=config.offer_delay_s,
+        locks=locks,
+        redis=redis,
+        manager=manager,
     )
     accounts = AccountService(database)
     app = web.Application(middlewares=list(middlewares), client_max_size=64 * 1024)
@@ -86,7 +107,37 @@ def init_app(
     setup_routes(app)
     app.on_shutdown.append(_disconnect_clients)
     app.cleanup_ctx.append(services_ctx)
+    app.cleanup_ctx.append(sweep_ctx)
     return app
+
+
+async def sweep_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Citizen lines acknowledged but never routed (a desk died, Redis or Rasa was lost): at start, then every few seconds."""
+    service: DeskService = app[h.SERVICE]
+
+    async def sweep() -> None:
+        while True:
+            try:
+                await service.route_unanswered()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the database or Redis away: the next round will do it
+                logger.warning("sweep of unrouted messages failed: %s", type(error).__name__)
+            await asyncio.sleep(SWEEP_EVERY_S)
+
+    sio: socketio.AsyncServer = app[SIO]
+    if service.manager is not None and not sio.manager_initialized:
+        # python-socketio starts its Redis listener at the first connection; a desk must hear the
+        # others (and say so in /health) from the start.
+        sio.manager_initialized = True
+        sio.manager.initialize()
+    task = asyncio.create_task(sweep())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    if service.redis is not None:
+        await service.redis.close()
 
 
 async def _disconnect_clients(app: web.Application) -> None:

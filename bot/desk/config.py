@@ -36,6 +36,8 @@ class DeskConfig:
     messages_per_address: tuple[int, int] = MESSAGES_PER_ADDRESS
     # Seconds a waiting conversation is offered only to online clerks who speak its language (offers.py).
     offer_delay_s: float = OFFER_DELAY_S
+    # Several desk instances (`make cluster`): socket.io rooms and the conversations' locks in Redis.
+    redis_url: str | None = None
     # What the trainers' workbench edits and trains on; tests give a copy.
     training_data_dir: str = field(
         default_factory=lambda: os.environ.get("TRAINING_DATA_DIR", str(_PROJECT / "bot" / "data"))
@@ -50,6 +52,7 @@ class DeskConfig:
             "messages_per_conversation": rate_limit("DESK_MESSAGES_PER_CONVERSATION", cls.messages_per_conversation),
             "messages_per_address": rate_limit("DESK_MESSAGES_PER_ADDRESS", cls.messages_per_address),
             "offer_delay_s": float(os.environ.get("DESK_OFFER_DELAY_S", cls.offer_delay_s)),
+            "redis_url": os.environ.get("DESK_REDIS_URL") or None,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

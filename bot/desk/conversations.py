@@ -228,6 +228,37 @@ class Conversations:
             ).scalars()
             return [message_dict(row) for row in rows]
 
+    def unanswered(self, older_than: datetime, newer_than: datetime, limit: int = 50) -> list[dict[str, Any]]:
+        """Citizen lines the bot never answered: the last line of a conversation the bot is in charge of.
+
+        Routing to the bot always stores at least one line after the citizen's (the bot's answer, or
+        the desk's "the bot is unavailable"), so such a line was acknowledged by a desk that died,
+        or lost its Redis or Rasa, before routing it. `older_than` leaves the ones in flight alone.
+        """
+        last = (
+            select(DeskMessage.conversation_id, func.max(DeskMessage.id).label("last_id"))
+            .where(DeskMessage.created_at >= newer_than)
+            .group_by(DeskMessage.conversation_id)
+            .subquery()
+        )
+        with self.db.session() as session:
+            rows = session.execute(
+                select(DeskMessage)
+                .join(last, DeskMessage.id == last.c.last_id)
+                .join(DeskConversation, DeskConversation.id == DeskMessage.conversation_id)
+                .where(DeskMessage.sender == "citizen", DeskMessage.created_at < older_than, DeskConversation.state == BOT)
+                .order_by(DeskMessage.id)
+                .limit(limit)
+            ).scalars()
+            return [message_dict(row) for row in rows]
+
+    def is_last_line(self, conversation_id: str, message_id: int) -> bool:
+        with self.db.session() as session:
+            last = session.execute(
+                select(func.max(DeskMessage.id)).where(DeskMessage.conversation_id == conversation_id)
+            ).scalar_one()
+            return last == message_id
+
     # --- conversations ----------------------------------------------------------
 
     @staticmethod

@@ -12,7 +12,7 @@ from aiohttp import web
 from bot.desk import language
 from bot.desk.account_service import AccountService
 from bot.desk.config import DeskConfig
-from bot.desk.service import DeskError, DeskService
+from bot.desk.service import DeskError, DeskService, RouteFailed
 from bot.desk.webchat import bot_uttered, valid_session_id
 from bot.http_helpers import (
     COOKIE,
@@ -70,7 +70,14 @@ async def widget_strings(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    return json_reply({"status": "ok"})
+    """What this desk depends on. 503 (out of a load balancer's rotation) when it cannot store a message,
+    or when it alone is deaf to the other desks (its socket.io listener lost Redis while Redis answers).
+    Without Rasa, or without Redis (which every desk shares), it still stores and queues: "degraded"."""
+    checks = await _service(request).health()
+    deaf = checks.get("redis") is True and checks.get("redis_listener") is False
+    required = checks["database"] and not deaf
+    status = "ok" if all(checks.values()) else "degraded" if required else "down"
+    return json_reply({"status": status, "checks": checks}, 200 if required else 503)
 
 
 async def status(request: web.Request) -> web.Response:
@@ -95,7 +102,13 @@ async def post_message(request: web.Request) -> web.Response:
         )
     except DeskError as error:
         return _error(error)
-    replies, state = await service.route(stored, metadata, conversation) if created else ([], conversation["state"])
+    if not created:
+        return json_reply({"stored": stored, "replies": [], "state": conversation["state"]})
+    try:
+        replies, state = await service.route(stored, metadata, conversation)
+    except RouteFailed:
+        # Stored, so acknowledged: the sweep of unrouted messages answers it once Redis or the database is back.
+        return json_reply({"stored": stored, "replies": [], "state": "pending"}, 202)
     return json_reply({"stored": stored, "replies": replies, "state": state})
 
 

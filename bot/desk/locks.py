@@ -1,14 +1,17 @@
 """One asyncio lock per conversation, dropped as soon as nobody holds or waits for it.
 
 Keeps a conversation's messages in order within this process without keeping a
-lock for every conversation ever seen.
+lock for every conversation ever seen. With several desk instances (`make cluster`),
+`ClusterLocks` adds a lock in Redis around it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 
 class KeyedLocks:
@@ -33,3 +36,64 @@ class KeyedLocks:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+# How long a desk waits for Redis (restarting) before it gives a message up to the sweep.
+REDIS_WAIT_S = 5.0
+
+
+class ClusterLocks:
+    """A conversation's lock across desk instances: the in-process lock, then one in Redis.
+
+    The in-process lock keeps the order of the messages this desk received (asyncio locks are
+    FIFO; Redis's are not); the Redis lock makes sure that no other desk sends the same
+    conversation to Rasa meanwhile, so two Rasa replicas never process one conversation at
+    once (Rasa's own RedisLockStore has a race, RasaHQ/rasa#9213). The Redis lock expires after
+    `ttl` seconds unless renewed, and it is renewed while held: a desk killed while holding it
+    blocks that conversation for at most `ttl` seconds.
+    """
+
+    def __init__(self, redis: Any, ttl: float = 6.0, prefix: str = "desk:conversation-lock:"):
+        self.local = KeyedLocks()
+        self.redis = redis
+        self.ttl = ttl
+        self.prefix = prefix
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[bool]:
+        async with self.local.hold(key):
+            lock = self.redis.lock(self.prefix + key, timeout=self.ttl, sleep=0.02)
+            await self._acquire(lock)
+            renewing = asyncio.create_task(self._renew(lock))
+            try:
+                # Another desk may have routed a message of this conversation meanwhile.
+                yield False
+            finally:
+                renewing.cancel()
+                with contextlib.suppress(Exception):  # expired or Redis gone: the lock is free anyway
+                    await lock.release()
+
+    async def _acquire(self, lock: Any) -> None:
+        """Waits for the lock; rides out a Redis restart of up to `REDIS_WAIT_S` (then the error goes up
+        and the message, stored already, is routed by the sweep of unrouted messages)."""
+        from redis.exceptions import ConnectionError as RedisDown
+        from redis.exceptions import TimeoutError as RedisSlow
+
+        deadline = asyncio.get_running_loop().time() + REDIS_WAIT_S
+        while True:
+            try:
+                await lock.acquire()
+                return
+            except (RedisDown, RedisSlow):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+    async def _renew(self, lock: Any) -> None:
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            with contextlib.suppress(Exception):  # Redis restarting: the next renewal may work
+                await lock.reacquire()
+
+    def __len__(self) -> int:
+        return len(self.local)

@@ -40,11 +40,11 @@ class Presence:
     def online_clerks(self) -> list[dict[str, Any]]:
         since = datetime.utcnow() - PRESENCE_TTL
         with self.db.session() as session:
+            # IN, not JOIN + DISTINCT: PostgreSQL has no equality for the JSON column `languages`.
+            present = select(DeskPresence.user_id).where(DeskPresence.last_seen >= since)
             rows = session.execute(
                 select(DeskUser.id, DeskUser.name, DeskUser.languages)
-                .join(DeskPresence, DeskPresence.user_id == DeskUser.id)
-                .where(DeskPresence.last_seen >= since, DeskUser.role.in_(STAFF))
-                .distinct()
+                .where(DeskUser.id.in_(present), DeskUser.role.in_(STAFF))
                 .order_by(DeskUser.name)
             ).all()
             return [{"id": user_id, "name": name, "languages": languages or []} for user_id, name, languages in rows]

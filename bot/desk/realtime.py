@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from http.cookies import SimpleCookie
 from typing import Any
@@ -31,6 +32,50 @@ logger = logging.getLogger(__name__)
 CITIZENS = "/"
 CONSOLE = "/console"
 CLERKS_ROOM = "clerks"
+
+
+class RedisManager(socketio.AsyncRedisManager):
+    """python-socketio's Redis manager, so that a clerk on one desk and a citizen on another talk live.
+
+    Its listener reconnects after Redis restarts, but waits 1, 2, 4 ... up to 60 s between
+    attempts, and a desk that does not listen is deaf to the other desks without any error
+    its clients could see. Here it retries every half second, and records when it last
+    (re)subscribed and whether it is subscribed now, for the desk's /health.
+    """
+
+    RETRY_S = 0.5
+
+    def __init__(self, url: str, **kwargs: Any):
+        super().__init__(url, **kwargs)
+        self.listening = False
+        self.subscriptions = 0  # how many times the listener (re)subscribed
+        self.lost_at = time.monotonic()  # when it last stopped listening (or was created)
+
+    def hears(self, grace: float = 3.0) -> bool:
+        """Listening, or not for longer than `grace` seconds (a Redis restart is ridden out in about one)."""
+        return self.listening or time.monotonic() - self.lost_at < grace
+
+    async def _redis_listen_with_retries(self):  # type: ignore[override]
+        while True:
+            try:
+                self._redis_connect()
+                await self.pubsub.subscribe(self.channel)
+                self.listening = True
+                self.subscriptions += 1
+                if self.subscriptions > 1:
+                    logger.warning("socket.io listener subscribed to Redis again")
+                async for message in self.pubsub.listen():
+                    yield message
+                logger.error("socket.io listener: Redis subscription ended; subscribing again")
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if self.listening:
+                    logger.error("socket.io listener lost Redis (%s); retrying every %.1f s", type(error).__name__, self.RETRY_S)
+            if self.listening:
+                self.lost_at = time.monotonic()
+            self.listening = False
+            await asyncio.sleep(self.RETRY_S)
 
 
 class SocketNotifier:

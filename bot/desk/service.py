@@ -14,17 +14,21 @@ Rasa's reply carries, so the tracker is not read again).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Awaitable, Protocol
+
+from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
 
 from bot.db import Database
 from bot.desk.accounts import Accounts
 from bot.desk.conversations import Conversations, Line, RateLimited
 from bot.desk.language import PICKED, client_language, speaks
 from bot.desk.language import text as say_text
-from bot.desk.locks import KeyedLocks
+from bot.desk.locks import ClusterLocks, KeyedLocks
 from bot.desk.offers import OFFER_DELAY_S, annotate, queue_for
 from bot.desk.presence import Presence
 from bot.desk.tables import BOT, CLERK, CLOSED, WAITING
@@ -44,6 +48,12 @@ DATABASE_DOWN = say_text("database_down", None)
 TOO_FAST = say_text("too_fast", None)
 BOT_DOWN = say_text("bot_down", None)
 HUMAN_PAYLOAD = "/request_human"
+# A dependency slower than this counts as down for /health (HAProxy checks every second).
+HEALTH_TIMEOUT_S = 2.0
+# A citizen line still unanswered after this long was never routed (a desk died, or lost Redis);
+# longer than Rasa's timeout plus a conversation lock's expiry. Older than the look-back: let it be.
+UNROUTED_AFTER_S = 15.0
+UNROUTED_LOOKBACK = timedelta(hours=1)
 # Events on system lines: the widget switches on these (bot_uttered metadata), never on the wording.
 EVENT_JOINED, EVENT_LEFT, EVENT_CLOSED, EVENT_QUEUED = "joined", "left", "closed", "queued"
 
@@ -68,6 +78,10 @@ def to_rasa_text(text: str, payload: str | None) -> str:
     return "／" + text[1:] if text.startswith("/") else text
 
 
+class RouteFailed(Exception):
+    """A stored message could not be routed now (Redis or the database away); the sweep will route it."""
+
+
 class DeskError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -88,6 +102,9 @@ class DeskService:
         clerk_hours: str,
         limits: tuple[tuple[int, int], tuple[int, int]] = (MESSAGES_PER_CONVERSATION, MESSAGES_PER_ADDRESS),
         offer_delay: float = OFFER_DELAY_S,
+        locks: KeyedLocks | ClusterLocks | None = None,
+        redis: Any = None,
+        manager: Any = None,
     ):
         self.limits = limits
         self.offer_delay = offer_delay
@@ -104,8 +121,11 @@ class DeskService:
         # transcript never queues in front of a citizen's message.
         self.pool = ThreadPool("desk-db", database.workers)
         self.reads = ThreadPool("desk-reads", 2)
-        # Keeps one conversation's messages in order within this process.
-        self.locks = KeyedLocks()
+        # Keeps one conversation's messages in order within this process (and, with Redis, across desks).
+        self.locks = locks or KeyedLocks()
+        # With several desks: the Redis client (locks) and socket.io's Redis manager, for /health.
+        self.redis = redis
+        self.manager = manager
 
     def shutdown(self) -> None:
         self.pool.close()
@@ -116,6 +136,37 @@ class DeskService:
 
     async def _read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await self.reads.run(fn, *args, **kwargs)
+
+    async def health(self) -> dict[str, bool]:
+        """Each dependency of the desk, checked now: the database and Rasa."""
+        try:
+            database = await asyncio.wait_for(self._read(self.database.ping), HEALTH_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            database = False
+        checks = {"database": database, "rasa": await self.rasa.healthy()}
+        if self.redis is not None:
+            try:
+                checks["redis"] = bool(await asyncio.wait_for(self.redis.ping(), HEALTH_TIMEOUT_S))
+            except Exception:
+                checks["redis"] = False
+            # Subscribed: this desk hears what the other desks emit (RedisManager).
+            checks["redis_listener"] = bool(self.manager is not None and self.manager.hears())
+        return checks
+
+    async def route_unanswered(self, older_than_s: float = UNROUTED_AFTER_S) -> int:
+        """Routes citizen lines that were stored (acknowledged) but never routed; returns how many.
+
+        Every desk runs this at start and then every few seconds; the conversation's lock (in Redis
+        across desks) and the check that the line is still unanswered make it safe with two desks.
+        """
+        now = datetime.utcnow()
+        found = await self._db(
+            self.conversations.unanswered, now - timedelta(seconds=older_than_s), now - UNROUTED_LOOKBACK
+        )
+        for line in found:
+            logger.warning("routing a stored message that was never routed: conversation=%s", line["conversation_id"][:8])
+            await self.route(line, only_if_unanswered=True)
+        return len(found)
 
     # --- citizens ------------------------------------------------------------
 
@@ -167,14 +218,32 @@ class DeskService:
         stored: dict[str, Any],
         metadata: dict[str, Any] | None = None,
         conversation: dict[str, Any] | None = None,
+        only_if_unanswered: bool = False,
     ) -> tuple[list[dict[str, Any]], str]:
         """Sends a stored citizen message to whoever is in charge; returns (the lines that answered it, state).
 
         `conversation` is what `accept` read in its transaction; it is used when no earlier
         message of the conversation is still being routed, else the conversation is read again.
+        `only_if_unanswered` (the sweep of unrouted lines): route it only if it is still the
+        conversation's last line once the lock is held, so that two desks never route it twice.
         """
+        try:
+            return await self._route(stored, metadata, conversation, only_if_unanswered)
+        except (OperationalError, RedisError) as error:
+            logger.warning("routing deferred (conversation=%s): %s", stored["conversation_id"][:8], type(error).__name__)
+            raise RouteFailed(type(error).__name__) from error
+
+    async def _route(
+        self,
+        stored: dict[str, Any],
+        metadata: dict[str, Any] | None,
+        conversation: dict[str, Any] | None,
+        only_if_unanswered: bool,
+    ) -> tuple[list[dict[str, Any]], str]:
         conversation_id = stored["conversation_id"]
         async with self.locks.hold(conversation_id) as was_free:
+            if only_if_unanswered and not await self._db(self.conversations.is_last_line, conversation_id, stored["id"]):
+                return [], BOT
             await self.notifier.to_console("message", {"conversation_id": conversation_id, "message": stored})
             if conversation is None or not was_free:
                 conversation = await self._db(self.conversations.conversation, conversation_id)

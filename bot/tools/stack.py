@@ -1,14 +1,21 @@
-"""Starts the product's processes: the action server and the Rasa server.
+"""Starts the product's processes: the action server, the Rasa server and the desk.
 
 `make run`, the tests and the benchmarks all start the stack through this
 module, so there is one way to do it. Every process binds to loopback; the
 Rasa HTTP API is protected by a token that only the desk holds.
+
+`make run` supervises what it started (`Stack.supervise`): a process that dies
+is started again with backoff and the restart is logged, so one crashed
+child never takes the desk and every citizen down with it. Each child runs in
+its own process group; Ctrl-C, SIGTERM and SIGHUP stop every group, children
+of children included, within a few seconds (`Stack.stop`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -19,6 +26,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from bot.knowledge.store import PROJECT_ROOT
 from bot.tools.rasa_cli import RASA, quiet_env, train_command
@@ -26,6 +34,12 @@ from bot.tools.rasa_cli import RASA, quiet_env, train_command
 MODELS = PROJECT_ROOT / "models"
 VAR = PROJECT_ROOT / "var"
 START_TIMEOUT_S = 240
+# Restart backoff: 1 s, 2 s, 4 s ... up to 30 s; a process that ran this long before dying starts again at 1 s.
+BACKOFF_FIRST_S, BACKOFF_MAX_S, STABLE_AFTER_S = 1.0, 30.0, 60.0
+# How long stop() lets the process groups end after SIGTERM before it sends SIGKILL.
+STOP_GRACE_S = 5.0
+
+logger = logging.getLogger("bot.stack")
 
 
 def free_port() -> int:
@@ -77,6 +91,11 @@ class Stack:
     # Environment for every process of this stack (e.g. the benchmarks' lifted rate limits).
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # How each process was started (args, environment), so that the supervisor can start it again.
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+    started_at: dict[str, float] = field(default_factory=dict)
+    # The signal that stops a process quickly and cleanly, when not SIGTERM (PostgreSQL: SIGINT, a fast shutdown).
+    stop_signals: dict[str, int] = field(default_factory=dict)
 
     @property
     def rasa_url(self) -> str:
@@ -101,20 +120,63 @@ class Stack:
         )
         return path
 
+    def spawn(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Starts any process under this stack's supervision (the cluster's PostgreSQL, Redis, HAProxy...)."""
+        return self._spawn(name, args, extra_env)
+
     def _spawn(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen:
         log_dir = self.log_dir or self.workdir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(log_dir / f"{name}-{self.rasa_port}.log", "ab")
-        process = subprocess.Popen(
-            args,
-            cwd=PROJECT_ROOT,
-            env=quiet_env({"DATABASE_URL": self.database_url, **self.extra_env, **(extra_env or {})}),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.commands[name] = (args, dict(extra_env or {}))
+        # A stack on free ports (tests) shares var/logs: its logs carry its Rasa port.
+        log_name = f"{name}.log" if self.log_dir else f"{name}-{self.rasa_port}.log"
+        with open(log_dir / log_name, "ab") as log:
+            # Its own session (process group): a Ctrl-C in the terminal reaches only the launcher,
+            # which then stops each group as a whole, whatever the child started itself.
+            process = subprocess.Popen(
+                args,
+                cwd=PROJECT_ROOT,
+                env=quiet_env({"DATABASE_URL": self.database_url, **self.extra_env, **(extra_env or {})}),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.processes[name] = process
+        self.started_at[name] = time.monotonic()
         return process
+
+    def restart(self, name: str) -> subprocess.Popen:
+        """Starts a process again as it was started (without waiting for it to answer)."""
+        args, extra_env = self.commands[name]
+        return self._spawn(name, args, extra_env)
+
+    def supervise(self, should_stop: Callable[[], bool] = lambda: False, poll_s: float = 0.5) -> None:
+        """Restarts any process that dies, with backoff, until `should_stop()` (or a signal) ends it.
+
+        The restart is not waited for: the others keep being watched while Rasa loads its model.
+        """
+        failures: dict[str, int] = {}
+        due: dict[str, float] = {}  # name -> when to start it again
+        while not should_stop():
+            now = time.monotonic()
+            for name, process in list(self.processes.items()):
+                if name in due or process.poll() is None:
+                    continue
+                ran = now - self.started_at.get(name, now)
+                failures[name] = 1 if ran >= STABLE_AFTER_S else failures.get(name, 0) + 1
+                delay = min(BACKOFF_FIRST_S * 2 ** (failures[name] - 1), BACKOFF_MAX_S)
+                logger.warning(
+                    "%s (pid %d) exited with code %s after %.0f s; restarting in %.0f s",
+                    name, process.pid, process.returncode, ran, delay,
+                )  # fmt: skip
+                _kill_group(process.pid, signal.SIGKILL)  # anything it left behind in its group
+                due[name] = now + delay
+            for name, when in list(due.items()):
+                if now >= when:
+                    del due[name]
+                    process = self.restart(name)
+                    logger.warning("%s restarted (pid %d)", name, process.pid)
+            time.sleep(poll_s)
 
     def start_actions(self) -> None:
         process = self._spawn("actions", [sys.executable, "-m", "bot.actions.server", "--port", str(self.action_port)])
@@ -160,16 +222,41 @@ class Stack:
     def stop_process(self, name: str) -> None:
         process = self.processes.pop(name, None)
         if process and process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            os.killpg(process.pid, self.stop_signals.get(name, signal.SIGTERM))
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
-    def stop(self) -> None:
-        for name in list(self.processes):
-            self.stop_process(name)
+    def stop(self, grace: float = STOP_GRACE_S) -> None:
+        """Stops every process group at once: SIGTERM, then SIGKILL for what is left after `grace` s."""
+        named = list(self.processes.items())
+        processes = [process for _, process in named]
+        self.processes.clear()
+        for name, process in named:
+            _kill_group(process.pid, self.stop_signals.get(name, signal.SIGTERM))
+        deadline = time.monotonic() + grace
+        for process in processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        for process in processes:
+            # Also when the leader is gone: something it started may still hold a port.
+            _kill_group(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+class Stopped(Exception):
+    """SIGTERM or SIGHUP reached the launcher: stop like Ctrl-C."""
+
+
+def _stop_on_signal(signum: int, _frame: Any) -> None:
+    raise Stopped(signal.Signals(signum).name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,9 +265,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rasa-port", type=int, default=5005)
     parser.add_argument("--action-port", type=int, default=5055)
     parser.add_argument("--desk-port", type=int, default=8080)
+    parser.add_argument("--model", type=Path, help="serve this model instead of training (tests)")
+    parser.add_argument("--workdir", type=Path, default=VAR, help="logs, endpoints, token (default var/)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # systemd and container runtimes stop a service with SIGTERM; a closed terminal sends SIGHUP.
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGHUP, _stop_on_signal)
 
-    model = train()
+    model = args.model or train()
     if args.command == "train":
         return 0
     from bot.db import Database, database_url, seed
@@ -198,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         rasa_port=args.rasa_port,
         action_port=args.action_port,
         desk_port=args.desk_port,
+        workdir=args.workdir,
     )
     try:
         stack.start()
@@ -225,15 +319,18 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             )
         )
-        (VAR / "rasa_token").write_text(stack.token, encoding="utf-8")
-        while all(process.poll() is None for process in stack.processes.values()):
-            time.sleep(1)
-        print("a process stopped; see var/logs/", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
+        (args.workdir / "rasa_token").write_text(stack.token, encoding="utf-8")
+        stack.supervise()
+        return 0
+    except (KeyboardInterrupt, Stopped) as why:
+        logger.info("stopping (%s)", type(why).__name__ if isinstance(why, KeyboardInterrupt) else why)
         return 0
     finally:
+        # A second Ctrl-C or SIGTERM while stopping must not leave children behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
+        logger.info("stopped")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import json
 import logging
+import os
 import re
 import sys
 from datetime import datetime, timedelta
@@ -34,7 +35,10 @@ from bot.trainer.tables import DONE, FAILED, PENDING, QUEUED, RUNNING, ModelActi
 
 logger = logging.getLogger(__name__)
 
-CANDIDATES = PROJECT_ROOT / "models" / "candidates"
+# One configured location for the models (shared storage when desks run on several hosts): the
+# desks serve the live one to every Rasa replica from there (bot/trainer/model_server.py).
+MODELS_DIR = Path(os.environ.get("MODELS_DIR") or PROJECT_ROOT / "models")
+CANDIDATES = MODELS_DIR / "candidates"
 DATA_DIR = PROJECT_ROOT / "bot" / "data"
 REPORTS = PROJECT_ROOT / "results" / "trainer"
 STALE_AFTER = timedelta(seconds=60)
@@ -53,7 +57,7 @@ def resolve_model(name: str | None, candidates: Path = CANDIDATES) -> Path | Non
     path = Path(name)
     if path.is_absolute():
         return path if path.exists() else None
-    for directory in (PROJECT_ROOT / "models", candidates, PROJECT_ROOT):
+    for directory in (MODELS_DIR, PROJECT_ROOT / "models", candidates, PROJECT_ROOT):
         if (directory / path).exists():
             return directory / path
     return None

@@ -20,6 +20,7 @@ from bot.trainer import nlu_files
 from bot.trainer.activation import Activation, Decision
 from bot.trainer.inbox import FILTERS, Inbox, InboxQuery
 from bot.trainer.jobs import TrainingRunner, resolve_model
+from bot.trainer.model_server import PulledModels, initial_model, pulled
 from bot.trainer.validation import domain_vocabulary
 from bot.trainer.workbench import Outcome, Workbench
 
@@ -79,12 +80,14 @@ class TrainerService:
         self.workbench = Workbench(database, Path(data_dir) / "nlu")
         self.inbox_ = Inbox(database)
         self.runner = TrainingRunner(database, rasa.model_file, config=config, data_dir=Path(data_dir), pool=self.pool)
-        self.activation = Activation(database, rasa, self.pool)
+        # Rasa replicas that pull the live model from the desks (bot/trainer/model_server.py) need no loading.
+        self.activation = Activation(database, PulledModels() if pulled() else rasa, self.pool)
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         """Remembers the model the stack started with, and fails jobs a restart interrupted."""
-        live = resolve_model(await self.rasa.model_file())
+        # Pulled by the replicas: the model the cluster started with (Rasa may not be up before the desks).
+        live = initial_model() if pulled() else resolve_model(await self.rasa.model_file())
         if live:
             await self.pool.run(self.activation.record_initial, str(live))
         await self.pool.run(self.runner.fail_stale)

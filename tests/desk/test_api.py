@@ -30,6 +30,7 @@ PUBLIC = {
     "/login",
     "/api/login",
     "/api/logout",
+    "/api/models/live",  # Rasa's model server: guarded by its own token (bot/trainer/model_server.py)
 }
 
 
