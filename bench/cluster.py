@@ -99,7 +99,7 @@ def cluster(model: Path, levels: list[int], seconds: float) -> list[dict[str, An
     from bot.tools.cluster import Cluster, ClusterConfig
 
     with tempfile.TemporaryDirectory(prefix="wz-bench-cluster-") as tmp:
-        running = Cluster(ClusterConfig.load().on_free_ports(), model, Path(tmp), extra_env=LIFTED)
+        running = Cluster(ClusterConfig.load().on_free_ports(), model, Path(tmp), extra_env=LIFTED, data_dir=Path(tmp))
         try:
             running.start()
             return run_levels(running.config.url("desk"), levels, seconds)

@@ -75,9 +75,13 @@ def health(port: int, path: str = "/health") -> int | None:
 
 
 def port_free(port: int) -> bool:
+    """Whether a new server could listen on the port now (as the servers do, SO_REUSEADDR: the closed
+    connections' TIME_WAIT does not count, a process still listening does)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
+            probe.listen()
         except OSError:
             return False
     return True

@@ -148,6 +148,9 @@ class Cluster:
     extra_env: dict[str, str] = field(default_factory=dict)
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     model_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # PostgreSQL's data and socket directories (default: the work directory). They must stay reachable by
+    # the `postgres` user: a test's tmp_path is not (pytest makes its root 0700 again at every session).
+    data_dir: Path | None = None
     stack: Stack = field(init=False)
 
     def __post_init__(self) -> None:
@@ -170,13 +173,17 @@ class Cluster:
 
     def start_postgres(self) -> None:
         pg = self.config.postgres
-        data, sockets = self.workdir / "pg", self.workdir / "pg-run"
+        base = Path(self.data_dir or self.workdir).resolve()
+        data, sockets = base / "pg", base / "pg-run"
+        if os.geteuid() == 0:
+            # PostgreSQL runs as `postgres`: it must be able to reach its directories.
+            for parent in [base, *base.parents]:
+                with contextlib.suppress(OSError):
+                    parent.chmod(parent.stat().st_mode | 0o011)
         if not (data / "PG_VERSION").exists():
             data.mkdir(parents=True, exist_ok=True)
-            (self.workdir / "pg-password").write_text(pg["password"], encoding="utf-8")
             if os.geteuid() == 0:
                 shutil.chown(data, "postgres", "postgres")
-                shutil.chown(self.workdir / "pg-password", "postgres", "postgres")
             subprocess.run(
                 _as_postgres([_postgres_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
                               "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"]),
@@ -185,10 +192,6 @@ class Cluster:
         sockets.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(sockets, "postgres", "postgres")
-            # setpriv keeps the working directory: the postgres user must be able to enter the workdir.
-            for parent in [self.workdir, *self.workdir.parents]:
-                with contextlib.suppress(OSError):
-                    parent.chmod(parent.stat().st_mode | 0o011)
         process = self.stack.spawn(
             "postgres",
             _as_postgres([_postgres_bin("postgres"), "-D", str(data), "-p", str(pg["port"]),

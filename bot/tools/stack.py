@@ -36,8 +36,9 @@ VAR = PROJECT_ROOT / "var"
 START_TIMEOUT_S = 240
 # Restart backoff: 1 s, 2 s, 4 s ... up to 30 s; a process that ran this long before dying starts again at 1 s.
 BACKOFF_FIRST_S, BACKOFF_MAX_S, STABLE_AFTER_S = 1.0, 30.0, 60.0
-# How long stop() lets the process groups end after SIGTERM before it sends SIGKILL.
-STOP_GRACE_S = 5.0
+# How long stop() lets the process groups end after SIGTERM before it sends SIGKILL (the desk and the
+# Rasa servers wait for open keep-alive connections; nothing acknowledged is only in memory).
+STOP_GRACE_S = 3.0
 
 logger = logging.getLogger("bot.stack")
 

@@ -20,6 +20,7 @@ import os
 import random
 import shutil
 import signal
+import tempfile
 import time
 import uuid
 from datetime import datetime
@@ -58,7 +59,9 @@ def cluster(trained_model, tmp_path_factory):
     Path(config.models_dir).mkdir()
     # Fifty conversations from one address, as fast as they can: the abuse limits would refuse them.
     lifted = {"DESK_MESSAGES_PER_CONVERSATION": "100000/60", "DESK_MESSAGES_PER_ADDRESS": "100000/60"}
-    running = Cluster(config, Path(trained_model).resolve(), workdir, extra_env=lifted)
+    # PostgreSQL's data outside pytest's tmp (the `postgres` user must reach it after other sessions started).
+    data = Path(tempfile.mkdtemp(prefix="wz-cluster-test-"))
+    running = Cluster(config, Path(trained_model).resolve(), workdir, extra_env=lifted, data_dir=data)
     stop = None
     started = time.monotonic()
     try:
@@ -70,6 +73,7 @@ def cluster(trained_model, tmp_path_factory):
         if stop:
             stop.set()
         running.stop()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def conversations(cluster: Cluster) -> Conversations:
