@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import and_, create_engine, delete, func, insert, or_, select
+from sqlalchemy import bindparam, create_engine, delete, event, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.pool import QueuePool, StaticPool
@@ -61,7 +61,7 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # A pool of open connections (SQLAlchemy 1.4 opens a new SQLite connection per session by
         # default): opening one costs more than the desk's whole transaction.
-        return create_engine(
+        engine = create_engine(
             url,
             future=True,
             connect_args={"check_same_thread": False, "timeout": 15},
@@ -69,7 +69,39 @@ def make_engine(url: str) -> Engine:
             pool_size=8,
             max_overflow=8,
         )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
     return create_engine(url, future=True, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(connection: Any, _: Any) -> None:
+    """Write-ahead log, every commit still synced to disk.
+
+    The rollback journal syncs the journal, the database and the directory on every commit (about
+    1-4 ms here, and as much CPU as the rest of the desk's transaction); the WAL syncs one appended
+    file (about 0.3 ms), and readers (consoles, the action server) no longer wait for writers.
+    `synchronous=FULL` keeps what the desk promises: a commit is on disk when it returns, so a
+    citizen's message is durable before it is acknowledged. The WAL setting is stored in the file,
+    so every process that opens the database (action server, trainer, seed) uses it.
+    """
+    cursor = connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+    finally:
+        cursor.close()
+
+
+_EVENTS = RateEvent.__table__
+# Built once: a statement object keeps its cache key, so each message neither builds nor keys it again
+# (building and keying the statements cost more CPU than SQLite's work for them).
+_FORGET_EVENTS = delete(_EVENTS).where(_EVENTS.c.key == bindparam("p_key"), _EVENTS.c.at < bindparam("p_start"))
+_COUNT_EVENTS = (
+    select(_EVENTS.c.key, func.count(_EVENTS.c.id))
+    .where(_EVENTS.c.key.in_(bindparam("p_keys", expanding=True)))
+    .group_by(_EVENTS.c.key)
+)
+_ADD_EVENT = insert(_EVENTS)
 
 
 def count_events(session: Session | Connection, limits: list[tuple[str, int, float]]) -> str | None:
@@ -82,18 +114,13 @@ def count_events(session: Session | Connection, limits: list[tuple[str, int, flo
     if not limits:
         return None
     now = datetime.utcnow()
-    starts = {key: now - timedelta(seconds=window_s) for key, _, window_s in limits}
-    events = RateEvent.__table__
-    session.execute(delete(events).where(or_(*(and_(events.c.key == k, events.c.at < s) for k, s in starts.items()))))
-    seen = dict(
-        session.execute(
-            select(events.c.key, func.count(events.c.id)).where(events.c.key.in_(list(starts))).group_by(events.c.key)
-        ).all()
-    )
+    starts = [{"p_key": key, "p_start": now - timedelta(seconds=window_s)} for key, _, window_s in limits]
+    session.execute(_FORGET_EVENTS, starts)
+    seen = dict(session.execute(_COUNT_EVENTS, {"p_keys": [key for key, _, _ in limits]}).all())
     for key, limit, _ in limits:
         if seen.get(key, 0) >= limit:
             return key
-    session.execute(insert(events), [{"key": key, "at": now} for key, _, _ in limits])
+    session.execute(_ADD_EVENT, [{"key": key, "at": now} for key, _, _ in limits])
     return None
 
 
@@ -141,6 +168,15 @@ class Database:
     def session(self) -> Iterator[Session]:
         with self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A Core connection in a transaction (committed at the end, rolled back on an exception).
+
+        For the statements run on every message: no ORM session to set up and tear down.
+        """
+        with self.engine.begin() as connection:
+            yield connection
 
     # --- cases --------------------------------------------------------------
 
