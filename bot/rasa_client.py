@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,8 @@ class RasaUnavailable(Exception):
 class RasaClient:
     def __init__(self, url: str, token: str, timeout: float):
         self.url = url.rstrip("/")
+        # Parsed once: aiohttp parses a string URL again on every request.
+        self._webhook = URL(f"{self.url}/webhooks/rest/webhook")
         self.token = token
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._http: aiohttp.ClientSession | None = None
@@ -44,7 +47,7 @@ class RasaClient:
         """
         body = {"sender": conversation_id, "message": text, "metadata": metadata, "with_nlu": True}
         try:
-            async with self._http.post(f"{self.url}/webhooks/rest/webhook", json=body) as reply:
+            async with self._http.post(self._webhook, json=body) as reply:
                 if reply.status != 200:
                     raise RasaUnavailable(f"webhook answered {reply.status}")
                 answer = await reply.json()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 
+import uvloop
 from aiohttp import web
 
 from bot.db import Database
@@ -46,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     if password:
         print(f"first admin created: name admin, one-time password {password}", flush=True)
     app = create_app(DeskConfig.from_env(), database)
+    # uvloop (installed with Rasa's Sanic, which runs on it too): less of the desk's CPU per message
+    # goes to the event loop and the sockets.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     web.run_app(app, host=args.host, port=args.port, print=None, shutdown_timeout=5)
     return 0
 
