@@ -212,6 +212,7 @@ class DeskService:
         while True:
             try:
                 await self._db(self.database.purge_rate_events)
+                await self._db(self.accounts.purge_login_throttle)
             except Exception:
                 logger.exception("purging rate-limit events failed")
             await asyncio.sleep(seconds)
@@ -430,7 +431,9 @@ class DeskService:
             if current["state"] == CLOSED:
                 raise DeskError(409, "这个会话已经结束。")
             raise DeskError(409, f"这个会话已由 {current['clerk'] or '其他工作人员'} 接待。")
-        joined = self._system("joined", EVENT_JOINED, conversation["language"], user["name"], name=user["name"])
+        # Citizens see the display name, never the log-in name (issue 10, item 6).
+        shown = user["display_name"]
+        joined = self._system("joined", EVENT_JOINED, conversation["language"], shown, name=shown)
         await self.say(conversation_id, joined)
         return await self._after_change(conversation_id)
 
@@ -445,7 +448,7 @@ class DeskService:
         if not text or len(text) > MAX_TEXT:
             raise DeskError(400, _too_long("回复"))
         await self._own(conversation_id, user)
-        return await self.say(conversation_id, Line("clerk", text, {}, user["name"]))
+        return await self.say(conversation_id, Line("clerk", text, {}, user["display_name"]))
 
     async def hand_back(self, conversation_id: str, user: dict[str, Any]) -> dict[str, Any]:
         conversation = await self._own(conversation_id, user)
@@ -454,7 +457,8 @@ class DeskService:
         # The tracker keeps its slots, so the bot resumes with the conversation's context.
         resumed = await self.rasa.resume(conversation_id)
         await self._db(self.conversations.set_bot_paused, conversation_id, not resumed)
-        left = self._system("left", EVENT_LEFT, conversation["language"], user["name"], name=user["name"])
+        shown = user["display_name"]
+        left = self._system("left", EVENT_LEFT, conversation["language"], shown, name=shown)
         await self.say(conversation_id, left)
         return await self._after_change(conversation_id)
 
@@ -467,7 +471,8 @@ class DeskService:
             raise DeskError(409, "会话状态已变化，请刷新。")
         resumed = await self.rasa.resume(conversation_id)
         await self._db(self.conversations.set_bot_paused, conversation_id, not resumed)
-        await self.say(conversation_id, self._system("closed", EVENT_CLOSED, conversation["language"], user["name"]))
+        closed = self._system("closed", EVENT_CLOSED, conversation["language"], user["display_name"])
+        await self.say(conversation_id, closed)
         return await self._after_change(conversation_id)
 
     async def transfer(self, conversation_id: str, user: dict[str, Any], to_name: str) -> dict[str, Any]:
@@ -478,8 +483,8 @@ class DeskService:
         if not await self._db(self.conversations.transfer, conversation_id, user["id"], target["id"]):
             raise DeskError(409, "会话状态已变化，请刷新。")
         # The same event as a claim: for the citizen, a clerk (the new one) has joined.
-        name = target["name"]
-        joined = self._system("transferred", EVENT_JOINED, conversation["language"], name, name=name)
+        shown = target["display_name"]
+        joined = self._system("transferred", EVENT_JOINED, conversation["language"], shown, name=shown)
         await self.say(conversation_id, joined)
         conversation = await self._after_change(conversation_id)
         await self.notifier.to_console("transferred", {"conversation_id": conversation_id, "to": target["name"]})

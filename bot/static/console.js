@@ -202,7 +202,11 @@
   function connectSocket() {
     var socket = io("/console", { transports: ["websocket", "polling"] });
     socket.on("connect", function () { $("conn").textContent = "已连接"; $("conn").classList.add("ok"); refreshLists(); if (selected) select(selected); });
-    socket.on("disconnect", function () { $("conn").textContent = "连接中断，重连中…"; $("conn").classList.remove("ok"); });
+    socket.on("disconnect", function (reason) {
+      // The desk ended the socket: logged out (here or in another tab) or the password changed.
+      if (reason === "io server disconnect") { location.href = "/login"; return; }
+      $("conn").textContent = "连接中断，重连中…"; $("conn").classList.remove("ok");
+    });
     // The queue as this clerk sees it comes from the API (offered to me, my languages first).
     socket.on("queue", function (d) { refreshLists(); d.queue.forEach(function (c) { if (offerDelay(c) > 0) offer(c); }); });
     socket.on("waiting", function (d) { offer(d.conversation); });
