@@ -89,6 +89,32 @@ async def test_inbox_is_masked_least_certain_first_and_filtered(desk_for_trainer
         await trainer.close()
 
 
+async def test_the_inbox_comes_in_pages_and_reads_only_recent_lines(desk_for_trainers):
+    """Issue 10, item 8: not every message on each request."""
+    from bot.trainer.inbox import Inbox, InboxQuery
+
+    ids = [
+        seed_message(desk_for_trainers, f"第{n}个问题", {"intent": "nlu_fallback", "confidence": n / 10}, {})
+        for n in range(7)
+    ]
+    trainer = await Clerk.login(desk_for_trainers, "训练员翻页", role="trainer")
+    try:
+        pages = []
+        for offset in (0, 3, 6):
+            status, page = await trainer.get(f"/trainer/api/inbox?limit=3&offset={offset}")
+            assert status == 200 and page["total"] == 7
+            pages.append(page)
+        assert [len(p["entries"]) for p in pages] == [3, 3, 1]
+        assert [p["more"] for p in pages] == [True, True, False]
+        seen = [e["message_id"] for p in pages for e in p["entries"]]
+        assert seen == ids, "least certain first, each entry on one page"
+    finally:
+        await trainer.close()
+    # Only the most recent citizen lines are read: the oldest fall out of a small scan.
+    recent = Inbox(Database(desk_for_trainers.config.database_url)).page(InboxQuery(scan=4))
+    assert recent["total"] == 4 and {e["message_id"] for e in recent["entries"]} == set(ids[3:])
+
+
 async def test_correction_is_validated_saved_masked_and_pending(desk_for_trainers):
     message = seed_message(
         desk_for_trainers,
