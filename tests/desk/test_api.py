@@ -27,6 +27,7 @@ PUBLIC = {
     "/health",
     "/api/status",
     "/api/conversations/{conversation_id}/messages",
+    "/calendar/{token}.ics",  # a booking's calendar file, behind its unguessable token (issue 14)
     "/login",
     "/api/login",
     "/api/logout",
