@@ -8,6 +8,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 # Letters of any script, with the spaces, hyphens, apostrophes and dots names carry ("D'Amico", "J. Smith").
+FALLBACK_REGIONS = ("CN", "IT", "FR", "ZA", "AE")
 _NAME = re.compile(r"^[^\W\d_](?:[^\W\d_]|[\s'’.\-·])*$")
 _NAME_PREFIX = re.compile(
     r"^(?:我叫|我是|姓名是?|名字是|名字叫|预约人是?|mi chiamo|sono|je m'appelle|je suis|my name is|i am|i'm)[:：\s]*",
@@ -40,7 +41,8 @@ def clean_contact(text: str, region: str | None = None) -> str | None:
     digits = re.search(r"\+?[\d][\d\s\-().]{5,}\d", text)
     if not digits:
         return None
-    for guess in ([None] if digits.group(0).startswith("+") else []) + [region, "CN"]:
+    # Without its country code, read in the place's country first, then where the platform's sites are.
+    for guess in ([None] if digits.group(0).startswith("+") else []) + [region, *FALLBACK_REGIONS]:
         try:
             number = phonenumbers.parse(digits.group(0), guess)
         except phonenumbers.NumberParseException:
