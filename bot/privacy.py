@@ -17,6 +17,9 @@ _CASE_NO = re.compile(r"(?i)(wz)[\s\-_]*((?:\d[\s\-_]*){11}\d)")
 _LONG_NUMBER = re.compile(r"(?<![0-9a-z])(?:\+?\d[\d\s\-]{6,}\d|\d{6,}[0-9xX]?)(?![0-9a-z])", re.IGNORECASE)
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 _PASSPORT = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,2}\d{7,8}(?![A-Za-z0-9])")
+# Appointments (issue 14): booking codes (BK + 6) and e-mail addresses given as a contact.
+_BOOKING_CODE = re.compile(r"(?i)(?<![0-9a-z])B\s*K[\s\-]*([A-Z0-9]{6})(?![0-9a-z])")
+_EMAIL = re.compile(r"[^\s@<>()\[\]{},;:，；：]+@[^\s@<>()\[\]{},;:，；：]+\.[A-Za-z]{2,}")
 _DOC_TAIL = re.compile(r"((?:后\s*[四4]\s*位|尾\s*[号数]|末\s*[四4]\s*位)[^0-9A-Za-z]{0,6})[0-9]{3}[0-9Xx]")
 _NAME = re.compile(
     r"((?:我叫|名字是|名字叫|申请人是?|姓名是?)[:：\s]*)[\u4e00-\u9fff]{2,4}|(姓[:：是]?\s*)[\u4e00-\u9fff]"
@@ -96,6 +99,11 @@ def mask_case_no(case_no: str) -> str:
     return f"WZ{digits[:4]}****{digits[-2:]}" if len(digits) >= 6 else "WZ****"
 
 
+def mask_booking_code(code: str) -> str:
+    letters = re.sub(r"[^0-9A-Za-z]", "", code or "").upper()
+    return f"BK****{letters[-2:]}" if len(letters) >= 8 else "BK****"
+
+
 def mask(text: str) -> str:
     """Text with case numbers, document and phone numbers and names masked."""
     if not text:
@@ -110,6 +118,8 @@ def mask(text: str) -> str:
     for found in sorted(find_proof(text), key=lambda f: -f.start):
         text = text[: found.start] + replacement[found.entity](found.value) + text[found.end :]
     text = _CASE_NO.sub(lambda m: mask_case_no(m.group(0)), text)
+    text = _BOOKING_CODE.sub(lambda m: mask_booking_code(m.group(0)), text)
+    text = _EMAIL.sub("[邮箱]", text)
     text = _PASSPORT.sub("[证件号]", text)
     text = _LONG_NUMBER.sub("[号码]", text)
     text = _DOC_TAIL.sub(lambda m: m.group(1) + "****", text)

@@ -15,6 +15,7 @@ import socketio
 from aiohttp import web
 
 from bot.db import Database
+from bot.desk import bookings
 from bot.desk import handlers as h
 from bot.desk.account_service import AccountService
 from bot.desk.config import DeskConfig
@@ -50,6 +51,8 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/api/console/conversations/{conversation_id}", h.conversation),
     # {action}: one of handlers.CONSOLE_ACTIONS (claim, reply, note, transfer, handback, close).
     ("POST", "/api/console/conversations/{conversation_id}/{action}", h.console_action),
+    # Appointments (issue 14): the bookings page, its API, the citizens' calendar files.
+    *bookings.ROUTES,
 ]
 
 

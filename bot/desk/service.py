@@ -68,7 +68,11 @@ class Notifier(Protocol):
 
 # Rasa reads text starting with "/" as an intent ("/restart" would reset the conversation and
 # its failed-lookup count). Only button payloads of the kinds the bot itself offers pass as such.
-BUTTON_PAYLOAD = re.compile(r"^/(item_[a-z0-9_]+|ask_aspect|check_case_status|request_human|affirm|deny)(\{[^{}]*\})?$")
+BUTTON_PAYLOAD = re.compile(
+    r"^/(item_[a-z0-9_]+|ask_aspect|check_case_status|request_human|affirm|deny"
+    # the booking forms' buttons (issue 14); their values are checked again by the form
+    r"|book_appointment|manage_booking|booking_choice)(\{[^{}]*\})?$"
+)
 
 
 def to_rasa_text(text: str, payload: str | None) -> str:
@@ -240,6 +244,8 @@ class DeskService:
             if not replies:
                 # Every intent of the domain gets an answer: silence means the action server failed.
                 raise RasaUnavailable("no reply (action server down?)")
+            # A booking staff cancelled since the citizen's last visit: told first, with the reason.
+            replies = await self._staff_cancellations(conversation_id, _reply_language(replies)) + replies
         except RasaUnavailable as error:
             logger.warning("bot unavailable for conversation=%s: %s", conversation_id[:8], error)
             await self.notifier.typing(conversation_id, False)
@@ -271,6 +277,15 @@ class DeskService:
             more, state = await self._to_queue(conversation_id, reason, None, None, True, language)
             return lines + more, state
         return lines, BOT
+
+    async def _staff_cancellations(self, conversation_id: str, language: str | None) -> list[dict[str, Any]]:
+        cancelled = await self._db(self.database.unseen_staff_cancellations, conversation_id)
+        if not cancelled:
+            return []
+        from bot.booking.notices import staff_cancellation_replies
+
+        settings = await self._read(self.database.place_settings)
+        return staff_cancellation_replies(cancelled, settings, language)
 
     async def _to_queue(
         self,

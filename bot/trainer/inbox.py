@@ -20,6 +20,9 @@ from bot.knowledge import item_for
 from bot.privacy import mask
 
 LOW_CONFIDENCE = 0.5
+# Booking questions whose answer is personal data as a whole (a bare "陈小明" has no pattern to mask).
+PERSONAL_ANSWERS = ("booking_name", "booking_contact", "booking_surname", "booking_code")
+PERSONAL_MASK = "[预约信息]"
 FILTERS = ("all", "low_confidence", "fallback", "handoff")
 
 
@@ -117,9 +120,12 @@ class Inbox:
                 ).scalars()
             }
         entries = []
+        asked: dict[str, str | None] = {}  # conversation -> the booking question its last bot turn asked
         for index, line in enumerate(rows):
             if line.sender != "citizen" or line.id not in wanted_ids:
                 continue
+            personal = asked.get(line.conversation_id) in PERSONAL_ANSWERS
+            asked[line.conversation_id] = (((line.data or {}).get("nlu") or {}).get("slots") or {}).get("requested_slot")
             replies = []
             for later in rows[index + 1 :]:
                 if later.conversation_id != line.conversation_id or later.sender == "citizen":
@@ -129,7 +135,7 @@ class Inbox:
             entry = {
                 "message_id": line.id,
                 "conversation_id": line.conversation_id,
-                "text": mask(line.text),
+                "text": PERSONAL_MASK if personal else mask(line.text),
                 "at": line.created_at.isoformat(timespec="seconds") + "Z",
                 **understood,
                 "outcome": outcome_of(replies, conversations.get(line.conversation_id)),

@@ -28,6 +28,7 @@ PUBLIC = {
     "/api/status",
     "/api/conversations",
     "/api/conversations/{conversation_id}/messages",
+    "/calendar/{token}.ics",  # a booking's calendar file, behind its unguessable token (issue 14)
     "/login",
     "/api/login",
     "/api/logout",

@@ -198,3 +198,27 @@ async def test_marked_spans_are_checked_against_the_masked_text(desk_for_trainer
         assert answers[0] == answers[1] and answers[0][0] == 422
     finally:
         await trainer.close()
+
+
+async def test_answers_to_the_booking_name_and_contact_questions_are_masked_whole(desk_for_trainers):
+    """A bare "陈小明" has no pattern to mask: the question it answered (`requested_slot`) tells (issue 14)."""
+    server = desk_for_trainers
+    conversation = new_id()
+    server.conversations.ensure_conversation(conversation)
+    asked = {"intent": "booking_choice", "confidence": 1.0, "slots": {"requested_slot": "booking_name"}}
+    server.conversations.add_line(conversation, Line("citizen", "/booking_choice", {"nlu": asked}))
+    name = server.conversations.add_line(
+        conversation, Line("citizen", "陈小明", {"nlu": {"intent": "greet", "slots": {"requested_slot": "booking_contact"}}})
+    )
+    contact = server.conversations.add_line(
+        conversation, Line("citizen", "chen.xm@example.com", {"nlu": {"intent": "greet", "slots": {"requested_slot": None}}})
+    )
+    after = server.conversations.add_line(conversation, Line("citizen", "谢谢", {"nlu": {"intent": "thank", "slots": {}}}))
+    trainer = await Clerk.login(server, "训练员乙", role="trainer")
+    try:
+        _, data = await trainer.get("/trainer/api/inbox")
+        texts = {entry["message_id"]: entry["text"] for entry in data["entries"]}
+        assert texts[name["id"]] == texts[contact["id"]] == "[预约信息]"
+        assert texts[after["id"]] == "谢谢"
+    finally:
+        await trainer.close()
