@@ -405,6 +405,14 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
     # 1. A clarification is pending: a reply that matches an offered candidate picks it.
     if state.candidates:
         offered = list(state.candidates)
+        ways = {item: aspect for item, aspect in kb.way_items.items() if item not in offered}
+        if (named or intent_item in ways) and all(item in ways for item in named):
+            # "我爸爸可以代辦嗎" before choosing: who may act, for the item still to be chosen.
+            way_aspects = [ways[item] for item in named] + _way_guess(turn, intent_item, ways, aspects)
+            aspects = [*aspects, *(a for a in dict.fromkeys(way_aspects) if a not in aspects)]
+            named = {}
+            turn = replace(turn, ranking=[(item, c) for item, c in turn.ranking if item not in ways])
+            intent_item = None if intent_item in ways else intent_item
         pick, how = choose_among(kb, turn, offered)
         if pick:
             offered_aspect = [state.aspect] if state.aspect else []
@@ -453,12 +461,11 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
     if state.item and kb.guide(state.item):
         current = state.item
         ways = {item: aspect for item, aspect in kb.way_items.items() if item != current}
-        if named and all(item in ways for item in named):
+        if (named or intent_item in ways) and all(item in ways for item in named):
             # "可以找人代办吗" on the marriage certificate: the proxy part of that item, not the
             # general proxy guide the words also name.
-            for item in named:
-                if ways[item] not in aspects:
-                    aspects = [*aspects, ways[item]]
+            way_aspects = [ways[item] for item in named] + _way_guess(turn, intent_item, ways, aspects)
+            aspects = [*aspects, *(a for a in dict.fromkeys(way_aspects) if a not in aspects)]
             named = {}
             turn = replace(turn, ranking=[(item, c) for item, c in turn.ranking if item not in ways])
             intent_item = None if intent_item in ways else intent_item
@@ -476,7 +483,15 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
             in_names = _words_in_titles(kb, turn, group)
             aspects = [a for a in aspects if a not in in_names["aspects"]]
             content = turn.content(keep=in_names["words"])
-            follow_up = bool(signals & {"relative", "return"}) or "proxy" in aspects
+            confident_other = (
+                intent_item is not None
+                and intent_item != current
+                and bool(turn.ranking)
+                and turn.ranking[0][1] >= TOPIC_CHANGE_CONFIDENCE
+            )
+            # A relative in a message the classifier is sure is about another item tells a story
+            # about that item ("我爸上个月走了，他的丧葬补助怎么领"), it does not ask who may act.
+            follow_up = "return" in signals or "proxy" in aspects or ("relative" in signals and not confident_other)
             stated = bool(aspects) or "abroad" in signals or place_named
             contender = turn.ranking[0][0] if turn.ranking else None
             if contender and contender != current and not follow_up:
@@ -510,12 +525,7 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
                 if pick == current and score >= 1:
                     # "丢了" while on the lost-licence item: its own words.
                     return Decision("answer", current, aspects, decided_by="current_item", how="own_words")
-            confident_elsewhere = (
-                intent_item is not None
-                and intent_item != current
-                and bool(turn.ranking)
-                and turn.ranking[0][1] >= TOPIC_CHANGE_CONFIDENCE
-            )
+            confident_elsewhere = confident_other
             # A message the classifier could not place at all (nlu_fallback, small talk) and that
             # carries nothing of the item's context is not read as a question about it.
             placed = turn.intent == "ask_aspect" or intent_item is not None
@@ -546,6 +556,13 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
     if not is_clear(turn.ranking) and len(items) > 1:
         return _offer_or_recall(items, aspects, state)
     return Decision("answer", intent_item, aspects, decided_by="message")
+
+
+def _way_guess(turn: Turn, intent_item: str | None, ways: dict[str, str], aspects: list[str]) -> list[str]:
+    """The aspect of a way guide the classifier alone chose (nothing names it): only when it is sure
+    and nothing else was asked ("要多少钱，多久能拿到" is no question about mailing abroad)."""
+    sure = bool(turn.ranking) and turn.ranking[0][1] >= TOPIC_CHANGE_CONFIDENCE
+    return [ways[intent_item]] if intent_item in ways and sure and not aspects else []
 
 
 def _offer_or_recall(items: list[str], aspects: list[str], state: State) -> Decision:
