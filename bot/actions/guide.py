@@ -158,7 +158,10 @@ def overrides_intent(decision: Decision, turn: Turn, short_reply: bool = False) 
     if decision.how == "ranking_among_candidates":
         return False
     if decision.decided_by in ("current_item", "circumstance"):
-        explicit = decision.how == "named" or bool(ordered_aspects(turn, False))
+        # A relative named in a follow-up the classifier is unsure of ("我老婆替我跑一趟行不行")
+        # asks who may act as plainly as an aspect word.
+        relative = "relative" in turn.signals() and decision.aspects == ["proxy"]
+        explicit = decision.how == "named" or bool(ordered_aspects(turn, False)) or relative
         return explicit or (short_reply and decision.how in ("context_word", "abroad", "own_words"))
     return True
 
