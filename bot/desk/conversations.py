@@ -22,8 +22,19 @@ from sqlalchemy.orm import Session
 from bot.db import Database
 from bot.db.database import count_events
 from bot.db.tables import HandoffRequest
+from bot.desk.accounts import public_name
 from bot.desk.language import FROM_BOT, FROM_PICK
-from bot.desk.tables import BOT, CLERK, CLOSED, WAITING, DeskConversation, DeskMessage, DeskNote, DeskUser
+from bot.desk.tables import (
+    BOT,
+    CLERK,
+    CLOSED,
+    WAITING,
+    DeskAudit,
+    DeskConversation,
+    DeskMessage,
+    DeskNote,
+    DeskUser,
+)
 
 
 class RateLimited(Exception):
@@ -75,12 +86,16 @@ def _line(line_id: int, values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def conversation_dict(row: DeskConversation, clerk: str | None = None) -> dict[str, Any]:
+def conversation_dict(
+    row: DeskConversation, clerk: str | None = None, clerk_display: str | None = None
+) -> dict[str, Any]:
     return {
         "id": row.id,
         "state": row.state,
         "claimed_by": row.claimed_by,
+        # `clerk`: the log-in name, for staff; `clerk_display`: what the citizen sees (issue 10, item 6).
         "clerk": clerk,
+        "clerk_display": public_name(clerk_display, row.claimed_by) if row.claimed_by else None,
         "reason": row.reason,
         "understood": row.understood or {},
         "country": row.country,
@@ -141,7 +156,7 @@ _ANNOTATE = (
     .values(data=bindparam("p_data", type_=_MESSAGES.c.data.type))
 )
 _CONVERSATION = (
-    select(_CONVERSATIONS, _USERS.c.name.label("clerk_name"))
+    select(_CONVERSATIONS, _USERS.c.name.label("clerk_name"), _USERS.c.display_name.label("clerk_display_name"))
     .select_from(_CONVERSATIONS.outerjoin(_USERS, _USERS.c.id == _CONVERSATIONS.c.claimed_by))
     .where(_CONVERSATIONS.c.id == bindparam("p_id"))
 )
@@ -253,6 +268,28 @@ class Conversations:
             )
         return stored
 
+    def mark_routed(self, message_id: int) -> None:
+        with self.db.session() as session:
+            row = session.get(DeskMessage, message_id)
+            if row is not None and not (row.data or {}).get("routed"):
+                row.data = {**(row.data or {}), "routed": True}
+
+    def routed(self, message_id: int) -> bool:
+        with self.db.session() as session:
+            row = session.get(DeskMessage, message_id)
+            return bool(row is None or (row.data or {}).get("routed"))
+
+    def unrouted(self, minutes: int) -> list[dict[str, Any]]:
+        """Citizen lines of the last `minutes` that were stored but never routed, oldest first."""
+        since = datetime.utcnow() - timedelta(minutes=minutes)
+        with self.db.session() as session:
+            rows = session.execute(
+                select(DeskMessage)
+                .where(DeskMessage.sender == "citizen", DeskMessage.created_at >= since)
+                .order_by(DeskMessage.id)
+            ).scalars()
+            return [message_dict(row) for row in rows if not (row.data or {}).get("routed")]
+
     def add_line(self, conversation_id: str, line: Line) -> dict[str, Any]:
         return self.add_lines(conversation_id, [line])[0]
 
@@ -272,7 +309,7 @@ class Conversations:
     def _conversation(session: Session | Connection, conversation_id: str) -> dict[str, Any] | None:
         # Core rows, not ORM objects: read for every message.
         found = session.execute(_CONVERSATION, {"p_id": conversation_id}).first()
-        return conversation_dict(found, found.clerk_name) if found else None
+        return conversation_dict(found, found.clerk_name, found.clerk_display_name) if found else None
 
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         with self.db.session() as session:
@@ -282,12 +319,15 @@ class Conversations:
         with self.db.session() as session:
             row = session.get(DeskConversation, conversation_id)
             if row is None:
-                session.add(DeskConversation(id=conversation_id, state=BOT, country=country, site=site, understood={}))
+                # A savepoint: a rollback() inside the session's begin() would raise (issue 10).
                 try:
-                    session.flush()
+                    with session.begin_nested():
+                        session.add(
+                            DeskConversation(id=conversation_id, state=BOT, country=country, site=site, understood={})
+                        )
                 except IntegrityError:
                     # Another instance created it at the same moment; that row is as good.
-                    session.rollback()
+                    pass
             elif (country and not row.country) or (site and not row.site):
                 row.country = row.country or country
                 row.site = row.site or site
@@ -399,15 +439,15 @@ class Conversations:
     def _conversations(self, *conditions: Any, order: Any, limit: int = 500) -> list[dict[str, Any]]:
         with self.db.session() as session:
             rows = session.execute(
-                select(DeskConversation, DeskUser.name)
+                select(DeskConversation, DeskUser.name, DeskUser.display_name)
                 .outerjoin(DeskUser, DeskUser.id == DeskConversation.claimed_by)
                 .where(*conditions)
                 .order_by(order)
                 .limit(limit)
             ).all()
             out = []
-            for row, clerk in rows:
-                item = conversation_dict(row, clerk)
+            for row, clerk, display in rows:
+                item = conversation_dict(row, clerk, display)
                 last = session.execute(
                     select(DeskMessage)
                     .where(DeskMessage.conversation_id == row.id, DeskMessage.sender == "citizen")
@@ -417,6 +457,17 @@ class Conversations:
                 item["last_citizen_text"] = last.text if last else None
                 out.append(item)
             return out
+
+    # --- audit -------------------------------------------------------------------
+
+    def audit(self, user_id: int, action: str, target: str, found: bool) -> None:
+        with self.db.session() as session:
+            session.add(DeskAudit(user_id=user_id, action=action, target=target, found=found, at=datetime.utcnow()))
+
+    def audit_rows(self, user_id: int) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            rows = session.execute(select(DeskAudit).where(DeskAudit.user_id == user_id).order_by(DeskAudit.id)).scalars()
+            return [{"action": r.action, "target": r.target, "found": r.found, "at": iso(r.at)} for r in rows]
 
     # --- notes -------------------------------------------------------------------
 
