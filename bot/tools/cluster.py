@@ -33,7 +33,6 @@ from typing import Any
 import yaml
 
 from bot.knowledge.store import PROJECT_ROOT
-from bot.tools.rasa_cli import RASA
 from bot.tools.stack import START_TIMEOUT_S, Stack, Stopped, _stop_on_signal, free_port, train
 
 DEPLOY = PROJECT_ROOT / "deploy"
@@ -282,11 +281,13 @@ class Cluster:
     def start_rasa(self, number: int) -> subprocess.Popen:
         host, port = _split(self.config.processes["rasa"][number - 1])
         # No --model: each replica pulls the live model from the desks (deploy/endpoints.yml `models`).
+        # The API token by environment, never on the command line (bot/tools/rasa_run.py, as `make run`).
         return self.stack.spawn(
             f"rasa-{number}",
-            [RASA, "run", "--enable-api", "--auth-token", self.token, "--interface", host, "--port", str(port),
+            [sys.executable, "-m", "bot.tools.rasa_run", "run", "--enable-api", "--interface", host, "--port", str(port),
              "--credentials", "credentials.yml", "--endpoints", str(DEPLOY / "endpoints.yml")],
-            {**self.config.environment(), "WENZHOU_MODEL_TOKEN": self.model_token},
+            {**self.config.environment(), "WENZHOU_MODEL_TOKEN": self.model_token,
+             "RASA_AUTH_TOKEN": self.token, "DESK_CHANNEL_SECRET": self.token},
         )  # fmt: skip
 
     def health(self, kind: str, number: int) -> int | None:
