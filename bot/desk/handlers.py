@@ -25,7 +25,7 @@ from bot.http_helpers import (
     set_session_cookie,
 )
 from bot.privacy import client_key
-from bot.roles import ROLES, STAFF
+from bot.roles import CONSOLE, ROLES, STAFF
 
 CONFIG = web.AppKey("config", DeskConfig)
 SERVICE = web.AppKey("service", DeskService)
@@ -89,6 +89,9 @@ async def post_message(request: web.Request) -> web.Response:
     if not isinstance(text, str) or (client_id is not None and not isinstance(client_id, str)):
         return json_reply({"error": "message 必须是字符串。"}, 400)
     service = _service(request)
+    handled = await service.satisfaction(conversation_id, text)
+    if handled is not None:
+        return json_reply(handled, 200 if handled["ok"] else 400)
     try:
         stored, created, conversation = await service.accept(
             conversation_id, body.get("title") or text, client_id, text, metadata
@@ -145,7 +148,7 @@ async def logout(request: web.Request) -> web.Response:
 # --- the console ----------------------------------------------------------------
 
 
-@requires(*ROLES, page=True)
+@requires(*CONSOLE, page=True)
 async def console_page(request: web.Request) -> web.FileResponse:
     return page("console.html")
 
@@ -177,17 +180,17 @@ async def change_password(request: web.Request) -> web.Response:
     return json_reply({"ok": True})
 
 
-@requires(*ROLES)
+@requires(*CONSOLE)
 async def queue(request: web.Request) -> web.Response:
     return json_reply(await _service(request).queue(request["user"]))
 
 
-@requires(*ROLES)
+@requires(*CONSOLE)
 async def live(request: web.Request) -> web.Response:
     return json_reply({"conversations": await _service(request).live()})
 
 
-@requires(*ROLES)
+@requires(*CONSOLE)
 async def conversation(request: web.Request) -> web.Response:
     try:
         return json_reply(await _service(request).conversation_view(request.match_info["conversation_id"]))
@@ -195,7 +198,7 @@ async def conversation(request: web.Request) -> web.Response:
         return _error(error)
 
 
-@requires(*ROLES)
+@requires(*CONSOLE)
 async def case_lookup(request: web.Request) -> web.Response:
     try:
         return json_reply(await _service(request).case(request.match_info["case_no"]))
@@ -203,7 +206,7 @@ async def case_lookup(request: web.Request) -> web.Response:
         return _error(error)
 
 
-@requires(*ROLES)
+@requires(*CONSOLE)
 async def clerks(request: web.Request) -> web.Response:
     online = await _service(request).online_clerks()
     return json_reply({"online": online, "staff": await _accounts(request).staff(STAFF)})

@@ -24,7 +24,7 @@ from bot.desk.service import DeskError, DeskService, run_in_background
 from bot.desk.webchat import bot_uttered, valid_session_id
 from bot.http_helpers import COOKIE
 from bot.privacy import client_key
-from bot.roles import ROLES
+from bot.roles import CONSOLE as CONSOLE_ROLES
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,10 @@ class CitizenNamespace(socketio.AsyncNamespace):
         # A quick reply is sent as its payload; our widget also sends the title the citizen saw.
         title = custom.get("title") if isinstance(custom.get("title"), str) else None
         message = data["message"]
+        # A mark on an answer or the rating: the desk's own, not a line of the transcript.
+        handled = await self.service.satisfaction(session_id, message)
+        if handled is not None:
+            return handled
         # `language` + `language_source` (our widget: "picked" or "locale"; rasa-webchat's
         # customData.language alone counts as the citizen's pick, see bot/desk/language.py).
         keys = ("country", "site", "page", "lang", "language", "language_source")
@@ -142,7 +146,7 @@ class ConsoleNamespace(socketio.AsyncNamespace):
         cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
         token = cookie[COOKIE].value if COOKIE in cookie else ""
         user = await self.accounts.session_user(token)
-        if user is None or user["role"] not in ROLES or user["must_change"]:
+        if user is None or user["role"] not in CONSOLE_ROLES or user["must_change"]:
             return False
         # SameSite=Strict already keeps the cookie off cross-site requests; the origin check is a second lock.
         origin, host = environ.get("HTTP_ORIGIN", ""), environ.get("HTTP_HOST", "")

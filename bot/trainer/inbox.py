@@ -15,12 +15,14 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.db import Database
-from bot.desk.tables import DeskConversation, DeskMessage
+from bot.desk.tables import DeskAnswerFeedback, DeskConversation, DeskMessage, DeskRating
 from bot.knowledge import item_for
 from bot.privacy import mask
 
 LOW_CONFIDENCE = 0.5
-FILTERS = ("all", "low_confidence", "fallback", "handoff")
+FILTERS = ("all", "low_confidence", "fallback", "handoff", "not_helpful", "low_rating")
+# A rating at or below this is "low" (the inbox's filter, the reports' count).
+LOW_RATING = 2
 
 
 @dataclass
@@ -77,6 +79,17 @@ def _understood(line: DeskMessage, replies: list[DeskMessage]) -> dict[str, Any]
     }
 
 
+def _mark(replies: list[DeskMessage], marks: dict[int, DeskAnswerFeedback]) -> dict[str, Any] | None:
+    """The citizen's mark on the answer to this line (the last marked reply), comment masked."""
+    found = None
+    for reply in replies:
+        if reply.id in marks:
+            found = marks[reply.id]
+    if found is None:
+        return None
+    return {"helpful": found.helpful, "reason": found.reason, "comment": mask(found.comment) if found.comment else None}
+
+
 class Inbox:
     def __init__(self, database: Database):
         self.db = database
@@ -90,6 +103,9 @@ class Inbox:
                 statement = statement.where(DeskMessage.created_at < query.until)
             rows = list(session.execute(statement).scalars())
             conversations = {c.id: c for c in session.execute(select(DeskConversation)).scalars()}
+            # The citizens' marks on the bot's answers and their ratings (bot/desk/feedback.py).
+            marks = {m.message_id: m for m in session.execute(select(DeskAnswerFeedback)).scalars()}
+            ratings = {r.conversation_id: r.score for r in session.execute(select(DeskRating)).scalars()}
         entries = []
         for index, line in enumerate(rows):
             if line.sender != "citizen":
@@ -108,6 +124,8 @@ class Inbox:
                 **understood,
                 "outcome": outcome_of(replies, conversations.get(line.conversation_id)),
                 "corrected": (line.data or {}).get("corrected"),
+                "feedback": _mark(replies, marks),
+                "rating": ratings.get(line.conversation_id),
             }
             if self._wanted(entry, query):
                 entries.append(entry)
@@ -125,6 +143,10 @@ class Inbox:
             return entry["confidence"] is None or entry["confidence"] < LOW_CONFIDENCE
         if query.filter == "fallback":
             return entry["outcome"] in ("fallback", "clarified") or entry["intent"] == "nlu_fallback"
+        if query.filter == "not_helpful":
+            return bool(entry["feedback"]) and entry["feedback"]["helpful"] is False
+        if query.filter == "low_rating":
+            return entry["rating"] is not None and entry["rating"] <= LOW_RATING
         if query.filter == "handoff":
             return entry["outcome"] in ("handed_off", "queued", "clerk")
         return True
