@@ -18,15 +18,19 @@ from sqlalchemy.exc import OperationalError
 
 from bot.db import Database
 from bot.desk import app as desk_app
+from bot.desk import handlers as desk_handlers
 from bot.desk.config import DeskConfig
 from bot.desk.service import DATABASE_DOWN
 from bot.http_helpers import json_reply
 from bot.rasa_client import RasaClient
+from bot.reports import app as reports_app
+from bot.reports import metrics
 from bot.trainer import app as trainer_app
 
 logger = logging.getLogger(__name__)
 
 TRAINER_PREFIX = "/trainer"
+REPORTS_PREFIX = "/reports"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -80,4 +84,13 @@ def create_app(config: DeskConfig | None = None, database: Database | None = Non
     app = desk_app.init_app(config, database, rasa, middlewares=[security_headers, database_errors])
     app.cleanup_ctx.insert(0, rasa_client_ctx)
     app.add_subapp(TRAINER_PREFIX, trainer_app.init_app(database, rasa, Path(config.training_data_dir)))
+    app.add_subapp(REPORTS_PREFIX, reports_app.init_app(database))
+    app.router.add_get("/metrics", metrics_endpoint)
     return app
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    """Prometheus: loopback without proxy headers, or the METRICS_TOKEN bearer (bot/reports/metrics.py)."""
+    if not metrics.allowed(request):
+        raise web.HTTPForbidden(text="forbidden")
+    return metrics.response(await request.app[desk_handlers.SERVICE].metrics_exposition())
