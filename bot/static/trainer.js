@@ -53,7 +53,7 @@
     var outcome = el("td", null, OUTCOMES[e.outcome] || e.outcome);
     // What the citizen said of the answer and of the conversation (bot/desk/feedback.py).
     if (e.feedback) {
-      var mark = e.feedback.helpful ? "👍 有帮助" : "👎 没帮助" + (e.feedback.reason ? "：" + (REASONS[e.feedback.reason] || e.feedback.reason) : "");
+      var mark = e.feedback.helpful ? "群众评价：有帮助" : "群众评价：没帮助" + (e.feedback.reason ? "（" + (REASONS[e.feedback.reason] || e.feedback.reason) + "）" : "");
       outcome.appendChild(el("div", "feedback", mark + (e.feedback.comment ? "「" + e.feedback.comment + "」" : "")));
     }
     if (e.rating !== null && e.rating !== undefined) outcome.appendChild(el("div", "rating", "会话评分 " + e.rating + " 星"));

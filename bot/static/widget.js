@@ -277,11 +277,12 @@
 
   function payload(kind, body) { return "/" + kind + JSON.stringify(body); }
 
-  // 👍 / 👎 under each guide answer; 👎 opens the reasons and a comment box.
+  // Helpful / not helpful under each guide answer; not helpful opens the reasons and a comment box.
   function addFeedback(meta) {
     exchanged = true;
     var bar = el("div", "wzd-fb"); bar.lang = lang;
-    var yes = el("button", null, "👍 " + t("helpful")), no = el("button", null, "👎 " + t("not_helpful"));
+    // Words, not emoji: a machine without an emoji font (many staff PCs, the CI) would draw boxes.
+    var yes = el("button", "wzd-yes", t("helpful")), no = el("button", "wzd-no", t("not_helpful"));
     [yes, no].forEach(function (b) { b.type = "button"; b.setAttribute("aria-pressed", "false"); bar.appendChild(b); });
     function mark(helpful, reason, comment) {
       quiet(payload("feedback", { message_id: meta.id, helpful: helpful, reason: reason || null, comment: comment || null }), function (ack) {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -20,7 +21,7 @@ if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
 
 async def staff_page(context, url: str, name: str, path: str):
     page = await context.new_page()
-    await page.goto(f"{url}/login?next={path}")
+    await page.goto(f"{url}/login?next={quote(path)}")
     await page.fill("#name", name)
     await page.fill("#password", PASSWORD)
     await page.click("#login-btn")
@@ -39,9 +40,9 @@ async def test_not_helpful_and_rating_reach_the_supervisor_and_the_trainer(desk,
         await citizen_says(widget, "护照过期了怎么换")
         await line(widget, "bot", "普通护照换发").first.wait_for(timeout=15000)
 
-        # 👎 on the answer, a reason and a comment (with a phone number, which the staff never see).
+        # "Not helpful" on the answer, a reason and a comment (with a phone number, which the staff never see).
         bar = widget.locator(".wzd-fb").first
-        await bar.get_by_role("button", name="👎 没帮助").click()
+        await bar.get_by_role("button", name="没帮助", exact=True).click()
         await bar.locator('.wzd-reason[data-reason="outdated"]').click()
         await bar.locator("input").fill("费用写错了 13812345678")
         await bar.locator(".wzd-fb-send").click()
