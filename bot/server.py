@@ -19,17 +19,21 @@ from sqlalchemy.exc import OperationalError
 
 from bot.db import Database
 from bot.desk import app as desk_app
+from bot.desk import handlers as desk_handlers
 from bot.desk.config import DeskConfig
 from bot.desk.handlers import CONFIG
 from bot.desk.service import DATABASE_DOWN
 from bot.http_helpers import json_reply
 from bot.rasa_client import RasaClient
+from bot.reports import app as reports_app
+from bot.reports import metrics
 from bot.trainer import app as trainer_app
 from bot.trainer import model_server
 
 logger = logging.getLogger(__name__)
 
 TRAINER_PREFIX = "/trainer"
+REPORTS_PREFIX = "/reports"
 CSP = (
     # connect-src: the page's own origin only ('self' covers its ws:/wss:, CSP level 3); before issue 10
     # any ws:/wss: host was allowed, a way out for stolen data. style-src keeps 'unsafe-inline' on the
@@ -110,4 +114,13 @@ def create_app(config: DeskConfig | None = None, database: Database | None = Non
     # Rasa's model server (`models:` in deploy/endpoints.yml): token-guarded, off without DESK_MODEL_TOKEN.
     app.router.add_get("/api/models/live", model_server.handler(database))
     app.add_subapp(TRAINER_PREFIX, trainer_app.init_app(database, rasa, Path(config.training_data_dir)))
+    app.add_subapp(REPORTS_PREFIX, reports_app.init_app(database))
+    app.router.add_get("/metrics", metrics_endpoint)
     return app
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    """Prometheus: loopback without proxy headers, or the METRICS_TOKEN bearer (bot/reports/metrics.py)."""
+    if not metrics.allowed(request):
+        raise web.HTTPForbidden(text="forbidden")
+    return metrics.response(await request.app[desk_handlers.SERVICE].metrics_exposition())

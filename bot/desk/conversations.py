@@ -31,6 +31,7 @@ from bot.desk.tables import (
     WAITING,
     DeskAudit,
     DeskConversation,
+    DeskEvent,
     DeskMessage,
     DeskNote,
     DeskUser,
@@ -127,6 +128,7 @@ def _touch_conversation(picked: bool) -> Any:
             state=case((table.c.state == CLOSED, BOT), else_=table.c.state),
             country=func.coalesce(table.c.country, bindparam("p_country", type_=table.c.country.type)),
             site=func.coalesce(table.c.site, bindparam("p_site", type_=table.c.site.type)),
+            citizen=func.coalesce(table.c.citizen, bindparam("p_citizen", type_=table.c.citizen.type)),
             updated_at=bindparam("p_now", type_=table.c.updated_at.type),
             **language,
         )
@@ -181,20 +183,22 @@ class Conversations:
         country: str | None = None,
         site: str | None = None,
         picked: str | None = None,
+        citizen: str | None = None,
     ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
         """Counts the rate limits, creates or reopens the conversation and stores the line, all or nothing.
 
         Returns (line, created, conversation). A client_id seen before returns the stored line
         (created False) and counts nothing. Raises RateLimited when a limit is reached.
-        `picked`: the language the citizen chose in the widget, stored on the conversation.
+        `picked`: the language the citizen chose in the widget, stored on the conversation;
+        `citizen`: the client key, kept from the first message (the reports' repeat contacts).
         Core statements, not the ORM's unit of work: this runs for every message.
         """
         try:
-            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, False)
+            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, citizen, False)
         except IntegrityError:
             # A re-sent line (same client_id), or the conversation created by another instance at
             # the same moment: the transaction rolled back; look for the stored line this time.
-            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, True)
+            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, citizen, True)
 
     def _accept(
         self,
@@ -206,6 +210,7 @@ class Conversations:
         country: str | None,
         site: str | None,
         picked: str | None,
+        citizen: str | None,
         look_first: bool,
     ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
         with self.db.transaction() as connection:
@@ -220,7 +225,10 @@ class Conversations:
             now = datetime.utcnow()
             touched = connection.execute(
                 _TOUCH[bool(picked)],
-                {"p_id": conversation_id, "p_country": country, "p_site": site, "p_now": now, "p_language": picked},
+                {
+                    "p_id": conversation_id, "p_country": country, "p_site": site, "p_citizen": citizen, "p_now": now,
+                    "p_language": picked,
+                },  # fmt: skip
             ).rowcount
             if not touched:
                 language = {"language": picked, "language_source": FROM_PICK} if picked else {}
@@ -228,7 +236,7 @@ class Conversations:
                     _NEW_CONVERSATION,
                     {
                         "id": conversation_id, "state": BOT, "country": country, "site": site, "understood": {},
-                        "bot_paused": False, "created_at": now, "updated_at": now, **language,
+                        "bot_paused": False, "citizen": citizen, "created_at": now, "updated_at": now, **language,
                     },
                 )  # fmt: skip
             values = {
@@ -363,7 +371,10 @@ class Conversations:
                 row.country = row.country or country
                 row.site = row.site or site
 
-    def _update(self, conversation_id: str, *conditions: Any, **values: Any) -> bool:
+    def _update(
+        self, conversation_id: str, *conditions: Any, event: dict[str, Any] | None = None, **values: Any
+    ) -> bool:
+        """A conditional UPDATE; when it wins and `event` is given, the history row (DeskEvent) in the same transaction."""
         values.setdefault("updated_at", datetime.utcnow())
         with self.db.session() as session:
             result = session.execute(
@@ -372,6 +383,9 @@ class Conversations:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
+            if result.rowcount == 1 and event:
+                at = values["updated_at"]
+                session.execute(insert(DeskEvent.__table__).values(conversation_id=conversation_id, at=at, **event))
             return result.rowcount == 1
 
     def enqueue(self, conversation_id: str, reason: str, understood: dict[str, Any] | None, bot_paused: bool) -> bool:
@@ -391,7 +405,11 @@ class Conversations:
         if bot_paused:
             values["bot_paused"] = True
         return self._update(
-            conversation_id, DeskConversation.state.in_([BOT, CLOSED]), DeskConversation.claimed_by.is_(None), **values
+            conversation_id,
+            DeskConversation.state.in_([BOT, CLOSED]),
+            DeskConversation.claimed_by.is_(None),
+            event={"kind": "queued", "reason": reason},
+            **values,
         )
 
     def claim(self, conversation_id: str, user_id: int) -> bool:
@@ -402,6 +420,7 @@ class Conversations:
             DeskConversation.state != CLOSED,
             state=CLERK,
             claimed_by=user_id,
+            event={"kind": "claimed", "user_id": user_id},
         )
         if ok:
             self._close_handoff_requests(conversation_id, "claimed")
@@ -417,7 +436,12 @@ class Conversations:
 
     def hand_back(self, conversation_id: str, user_id: int) -> bool:
         ok = self._update(
-            conversation_id, DeskConversation.claimed_by == user_id, state=BOT, claimed_by=None, waiting_since=None
+            conversation_id,
+            DeskConversation.claimed_by == user_id,
+            state=BOT,
+            claimed_by=None,
+            waiting_since=None,
+            event={"kind": "handback", "user_id": user_id},
         )
         if ok:
             self._close_handoff_requests(conversation_id, "done")
@@ -432,6 +456,7 @@ class Conversations:
             state=CLOSED,
             claimed_by=None,
             waiting_since=None,
+            event={"kind": "closed", "user_id": user_id},
         )
         if ok:
             self._close_handoff_requests(conversation_id, "done")

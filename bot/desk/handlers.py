@@ -26,7 +26,7 @@ from bot.http_helpers import (
     set_session_cookie,
 )
 from bot.privacy import client_address, client_key, trusted_networks
-from bot.roles import ROLES, STAFF
+from bot.roles import CONSOLE, ROLES, STAFF
 
 
 class ConsoleSockets(Protocol):
@@ -119,6 +119,9 @@ async def post_message(request: web.Request) -> web.Response:
     if not isinstance(text, str) or (client_id is not None and not isinstance(client_id, str)):
         return json_reply({"error": "message 必须是字符串。"}, 400)
     service = _service(request)
+    handled = await service.satisfaction(conversation_id, text)
+    if handled is not None:
+        return json_reply(handled, 200 if handled["ok"] else 400)
     try:
         stored, created, conversation = await service.accept(
             conversation_id, body.get("title") or text, client_id, text, metadata
@@ -195,7 +198,7 @@ async def logout(request: web.Request) -> web.Response:
 # --- the console ----------------------------------------------------------------
 
 
-@requires(*ROLES, page=True, allow_must_change=True)
+@requires(*CONSOLE, page=True, allow_must_change=True)
 async def console_page(request: web.Request) -> web.FileResponse:
     user = request["user"]
     # Trainers work on the workbench: the console's transcripts are the clerks' (issue 10, item 5).

@@ -149,6 +149,10 @@ class CitizenNamespace(socketio.AsyncNamespace):
         # A quick reply is sent as its payload; our widget also sends the title the citizen saw.
         title = custom.get("title") if isinstance(custom.get("title"), str) else None
         message = data["message"]
+        # A mark on an answer or the rating: the desk's own, not a line of the transcript.
+        handled = await self.service.satisfaction(session_id, message)
+        if handled is not None:
+            return handled
         # `language` + `language_source` (our widget: "picked" or "locale"; rasa-webchat's
         # customData.language alone counts as the citizen's pick, see bot/desk/language.py).
         # Bounded: what a client sends is stored (country, site) and passed on to Rasa (issue 10, item 8).
@@ -206,7 +210,8 @@ class ConsoleNamespace(socketio.AsyncNamespace):
         cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
         token = cookie[COOKIE].value if COOKIE in cookie else ""
         user = await self.accounts.session_user(token)
-        # Every transcript line passes through this socket unmasked: clerks and admins only (item 5).
+        # Every transcript line passes through this socket unmasked: clerks and admins only (item 5);
+        # never the supervisor (issue 9), who sees figures only.
         if user is None or user["role"] not in STAFF or user["must_change"]:
             return False
         # SameSite=Strict already keeps the cookie off cross-site requests; the origin check is a second lock.

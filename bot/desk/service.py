@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from datetime import datetime, timedelta
 from typing import Any, Awaitable, Protocol
 
@@ -24,8 +25,10 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
 from bot.db import Database
+from bot.desk import feedback as satisfaction
 from bot.desk.accounts import Accounts
 from bot.desk.conversations import Conversations, Line, RateLimited
+from bot.desk.feedback import ASKED_CITIZEN, ASKED_CLOSED, ASKED_HANDBACK, Feedback
 from bot.desk.language import PICKED, client_language, speaks
 from bot.desk.language import text as say_text
 from bot.desk.locks import ClusterLocks, KeyedLocks
@@ -45,6 +48,7 @@ from bot.limits import (
 from bot.offload import ThreadPool
 from bot.privacy import mask_case_no
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.reports.metrics import DeskMetrics, outcome
 from bot.roles import STAFF
 
 logger = logging.getLogger(__name__)
@@ -65,6 +69,8 @@ UNROUTED_LOOKBACK = timedelta(hours=1)
 MAX_PAYLOAD = MAX_TEXT
 # Events on system lines: the widget switches on these (bot_uttered metadata), never on the wording.
 EVENT_JOINED, EVENT_LEFT, EVENT_CLOSED, EVENT_QUEUED = "joined", "left", "closed", "queued"
+# The end-of-conversation rating is asked (with 1–5 buttons), and was given.
+EVENT_RATE, EVENT_RATED = "rate", "rated"
 
 
 class Notifier(Protocol):
@@ -123,6 +129,9 @@ class DeskService:
         self.offer_delay = offer_delay
         self.database = database
         self.conversations = Conversations(database)
+        self.feedback = Feedback(database)
+        # Prometheus metrics of this instance (bot/reports/metrics.py, served at /metrics).
+        self.metrics = DeskMetrics()
         self.presence = Presence(database)
         self.accounts = Accounts(database)
         self.rasa = rasa
@@ -215,7 +224,7 @@ class DeskService:
             stored, created, conversation = await self._db(
                 self.conversations.accept_citizen_line,
                 conversation_id, text, data, client_id, limits, metadata.get("country"), metadata.get("site"),
-                language if source == PICKED else None,
+                language if source == PICKED else None, metadata.get("client"),
             )  # fmt: skip
         except RateLimited as refused:
             logger.warning("rate limited: %s", ":".join(refused.key.split(":")[1:3])[:24])
@@ -228,6 +237,45 @@ class DeskService:
             # The length, not the text: nothing personal in the log, and no masking on every message.
             logger.info("citizen message stored: conversation=%s chars=%d", conversation_id[:8], len(text))
         return stored, created, conversation
+
+    # --- satisfaction ------------------------------------------------------------
+
+    async def satisfaction(self, conversation_id: str, message: Any) -> dict[str, Any] | None:
+        """Handles a satisfaction payload (bot/desk/feedback.py) and returns the acknowledgement; None for any other message."""
+        parsed = satisfaction.parse(message)
+        if parsed is None:
+            return None
+        kind, body = parsed
+        conversation = await self._db(self.conversations.conversation, conversation_id)
+        if conversation is None:
+            return {"ok": False, "error": say_text("feedback_refused", None)}
+        language = _language(conversation, None)
+        if kind == "rating_request":
+            return {"ok": True, "asked": await self.ask_rating(conversation_id, ASKED_CITIZEN, language)}
+        if kind == "feedback":
+            args = (body.get("message_id"), body.get("helpful"), body.get("reason"), body.get("comment"))
+            done = await self._db(self.feedback.mark_answer, conversation_id, *args)
+        else:
+            done = await self._db(self.feedback.rate, conversation_id, body.get("score"), body.get("comment"))
+            # Thanked once, for the score; a comment sent after it changes the stored rating quietly.
+            if done and not body.get("comment"):
+                await self.say(conversation_id, self._system("rating_thanks", EVENT_RATED, language))
+        if not done:
+            return {"ok": False, "error": say_text("feedback_refused", language)}
+        if kind == "feedback":
+            await self.notifier.to_console("feedback", {"conversation_id": conversation_id})
+        return {"ok": True}
+
+    async def ask_rating(self, conversation_id: str, because: str, language: str | None) -> bool:
+        """Asks for the 1–5 rating, once per conversation; the citizen's own close only after a real exchange."""
+        if because == ASKED_CITIZEN and not await self._db(self.feedback.real_exchange, conversation_id):
+            return False
+        if not await self._db(self.feedback.ask_rating, conversation_id, because):
+            return False
+        line = self._system("rating_ask", EVENT_RATE, language)
+        line.data = {**(line.data or {}), "buttons": satisfaction.rating_buttons()}
+        await self.say(conversation_id, line)
+        return True
 
     async def route(
         self,
@@ -272,7 +320,11 @@ class DeskService:
                 await self._db(self.conversations.reopen, conversation_id)
                 conversation = {**conversation, "state": BOT}
             if conversation["state"] == BOT:
-                return await self._to_bot(conversation, stored, metadata or {})
+                started = time.perf_counter()
+                answered = await self._to_bot(conversation, stored, metadata or {})
+                self.metrics.full_seconds.observe(time.perf_counter() - started)
+                return answered
+            self.metrics.messages.labels(outcome="to_clerk").inc()
             # A person is in charge: the line is in their transcript; that is its routing.
             await self._db(self.conversations.mark_routed, stored["id"])
             if stored["data"].get("payload") == HUMAN_PAYLOAD and conversation["state"] == WAITING:
@@ -308,7 +360,9 @@ class DeskService:
                     raise RasaUnavailable("resume failed")
                 await self._db(self.conversations.set_bot_paused, conversation_id, False)
             text = to_rasa_text(stored["text"], stored["data"].get("payload"))
+            started = time.perf_counter()
             replies, understood = await self.rasa.send(conversation_id, text, _rasa_metadata(metadata, conversation))
+            self.metrics.bot_seconds.observe(time.perf_counter() - started)
             if not replies:
                 # Every intent of the domain gets an answer: silence means the action server failed.
                 raise RasaUnavailable("no reply (action server down?)")
@@ -316,12 +370,15 @@ class DeskService:
             replies = await self._staff_cancellations(conversation_id, _reply_language(replies)) + replies
         except RasaUnavailable as error:
             logger.warning("bot unavailable for conversation=%s: %s", conversation_id[:8], error)
+            self.metrics.rasa_errors.labels(kind="timeout" if "Timeout" in str(error) else "error").inc()
+            self.metrics.messages.labels(outcome="bot_unavailable").inc()
             await self.notifier.typing(conversation_id, False)
             language = _language(conversation, metadata)
             down = self._system("bot_down", EVENT_QUEUED, language)
             await self._db(self.conversations.mark_routed, stored["id"])
             return await self._to_queue(conversation_id, "bot_unavailable", {}, down, False, language)
         await self.notifier.typing(conversation_id, False)
+        self.metrics.messages.labels(outcome=outcome(replies)).inc()
         handoff = _handoff(replies)
         # What the NLU made of the citizen's line goes to its `data.nlu` (the trainers' inbox).
         # `routed`: the line got its answer; a re-send or a restart does not send it again (item 4).
@@ -428,6 +485,13 @@ class DeskService:
         if conversation is None:
             return None, []
         return conversation, await self._read(self.conversations.messages, conversation_id, after)
+
+    async def metrics_exposition(self) -> bytes:
+        """The metrics text, with the queue and the clerks read from the database now."""
+        queue = await self._read(self.conversations.queue)
+        clerks = await self._read(self.presence.online_clerks)
+        self.metrics.set_state(queue, len(clerks), datetime.utcnow())
+        return self.metrics.exposition()
 
     async def status(self) -> dict[str, Any]:
         clerks = await self._read(self.presence.online_clerks)
@@ -543,6 +607,7 @@ class DeskService:
         shown = user["display_name"]
         left = self._system("left", EVENT_LEFT, conversation["language"], shown, name=shown)
         await self.say(conversation_id, left)
+        await self.ask_rating(conversation_id, ASKED_HANDBACK, conversation["language"])
         return await self._after_change(conversation_id)
 
     async def close(self, conversation_id: str, user: dict[str, Any]) -> dict[str, Any]:
@@ -556,6 +621,9 @@ class DeskService:
         await self._db(self.conversations.set_bot_paused, conversation_id, not resumed)
         closed = self._system("closed", EVENT_CLOSED, conversation["language"], user["display_name"])
         await self.say(conversation_id, closed)
+        # A conversation closed without any clerk (an admin clearing the queue) has had no service to rate.
+        if owner is not None:
+            await self.ask_rating(conversation_id, ASKED_CLOSED, conversation["language"])
         return await self._after_change(conversation_id)
 
     async def transfer(self, conversation_id: str, user: dict[str, Any], to_name: str) -> dict[str, Any]:

@@ -36,6 +36,10 @@ class DeskConversation(Base):
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
     updated_at = Column(DateTime, nullable=False, default=datetime.utcnow)
     waiting_since = Column(DateTime)
+    # Who is writing, as far as the desk can tell: the client key (bot/privacy.client_key, a salted
+    # hash of the address) of the first message. The reports count a conversation as contained only
+    # if the same citizen started no other one within 24 hours.
+    citizen = Column(String(16), index=True)
 
 
 class DeskMessage(Base):
@@ -123,6 +127,51 @@ class DeskNote(Base):
     user_id = Column(Integer, ForeignKey("desk_users.id"), nullable=False)
     text = Column(Text, nullable=False)
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+
+class DeskEvent(Base):
+    """What happened to a conversation, one row per change, for the reports (bot/reports).
+
+    kind: queued (with the hand-off reason), claimed, handback, closed (user_id: the clerk, if any).
+    The conversation row keeps only its present state; the figures need the history.
+    """
+
+    __tablename__ = "desk_events"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), ForeignKey("desk_conversations.id"), nullable=False, index=True)
+    kind = Column(String(16), nullable=False)
+    reason = Column(String(48))
+    user_id = Column(Integer)
+    at = Column(DateTime, nullable=False, default=datetime.utcnow, index=True)
+
+
+class DeskAnswerFeedback(Base):
+    """A citizen's mark on one guide answer: helpful or not, with a reason and a comment. The last mark counts."""
+
+    __tablename__ = "desk_answer_feedback"
+
+    message_id = Column(Integer, ForeignKey("desk_messages.id"), primary_key=True)
+    conversation_id = Column(String(128), ForeignKey("desk_conversations.id"), nullable=False, index=True)
+    helpful = Column(Boolean, nullable=False)
+    # One of bot.desk.feedback.REASONS, or None.
+    reason = Column(String(24))
+    comment = Column(Text)
+    at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+
+class DeskRating(Base):
+    """The end-of-conversation rating: the row exists once it was asked (so it is asked once), score when given."""
+
+    __tablename__ = "desk_ratings"
+
+    conversation_id = Column(String(128), ForeignKey("desk_conversations.id"), primary_key=True)
+    # closed (a clerk closed it), handback (a clerk handed it back), citizen (closed the widget).
+    asked_because = Column(String(16), nullable=False)
+    asked_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    score = Column(Integer)
+    comment = Column(Text)
+    rated_at = Column(DateTime)
 
 
 class DeskAudit(Base):

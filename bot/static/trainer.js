@@ -5,6 +5,7 @@
     answered: "已回答", clarified: "给出选项", fallback: "未理解", handed_off: "转人工", queued: "排队",
     clerk: "人工处理", out_of_scope: "超出范围", "case": "查询办件", no_reply: "无回复", answered_other: "其他回复"
   };
+  var REASONS = { wrong_item: "答非所问的事项", unclear: "看不懂", not_asked: "不是想问的", outdated: "信息过时" };
   var STAGES = { queued: "排队中", validate: "检查数据", train: "训练模型", evaluate: "测试集评估", compare: "对比", done: "完成" };
   var me = null, vocab = null, titles = {}, selectedIntent = null, pollTimer = null, latestJob = null;
 
@@ -54,7 +55,14 @@
     var understood = e.item ? intentTitle("item_" + e.item.replace(/-/g, "_")) : (e.intent || "—");
     tr.appendChild(el("td", null, understood + (e.aspect ? " · " + (vocab.aspects[e.aspect] || e.aspect) : "")));
     tr.appendChild(el("td", null, e.confidence === null ? "—" : e.confidence.toFixed(2)));
-    tr.appendChild(el("td", null, OUTCOMES[e.outcome] || e.outcome));
+    var outcome = el("td", null, OUTCOMES[e.outcome] || e.outcome);
+    // What the citizen said of the answer and of the conversation (bot/desk/feedback.py).
+    if (e.feedback) {
+      var mark = e.feedback.helpful ? "群众评价：有帮助" : "群众评价：没帮助" + (e.feedback.reason ? "（" + (REASONS[e.feedback.reason] || e.feedback.reason) + "）" : "");
+      outcome.appendChild(el("div", "feedback", mark + (e.feedback.comment ? "「" + e.feedback.comment + "」" : "")));
+    }
+    if (e.rating !== null && e.rating !== undefined) outcome.appendChild(el("div", "rating", "会话评分 " + e.rating + " 星"));
+    tr.appendChild(outcome);
     var td = el("td", "correct");
     if (e.corrected) { td.appendChild(el("span", "ok", "已纠正：" + intentTitle(e.corrected.intent))); tr.appendChild(td); return tr; }
     var select = intentSelect(e.item ? "item_" + e.item.replace(/-/g, "_") : e.intent);
@@ -287,6 +295,10 @@
     Object.keys(vocab.languages || {}).forEach(function (code) {
       var o = el("option", null, vocab.languages[code]); o.value = code; o.lang = code; $("f-language").appendChild(o);
     });
+    // A link from the reports' dashboard (/reports) opens the inbox filtered: ?filter=not_helpful&item=...
+    var wanted = new URLSearchParams(location.search);
+    if (wanted.get("filter")) $("f-filter").value = wanted.get("filter");
+    if (wanted.get("item")) $("f-item").value = wanted.get("item");
     await loadInbox();
     pollJob();
   })();

@@ -53,7 +53,12 @@
     ".wzd-input{flex:1;min-width:0;border:1px solid #ccc;border-radius:18px;padding:9px 14px;font-size:16px;resize:none;font-family:inherit}",
     ".wzd-send{background:#c8102e;color:#fff;border:0;border-radius:18px;padding:0 18px;font-size:16px;cursor:pointer}",
     ".wzd-panel.large{font-size:20px}.wzd-panel.large .wzd-input,.wzd-panel.large .wzd-send,.wzd-panel.large .wzd-qr{font-size:20px}",
-    ".wzd-panel.large .wzd-msg[data-sender=system]{font-size:17px}"
+    ".wzd-panel.large .wzd-msg[data-sender=system]{font-size:17px}",
+    ".wzd-fb{align-self:flex-start;display:flex;flex-wrap:wrap;gap:6px;font-size:13px;max-width:92%}",
+    ".wzd-fb button{background:#fff;color:#444;border:1px solid #bbb;border-radius:14px;padding:4px 10px;font-size:13px;cursor:pointer}",
+    ".wzd-fb button[aria-pressed=true]{border-color:#c8102e;color:#c8102e;font-weight:bold}",
+    ".wzd-fb input{flex:1 1 100%;border:1px solid #ccc;border-radius:12px;padding:6px 10px;font-size:14px;font-family:inherit}",
+    ".wzd-fb .wzd-done{color:#2e7d32}"
   ].join("\n");
 
   function el(tag, cls, text) {
@@ -147,7 +152,7 @@
     document.body.appendChild(ui.launcher); document.body.appendChild(ui.panel);
 
     ui.launcher.addEventListener("click", open);
-    ui.close.addEventListener("click", function () { ui.panel.classList.remove("open"); ui.launcher.style.display = ""; store.set("open", false); });
+    ui.close.addEventListener("click", requestClose);
     ui.large.addEventListener("click", function () { setLarge(!ui.panel.classList.contains("large")); });
     ui.human.addEventListener("click", function () { send("/request_human", t("human")); });
     ui.lang.addEventListener("change", function () {
@@ -237,6 +242,9 @@
     if (sender !== "citizen") showTyping(false);
     // No phone links in a case-status reply (issue 10): its digits are case numbers and dates.
     if (msg.text) addLine(sender, msg.text, meta.author, meta.language, !!(meta.custom && meta.custom.case));
+    if (sender === "clerk") exchanged = true;
+    if (meta.event === "rate") { ratingAsked = true; store.set("rating_asked:" + sessionId, true); }
+    if (sender === "bot" && meta.id && meta.custom && meta.custom.guide_item) addFeedback(meta);
     if (msg.attachment && msg.attachment.type === "image" && /^https?:/.test(msg.attachment.payload.src || "")) {
       var img = el("img"); img.src = msg.attachment.payload.src; img.alt = t("image"); img.style.maxWidth = "70%";
       ui.log.insertBefore(img, ui.typing);
@@ -254,7 +262,10 @@
       if (meta.language) box.lang = meta.language;
       replies.forEach(function (r) {
         var b = el("button", "wzd-qr", r.title); b.type = "button";
-        b.addEventListener("click", function () { disableQuickReplies(); send(r.payload || r.title, r.title); });
+        b.addEventListener("click", function () {
+          disableQuickReplies();
+          if (/^\/rate\{/.test(r.payload || "")) rate(r.payload, b); else send(r.payload || r.title, r.title);
+        });
         box.appendChild(b);
       });
       ui.log.insertBefore(box, ui.typing);
@@ -263,6 +274,83 @@
     // The desk's events on system lines (bot_uttered metadata.event), never their wording.
     if (meta.event && Object.prototype.hasOwnProperty.call(EVENTS, meta.event)) setState(EVENTS[meta.event], meta.author);
     scroll();
+  }
+
+  /* --- satisfaction (bot/desk/feedback.py): not transcript lines, sent as payloads ---------- */
+  var exchanged = false, ratingAsked = store.get("rating_asked:" + sessionId, false);
+
+  function quiet(message, then) {
+    if (!socket || !socket.connected || !sessionId) return;
+    socket.timeout(10000).emit("user_uttered", { message: message, session_id: sessionId }, function (err, ack) {
+      if (then) then(!err && ack && ack.ok ? ack : null);
+    });
+  }
+
+  function payload(kind, body) { return "/" + kind + JSON.stringify(body); }
+
+  // Helpful / not helpful under each guide answer; not helpful opens the reasons and a comment box.
+  function addFeedback(meta) {
+    exchanged = true;
+    var bar = el("div", "wzd-fb"); bar.lang = lang;
+    // Words, not emoji: a machine without an emoji font (many staff PCs, the CI) would draw boxes.
+    var yes = el("button", "wzd-yes", t("helpful")), no = el("button", "wzd-no", t("not_helpful"));
+    [yes, no].forEach(function (b) { b.type = "button"; b.setAttribute("aria-pressed", "false"); bar.appendChild(b); });
+    function mark(helpful, reason, comment) {
+      quiet(payload("feedback", { message_id: meta.id, helpful: helpful, reason: reason || null, comment: comment || null }), function (ack) {
+        if (!ack) return;
+        yes.setAttribute("aria-pressed", helpful ? "true" : "false"); no.setAttribute("aria-pressed", helpful ? "false" : "true");
+        var old = bar.querySelector(".wzd-done"); if (old) old.remove();
+        if (helpful || comment !== undefined) bar.appendChild(el("span", "wzd-done", t("thanks")));
+      });
+    }
+    yes.addEventListener("click", function () { mark(true); });
+    no.addEventListener("click", function () {
+      mark(false);
+      if (bar.querySelector(".wzd-reason")) return;
+      var chosen = null, input = el("input"); input.placeholder = t("comment"); input.maxLength = 500; input.setAttribute("aria-label", t("comment"));
+      ["wrong_item", "unclear", "not_asked", "outdated"].forEach(function (key) {
+        var r = el("button", "wzd-reason", t("reason." + key)); r.type = "button"; r.setAttribute("aria-pressed", "false"); r.setAttribute("data-reason", key);
+        r.addEventListener("click", function () {
+          chosen = key;
+          bar.querySelectorAll(".wzd-reason").forEach(function (o) { o.setAttribute("aria-pressed", o === r ? "true" : "false"); });
+        });
+        bar.appendChild(r);
+      });
+      var ok = el("button", "wzd-fb-send", t("submit")); ok.type = "button";
+      ok.addEventListener("click", function () { mark(false, chosen, input.value.trim()); });
+      bar.appendChild(input); bar.appendChild(ok);
+    });
+    ui.log.insertBefore(bar, ui.typing);
+  }
+
+  // A star button of the end-of-conversation rating, then an optional comment.
+  function rate(message, button) {
+    var score = JSON.parse(message.slice("/rate".length)).score;
+    button.setAttribute("aria-pressed", "true");
+    quiet(message, function (ack) {
+      if (!ack) return;
+      var bar = el("div", "wzd-fb wzd-rating"); bar.lang = lang;
+      var input = el("input"); input.placeholder = t("rating_comment"); input.maxLength = 500; input.setAttribute("aria-label", t("rating_comment"));
+      var ok = el("button", null, t("submit")); ok.type = "button";
+      ok.addEventListener("click", function () {
+        if (!input.value.trim()) return;
+        quiet(payload("rate", { score: score, comment: input.value.trim() }), function (done) {
+          if (done) { bar.textContent = ""; bar.appendChild(el("span", "wzd-done", t("thanks"))); }
+        });
+      });
+      bar.appendChild(input); bar.appendChild(ok);
+      ui.log.insertBefore(bar, ui.typing); scroll();
+    });
+  }
+
+  // Closing after a real exchange asks for the rating once (the desk decides and remembers); else it closes.
+  function closePanel() {
+    ui.panel.classList.remove("open"); ui.launcher.style.display = ""; store.set("open", false);
+  }
+  function requestClose() {
+    if (!exchanged || ratingAsked || !socket || !socket.connected) return closePanel();
+    ratingAsked = true; store.set("rating_asked:" + sessionId, true);
+    quiet("/rating_request", function (ack) { if (!ack || !ack.asked) closePanel(); });
   }
 
   var EVENTS = { joined: "clerk", left: "bot", closed: "bot", queued: "queued" };

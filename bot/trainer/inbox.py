@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.db import Database
-from bot.desk.tables import DeskConversation, DeskMessage
+from bot.desk.tables import DeskAnswerFeedback, DeskConversation, DeskMessage, DeskRating
 from bot.knowledge import item_for
 from bot.privacy import mask
 
@@ -23,7 +23,9 @@ LOW_CONFIDENCE = 0.5
 # Booking questions whose answer is personal data as a whole (a bare "陈小明" has no pattern to mask).
 PERSONAL_ANSWERS = ("booking_name", "booking_contact", "booking_surname", "booking_code")
 PERSONAL_MASK = "[预约信息]"
-FILTERS = ("all", "low_confidence", "fallback", "handoff")
+FILTERS = ("all", "low_confidence", "fallback", "handoff", "not_helpful", "low_rating")
+# A rating at or below this is "low" (the inbox's filter, the reports' count).
+LOW_RATING = 2
 
 
 @dataclass
@@ -84,6 +86,17 @@ def _understood(line: DeskMessage, replies: list[DeskMessage]) -> dict[str, Any]
     }
 
 
+def _mark(replies: list[DeskMessage], marks: dict[int, DeskAnswerFeedback]) -> dict[str, Any] | None:
+    """The citizen's mark on the answer to this line (the last marked reply), comment masked."""
+    found = None
+    for reply in replies:
+        if reply.id in marks:
+            found = marks[reply.id]
+    if found is None:
+        return None
+    return {"helpful": found.helpful, "reason": found.reason, "comment": mask(found.comment) if found.comment else None}
+
+
 class Inbox:
     def __init__(self, database: Database):
         self.db = database
@@ -119,6 +132,19 @@ class Inbox:
                     select(DeskConversation).where(DeskConversation.id.in_(conversation_ids))
                 ).scalars()
             }
+            # The citizens' marks on the bot's answers and their ratings (bot/desk/feedback.py).
+            marks = {
+                m.message_id: m
+                for m in session.execute(
+                    select(DeskAnswerFeedback).where(DeskAnswerFeedback.conversation_id.in_(conversation_ids))
+                ).scalars()
+            }
+            ratings = {
+                r.conversation_id: r.score
+                for r in session.execute(
+                    select(DeskRating).where(DeskRating.conversation_id.in_(conversation_ids))
+                ).scalars()
+            }
         entries = []
         asked: dict[str, str | None] = {}  # conversation -> the booking question its last bot turn asked
         for index, line in enumerate(rows):
@@ -140,6 +166,8 @@ class Inbox:
                 **understood,
                 "outcome": outcome_of(replies, conversations.get(line.conversation_id)),
                 "corrected": (line.data or {}).get("corrected"),
+                "feedback": _mark(replies, marks),
+                "rating": ratings.get(line.conversation_id),
             }
             if self._wanted(entry, query):
                 entries.append(entry)
@@ -163,6 +191,10 @@ class Inbox:
             return entry["confidence"] is None or entry["confidence"] < LOW_CONFIDENCE
         if query.filter == "fallback":
             return entry["outcome"] in ("fallback", "clarified") or entry["intent"] == "nlu_fallback"
+        if query.filter == "not_helpful":
+            return bool(entry["feedback"]) and entry["feedback"]["helpful"] is False
+        if query.filter == "low_rating":
+            return entry["rating"] is not None and entry["rating"] <= LOW_RATING
         if query.filter == "handoff":
             return entry["outcome"] in ("handed_off", "queued", "clerk")
         return True

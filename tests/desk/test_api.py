@@ -33,6 +33,8 @@ PUBLIC = {
     "/api/login",
     "/api/logout",
     "/api/models/live",  # Rasa's model server: guarded by its own token (bot/trainer/model_server.py)
+    # Not by log-in: loopback or a token (bot/reports/metrics.py; tests/reports/test_metrics.py).
+    "/metrics",
 }
 
 
@@ -41,7 +43,7 @@ SAMPLE_PARAMS = {"user_id": "1", "case_no": "WZ1", "message_id": "1", "job_id": 
 
 
 def _is_console(path: str) -> bool:
-    return any(path.startswith(prefix) for prefix in ("/console", "/api/console", "/trainer"))
+    return any(path.startswith(prefix) for prefix in ("/console", "/api/console", "/trainer", "/reports"))
 
 
 async def test_every_console_route_requires_login_and_a_role(desk_without_rasa):

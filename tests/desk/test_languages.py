@@ -95,7 +95,9 @@ async def test_the_desk_speaks_the_picked_language_when_the_bot_is_down(desk_wit
         assert status == 200
         assert server.conversations.messages(conversation)[-1]["text"] == desk_text("joined", "it", name="Rossi")
         status, _ = await clerk.act(conversation, "close")
-        assert server.conversations.messages(conversation)[-1]["text"] == desk_text("closed", "it")
+        # Then the end-of-conversation rating (issue 9), in the conversation's language too.
+        closed, rating = server.conversations.messages(conversation)[-2:]
+        assert (closed["text"], rating["text"]) == (desk_text("closed", "it"), desk_text("rating_ask", "it"))
     finally:
         await clerk.close()
 

@@ -1,0 +1,1 @@
+"""Reporting (issue 9): the figures, the dashboard, the monthly and annual report, /metrics."""
