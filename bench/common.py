@@ -72,13 +72,15 @@ def desk_supported() -> bool:
 def running_stack(with_desk: bool = True) -> Iterator[Any]:
     """The real stack on free loopback ports, with a fresh seeded database and tracker store.
 
-    Uses the latest trained model (trains first if there is none or data changed).
+    Uses the latest trained model (trains first if there is none or data changed), or BENCH_MODEL.
     Starts the desk too when `bot.tools.stack.Stack.start_desk` exists and with_desk is set.
     """
     from bot.db import Database, seed
     from bot.tools.stack import Stack, train
 
-    model = train()
+    # BENCH_MODEL: a model trained from the same data (e.g. models/…tar.gz), to measure without
+    # waiting for a training run on a busy machine.
+    model = Path(os.environ["BENCH_MODEL"]) if os.environ.get("BENCH_MODEL") else train()
     with tempfile.TemporaryDirectory(prefix="wz-bench-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         seed(Database(url))

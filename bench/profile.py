@@ -41,13 +41,15 @@ def _module(frame: str) -> str:
 
 # Innermost frames of threads that wait (an idle pool worker, the event loop's select): py-spy
 # cannot always tell them from running ones, and they are no CPU.
-# uvloop's loop (Rasa, the action server) waits inside Sanic's `serve`, which py-spy sees as running.
+# uvloop's loop (Rasa, the action server) waits inside Sanic's `serve`, which py-spy sees as running;
+# the desk's, also uvloop, inside aiohttp's `run_app`.
 WAITING = (
     "concurrent/futures/thread.py:81)",
     "(selectors.py:",
     "(threading.py:",
     "(queue.py:",
     "serve (sanic/server/runners.py:",
+    "run_app (aiohttp/web.py:",
 )
 
 

@@ -40,7 +40,9 @@ def json_error(error: type[web.HTTPException], message: str) -> web.HTTPExceptio
 
 async def read_json_body(request: web.Request) -> dict[str, Any]:
     # JSON only: a cross-site HTML form cannot send it, which also shields the log-in from CSRF.
-    if request.content_type != "application/json":
+    # The media type read from the header itself: aiohttp's `content_type` parses it with the email package.
+    media_type = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
         raise json_error(web.HTTPUnsupportedMediaType, "需要 JSON。")
     try:
         body = await request.json()

@@ -12,6 +12,9 @@ import logging
 from typing import Any
 
 import aiohttp
+from yarl import URL
+
+from bot.privacy import redact
 
 logger = logging.getLogger(__name__)
 
@@ -20,9 +23,16 @@ class RasaUnavailable(Exception):
     """Rasa or the action server did not answer in time, or answered with an error."""
 
 
+# The desk proves itself to the REST channel with the Rasa token, which the Rasa process gets as
+# DESK_CHANNEL_SECRET (bot/tools/stack.py): no second secret to distribute.
+CHANNEL_SECRET_HEADER = "X-Desk-Secret"
+
+
 class RasaClient:
     def __init__(self, url: str, token: str, timeout: float):
         self.url = url.rstrip("/")
+        # Parsed once: aiohttp parses a string URL again on every request.
+        self._webhook = URL(f"{self.url}/webhooks/rest/webhook")
         self.token = token
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._http: aiohttp.ClientSession | None = None
@@ -44,12 +54,15 @@ class RasaClient:
         """
         body = {"sender": conversation_id, "message": text, "metadata": metadata, "with_nlu": True}
         try:
-            async with self._http.post(f"{self.url}/webhooks/rest/webhook", json=body) as reply:
+            # The channel trusts the metadata (the client's address) only with this header (issue 10, item 3).
+            headers = {CHANNEL_SECRET_HEADER: self.token}
+            async with self._http.post(self._webhook, json=body, headers=headers) as reply:
                 if reply.status != 200:
                     raise RasaUnavailable(f"webhook answered {reply.status}")
                 answer = await reply.json()
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
-            raise RasaUnavailable(str(error) or type(error).__name__) from error
+            # An error's text may carry a URL with the token (issue 10, item 7).
+            raise RasaUnavailable(redact(str(error), [self.token]) or type(error).__name__) from error
         messages = answer.get("messages") if isinstance(answer, dict) else answer
         if not isinstance(messages, list):
             raise RasaUnavailable("webhook answered no list")

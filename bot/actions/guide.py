@@ -71,11 +71,11 @@ def answer_guide(
     custom: dict[str, Any] = {"guide_item": item_id, "aspect": parts[0] if parts else None}
     if len(parts) > 1:
         custom["aspects"] = parts
-    reply.send(
-        answers.compose(guide, parts, kb, place, reply.language),
-        answers.aspect_buttons(guide, kb, skip=parts, language=reply.language),
-        **custom,
-    )
+    buttons = answers.aspect_buttons(guide, kb, skip=parts, language=reply.language)
+    if guide["where"].get("desks") or guide["where"].get("overseas_sites"):
+        # Done at a desk or a site: the appointment is one tap away (issue 14, the booking form).
+        buttons.append(reply.button("booking.button.book", "/book_appointment"))
+    reply.send(answers.compose(guide, parts, kb, place, reply.language), buttons, **custom)
     history = [topic for topic in topics if topic != item_id][-(MAX_TOPICS - 1) :] + [item_id]
     return [
         SlotSet("guide_item", item_id),

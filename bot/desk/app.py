@@ -7,6 +7,7 @@ composes it with the trainer's workbench.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Iterable
 
@@ -14,6 +15,7 @@ import socketio
 from aiohttp import web
 
 from bot.db import Database
+from bot.desk import bookings
 from bot.desk import handlers as h
 from bot.desk.account_service import AccountService
 from bot.desk.config import DeskConfig
@@ -32,6 +34,7 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/api/widget/strings", h.widget_strings),
     ("GET", "/health", h.health),
     ("GET", "/api/status", h.status),
+    ("POST", "/api/conversations", h.new_conversation),
     ("POST", "/api/conversations/{conversation_id}/messages", h.post_message),
     ("GET", "/api/conversations/{conversation_id}/messages", h.get_messages),
     ("GET", "/login", h.login_page),
@@ -48,6 +51,8 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/api/console/conversations/{conversation_id}", h.conversation),
     # {action}: one of handlers.CONSOLE_ACTIONS (claim, reply, note, transfer, handback, close).
     ("POST", "/api/console/conversations/{conversation_id}/{action}", h.console_action),
+    # Appointments (issue 14): the bookings page, its API, the citizens' calendar files.
+    *bookings.ROUTES,
 ]
 
 
@@ -58,7 +63,15 @@ def setup_routes(app: web.Application) -> None:
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    # The decoy hash exists before the first log-in (issue 10, item 6).
+    await app[h.ACCOUNTS].start()
+    # Lines stored but never routed (a desk that died after the commit) are routed now (issue 10, item 4).
+    left_behind = asyncio.create_task(app[h.SERVICE].route_left_behind())
+    # Rate-limit and log-in throttle rows older than every window are purged at start and hourly (item 8).
+    purge = asyncio.create_task(app[h.SERVICE].purge_every(3600))
     yield
+    left_behind.cancel()
+    purge.cancel()
     app[h.SERVICE].shutdown()
     app[h.ACCOUNTS].close()
 
@@ -82,7 +95,9 @@ def init_app(
     app[SESSIONS] = accounts
     sio.attach(app)
     sio.register_namespace(CitizenNamespace(service))
-    sio.register_namespace(ConsoleNamespace(service, accounts))
+    console = ConsoleNamespace(service, accounts)
+    sio.register_namespace(console)
+    app[h.CONSOLE_SOCKETS] = console
     setup_routes(app)
     app.on_shutdown.append(_disconnect_clients)
     app.cleanup_ctx.append(services_ctx)

@@ -14,15 +14,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.db import Database
 from bot.db.database import count_events
 from bot.db.tables import HandoffRequest
+from bot.desk.accounts import public_name
 from bot.desk.language import FROM_BOT, FROM_PICK
-from bot.desk.tables import BOT, CLERK, CLOSED, WAITING, DeskConversation, DeskMessage, DeskNote, DeskUser
+from bot.desk.tables import (
+    BOT,
+    CLERK,
+    CLOSED,
+    WAITING,
+    DeskAudit,
+    DeskConversation,
+    DeskMessage,
+    DeskNote,
+    DeskUser,
+)
 
 
 class RateLimited(Exception):
@@ -74,12 +86,16 @@ def _line(line_id: int, values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def conversation_dict(row: DeskConversation, clerk: str | None = None) -> dict[str, Any]:
+def conversation_dict(
+    row: DeskConversation, clerk: str | None = None, clerk_display: str | None = None
+) -> dict[str, Any]:
     return {
         "id": row.id,
         "state": row.state,
         "claimed_by": row.claimed_by,
+        # `clerk`: the log-in name, for staff; `clerk_display`: what the citizen sees (issue 10, item 6).
         "clerk": clerk,
+        "clerk_display": public_name(clerk_display, row.claimed_by) if row.claimed_by else None,
         "reason": row.reason,
         "understood": row.understood or {},
         "country": row.country,
@@ -91,6 +107,62 @@ def conversation_dict(row: DeskConversation, clerk: str | None = None) -> dict[s
         "updated_at": iso(row.updated_at),
         "waiting_since": iso(row.waiting_since),
     }
+
+
+_CONVERSATIONS = DeskConversation.__table__
+_MESSAGES = DeskMessage.__table__
+_USERS = DeskUser.__table__
+_NOT_PICKED = or_(_CONVERSATIONS.c.language_source.is_(None), _CONVERSATIONS.c.language_source != FROM_PICK)
+
+
+def _touch_conversation(picked: bool) -> Any:
+    """A citizen's message: the conversation reopened if closed, its place kept, the pick stored."""
+    table = _CONVERSATIONS
+    language = {"language": bindparam("p_language"), "language_source": FROM_PICK} if picked else {}
+    return (
+        update(table)
+        .where(table.c.id == bindparam("p_id"))
+        .values(
+            # A citizen writing into a closed conversation starts with the bot again.
+            state=case((table.c.state == CLOSED, BOT), else_=table.c.state),
+            country=func.coalesce(table.c.country, bindparam("p_country", type_=table.c.country.type)),
+            site=func.coalesce(table.c.site, bindparam("p_site", type_=table.c.site.type)),
+            updated_at=bindparam("p_now", type_=table.c.updated_at.type),
+            **language,
+        )
+    )
+
+
+def _after_bot(answered: bool) -> Any:
+    """The bot's lines: the conversation touched; the language it answered in kept unless the citizen picked one."""
+    table = _CONVERSATIONS
+    values: dict[str, Any] = {"updated_at": bindparam("p_now", type_=table.c.updated_at.type)}
+    if answered:
+        values["language"] = case((_NOT_PICKED, bindparam("p_language")), else_=table.c.language)
+        values["language_source"] = case((_NOT_PICKED, FROM_BOT), else_=table.c.language_source)
+    return update(table).where(table.c.id == bindparam("p_id")).values(**values)
+
+
+# The statements of the citizen's message and of the bot's lines, built once: a statement object keeps
+# its cache key, so each message neither builds nor keys them again, and SQLAlchemy's compiled cache
+# answers at once. Building and keying them per message cost more CPU than SQLite's work for them.
+_TOUCH = {picked: _touch_conversation(picked) for picked in (False, True)}
+_AFTER_BOT = {answered: _after_bot(answered) for answered in (False, True)}
+_NEW_CONVERSATION = insert(_CONVERSATIONS)
+_ADD_MESSAGE = insert(_MESSAGES)
+_ANNOTATE = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("p_id"))
+    .values(data=bindparam("p_data", type_=_MESSAGES.c.data.type))
+)
+_CONVERSATION = (
+    select(_CONVERSATIONS, _USERS.c.name.label("clerk_name"), _USERS.c.display_name.label("clerk_display_name"))
+    .select_from(_CONVERSATIONS.outerjoin(_USERS, _USERS.c.id == _CONVERSATIONS.c.claimed_by))
+    .where(_CONVERSATIONS.c.id == bindparam("p_id"))
+)
+_BY_CLIENT_ID = select(_MESSAGES).where(
+    _MESSAGES.c.conversation_id == bindparam("p_conversation"), _MESSAGES.c.client_id == bindparam("p_client")
+)
 
 
 class Conversations:
@@ -136,48 +208,35 @@ class Conversations:
         picked: str | None,
         look_first: bool,
     ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
-        with self.db.session() as session:
+        with self.db.transaction() as connection:
             if look_first and client_id:
-                existing = self._by_client_id(session, conversation_id, client_id)
-                if existing is not None:
-                    return message_dict(existing), False, self._conversation(session, conversation_id)
-            refused = count_events(session, limits)
+                existing = connection.execute(_BY_CLIENT_ID, {"p_conversation": conversation_id, "p_client": client_id})
+                found = existing.first()
+                if found is not None:
+                    return message_dict(found), False, self._conversation(connection, conversation_id)
+            refused = count_events(connection, limits)
             if refused:
                 raise RateLimited(refused)
             now = datetime.utcnow()
-            table = DeskConversation.__table__
-            language = {"language": picked, "language_source": FROM_PICK} if picked else {}
-            touched = session.execute(
-                update(table)
-                .where(table.c.id == conversation_id)
-                .values(
-                    # A citizen writing into a closed conversation starts with the bot again.
-                    state=case((table.c.state == CLOSED, BOT), else_=table.c.state),
-                    country=func.coalesce(table.c.country, country),
-                    site=func.coalesce(table.c.site, site),
-                    updated_at=now,
-                    **language,
-                )
+            touched = connection.execute(
+                _TOUCH[bool(picked)],
+                {"p_id": conversation_id, "p_country": country, "p_site": site, "p_now": now, "p_language": picked},
             ).rowcount
             if not touched:
-                session.execute(
-                    insert(table).values(
-                        id=conversation_id, state=BOT, country=country, site=site, understood={}, bot_paused=False,
-                        created_at=now, updated_at=now, **language,
-                    )
+                language = {"language": picked, "language_source": FROM_PICK} if picked else {}
+                connection.execute(
+                    _NEW_CONVERSATION,
+                    {
+                        "id": conversation_id, "state": BOT, "country": country, "site": site, "understood": {},
+                        "bot_paused": False, "created_at": now, "updated_at": now, **language,
+                    },
                 )  # fmt: skip
             values = {
                 "conversation_id": conversation_id, "sender": "citizen", "author": None, "text": text, "data": data,
                 "client_id": client_id, "created_at": now,
             }  # fmt: skip
-            (line_id,) = session.execute(insert(DeskMessage.__table__).values(**values)).inserted_primary_key
-            return _line(line_id, values), True, self._conversation(session, conversation_id)
-
-    @staticmethod
-    def _by_client_id(session: Session, conversation_id: str, client_id: str | None) -> DeskMessage | None:
-        return session.execute(
-            select(DeskMessage).where(DeskMessage.conversation_id == conversation_id, DeskMessage.client_id == client_id)
-        ).scalar_one_or_none()
+            (line_id,) = connection.execute(_ADD_MESSAGE, values).inserted_primary_key
+            return _line(line_id, values), True, self._conversation(connection, conversation_id)
 
     # --- lines from the bot, clerks and the desk -------------------------------
 
@@ -193,27 +252,43 @@ class Conversations:
         bot answered in, which becomes the conversation's unless the citizen picked one."""
         now = datetime.utcnow()
         stored = []
-        with self.db.session() as session:
+        with self.db.transaction() as connection:
             for line in lines:
                 values = {
                     "conversation_id": conversation_id, "sender": line.sender, "author": line.author,
                     "text": line.text, "data": line.data or {}, "client_id": None, "created_at": now,
                 }  # fmt: skip
-                (line_id,) = session.execute(insert(DeskMessage.__table__).values(**values)).inserted_primary_key
+                (line_id,) = connection.execute(_ADD_MESSAGE, values).inserted_primary_key
                 stored.append(_line(line_id, values))
             if annotate:
                 message_id, data = annotate
-                messages = DeskMessage.__table__
-                session.execute(update(messages).where(messages.c.id == message_id).values(data=data))
-            conversations = DeskConversation.__table__
-            this = conversations.c.id == conversation_id
-            session.execute(update(conversations).where(this).values(updated_at=now))
-            if language:
-                not_picked = or_(conversations.c.language_source.is_(None), conversations.c.language_source != FROM_PICK)
-                session.execute(
-                    update(conversations).where(this, not_picked).values(language=language, language_source=FROM_BOT)
-                )
+                connection.execute(_ANNOTATE, {"p_id": message_id, "p_data": data})
+            connection.execute(
+                _AFTER_BOT[bool(language)], {"p_id": conversation_id, "p_now": now, "p_language": language}
+            )
         return stored
+
+    def mark_routed(self, message_id: int) -> None:
+        with self.db.session() as session:
+            row = session.get(DeskMessage, message_id)
+            if row is not None and not (row.data or {}).get("routed"):
+                row.data = {**(row.data or {}), "routed": True}
+
+    def routed(self, message_id: int) -> bool:
+        with self.db.session() as session:
+            row = session.get(DeskMessage, message_id)
+            return bool(row is None or (row.data or {}).get("routed"))
+
+    def unrouted(self, minutes: int) -> list[dict[str, Any]]:
+        """Citizen lines of the last `minutes` that were stored but never routed, oldest first."""
+        since = datetime.utcnow() - timedelta(minutes=minutes)
+        with self.db.session() as session:
+            rows = session.execute(
+                select(DeskMessage)
+                .where(DeskMessage.sender == "citizen", DeskMessage.created_at >= since)
+                .order_by(DeskMessage.id)
+            ).scalars()
+            return [message_dict(row) for row in rows if not (row.data or {}).get("routed")]
 
     def add_line(self, conversation_id: str, line: Line) -> dict[str, Any]:
         return self.add_lines(conversation_id, [line])[0]
@@ -231,13 +306,10 @@ class Conversations:
     # --- conversations ----------------------------------------------------------
 
     @staticmethod
-    def _conversation(session: Session, conversation_id: str) -> dict[str, Any] | None:
-        found = session.execute(
-            select(DeskConversation, DeskUser.name)
-            .outerjoin(DeskUser, DeskUser.id == DeskConversation.claimed_by)
-            .where(DeskConversation.id == conversation_id)
-        ).first()
-        return conversation_dict(*found) if found else None
+    def _conversation(session: Session | Connection, conversation_id: str) -> dict[str, Any] | None:
+        # Core rows, not ORM objects: read for every message.
+        found = session.execute(_CONVERSATION, {"p_id": conversation_id}).first()
+        return conversation_dict(found, found.clerk_name, found.clerk_display_name) if found else None
 
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         with self.db.session() as session:
@@ -247,12 +319,15 @@ class Conversations:
         with self.db.session() as session:
             row = session.get(DeskConversation, conversation_id)
             if row is None:
-                session.add(DeskConversation(id=conversation_id, state=BOT, country=country, site=site, understood={}))
+                # A savepoint: a rollback() inside the session's begin() would raise (issue 10).
                 try:
-                    session.flush()
+                    with session.begin_nested():
+                        session.add(
+                            DeskConversation(id=conversation_id, state=BOT, country=country, site=site, understood={})
+                        )
                 except IntegrityError:
                     # Another instance created it at the same moment; that row is as good.
-                    session.rollback()
+                    pass
             elif (country and not row.country) or (site and not row.site):
                 row.country = row.country or country
                 row.site = row.site or site
@@ -364,15 +439,15 @@ class Conversations:
     def _conversations(self, *conditions: Any, order: Any, limit: int = 500) -> list[dict[str, Any]]:
         with self.db.session() as session:
             rows = session.execute(
-                select(DeskConversation, DeskUser.name)
+                select(DeskConversation, DeskUser.name, DeskUser.display_name)
                 .outerjoin(DeskUser, DeskUser.id == DeskConversation.claimed_by)
                 .where(*conditions)
                 .order_by(order)
                 .limit(limit)
             ).all()
             out = []
-            for row, clerk in rows:
-                item = conversation_dict(row, clerk)
+            for row, clerk, display in rows:
+                item = conversation_dict(row, clerk, display)
                 last = session.execute(
                     select(DeskMessage)
                     .where(DeskMessage.conversation_id == row.id, DeskMessage.sender == "citizen")
@@ -382,6 +457,17 @@ class Conversations:
                 item["last_citizen_text"] = last.text if last else None
                 out.append(item)
             return out
+
+    # --- audit -------------------------------------------------------------------
+
+    def audit(self, user_id: int, action: str, target: str, found: bool) -> None:
+        with self.db.session() as session:
+            session.add(DeskAudit(user_id=user_id, action=action, target=target, found=found, at=datetime.utcnow()))
+
+    def audit_rows(self, user_id: int) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            rows = session.execute(select(DeskAudit).where(DeskAudit.user_id == user_id).order_by(DeskAudit.id)).scalars()
+            return [{"action": r.action, "target": r.target, "found": r.found, "at": iso(r.at)} for r in rows]
 
     # --- notes -------------------------------------------------------------------
 

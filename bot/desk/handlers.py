@@ -5,13 +5,14 @@ Handlers never touch the tables: the DeskService and AccountService do, in their
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
 from aiohttp import web
 
 from bot.desk import language
 from bot.desk.account_service import AccountService
 from bot.desk.config import DeskConfig
+from bot.desk.ids import issue_id
 from bot.desk.service import DeskError, DeskService
 from bot.desk.webchat import bot_uttered, valid_session_id
 from bot.http_helpers import (
@@ -24,12 +25,20 @@ from bot.http_helpers import (
     requires,
     set_session_cookie,
 )
-from bot.privacy import client_key
+from bot.privacy import client_address, client_key, trusted_networks
 from bot.roles import ROLES, STAFF
+
+
+class ConsoleSockets(Protocol):
+    """The console's socket.io namespace (bot/desk/realtime.py): a log-out or a new password ends its sockets."""
+
+    async def end(self, token: str | None = None, user_id: int | None = None) -> int: ...
+
 
 CONFIG = web.AppKey("config", DeskConfig)
 SERVICE = web.AppKey("service", DeskService)
 ACCOUNTS = web.AppKey("accounts", AccountService)
+CONSOLE_SOCKETS = web.AppKey("console_sockets", ConsoleSockets)
 
 
 def _service(request: web.Request) -> DeskService:
@@ -38,6 +47,12 @@ def _service(request: web.Request) -> DeskService:
 
 def _accounts(request: web.Request) -> AccountService:
     return request.app[ACCOUNTS]
+
+
+def citizen_key(request: web.Request) -> str:
+    """The rate-limit key of the citizen behind `request` (through trusted proxies only, item 2)."""
+    trusted = trusted_networks(request.config_dict[CONFIG].trusted_proxies)
+    return client_key(client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted))
 
 
 def _error(error: DeskError) -> web.Response:
@@ -77,6 +92,14 @@ async def status(request: web.Request) -> web.Response:
     return json_reply(await _service(request).status())
 
 
+async def new_conversation(request: web.Request) -> web.Response:
+    """A conversation id for an HTTP client: like `session_confirm`, the server issues it (issue 10, item 1)."""
+    if not await _service(request).allow_citizen_request("session", citizen_key(request)):
+        # In the client's language when it names one (`?language=`), else the default.
+        return json_reply({"error": language.text("too_fast", language.normalise(request.query.get("language")))}, 429)
+    return json_reply({"conversation_id": issue_id()})
+
+
 async def post_message(request: web.Request) -> web.Response:
     """Other channels and tests: send a citizen message, get the lines that answered it."""
     conversation_id = valid_session_id(request.match_info["conversation_id"])
@@ -85,7 +108,7 @@ async def post_message(request: web.Request) -> web.Response:
     body = await read_json_body(request)
     text, client_id = body.get("message"), body.get("client_id")
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-    metadata = {**metadata, "client": client_key(request.remote)}
+    metadata = {**metadata, "client": citizen_key(request)}
     if not isinstance(text, str) or (client_id is not None and not isinstance(client_id, str)):
         return json_reply({"error": "message 必须是字符串。"}, 400)
     service = _service(request)
@@ -95,7 +118,8 @@ async def post_message(request: web.Request) -> web.Response:
         )
     except DeskError as error:
         return _error(error)
-    replies, state = await service.route(stored, metadata, conversation) if created else ([], conversation["state"])
+    routing = created or not stored["data"].get("routed")  # a re-send of a line never routed: route it now
+    replies, state = await service.route(stored, metadata, conversation) if routing else ([], conversation["state"])
     return json_reply({"stored": stored, "replies": replies, "state": state})
 
 
@@ -121,13 +145,23 @@ async def login(request: web.Request) -> web.Response:
     body = await read_json_body(request)
     name, password = str(body.get("name", "")), str(body.get("password", ""))
     accounts = _accounts(request)
-    user, reason = await accounts.login(name, password)
+    # Throttled per address (through trusted proxies, IPv6 by /64), never per account (issue 10, item 6).
+    user, reason, wait = await accounts.login(name, password, citizen_key(request))
+    if reason == "throttled":
+        seconds = max(1, round(wait))
+        response = json_reply({"error": f"登录尝试过于频繁，请{seconds}秒后再试。", "retry_after": seconds}, 429)
+        response.headers["Retry-After"] = str(seconds)
+        return response
     if user is None:
-        message = "尝试次数过多，请5分钟后再试。" if reason == "locked" else "用户名或密码不正确。"
+        message = "一次性密码已过期，请联系管理员重新设置。" if reason == "expired" else "用户名或密码不正确。"
         return json_reply({"error": message}, 401)
-    token, csrf = await accounts.create_session(user["id"])
+    return await _new_session(request, user)
+
+
+async def _new_session(request: web.Request, user: dict[str, Any]) -> web.Response:
+    token, csrf = await _accounts(request).create_session(user["id"])
     response = json_reply(
-        {"name": user["name"], "role": user["role"], "must_change": user["must_change"], "csrf": csrf}
+        {"ok": True, "name": user["name"], "role": user["role"], "must_change": user["must_change"], "csrf": csrf}
     )
     set_session_cookie(response, token, request.app[CONFIG].secure_cookies)
     return response
@@ -136,7 +170,10 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     user = await current_user(request)
     if user and request.headers.get(CSRF_HEADER) == user["csrf"]:
-        await _accounts(request).logout(request.cookies.get(COOKIE, ""))
+        token = request.cookies.get(COOKIE, "")
+        await _accounts(request).logout(token)
+        # The console's socket was let in with this cookie: it goes too (issue 10, item 6).
+        await request.app[CONSOLE_SOCKETS].end(token=token)
     response = json_reply({"ok": True})
     response.del_cookie(COOKIE, path="/")
     return response
@@ -145,8 +182,13 @@ async def logout(request: web.Request) -> web.Response:
 # --- the console ----------------------------------------------------------------
 
 
-@requires(*ROLES, page=True)
+@requires(*ROLES, page=True, allow_must_change=True)
 async def console_page(request: web.Request) -> web.FileResponse:
+    user = request["user"]
+    # Trainers work on the workbench: the console's transcripts are the clerks' (issue 10, item 5).
+    # They come here only to change a one-time password.
+    if user["role"] not in STAFF and not user["must_change"]:
+        raise web.HTTPFound("/trainer")
     return page("console.html")
 
 
@@ -158,7 +200,7 @@ async def me(request: web.Request) -> web.Response:
     supported = [{"code": code, "name": name} for code, name in names.items()]
     return json_reply(
         {
-            **{k: user[k] for k in ("id", "name", "role", "must_change", "csrf")},
+            **{k: user[k] for k in ("id", "name", "display_name", "role", "must_change", "csrf")},
             "languages": user.get("languages") or [],
             "supported_languages": supported,
             "default_language": language.default_language(),
@@ -174,20 +216,25 @@ async def change_password(request: web.Request) -> web.Response:
     )
     if problem:
         return json_reply({"error": problem}, 400)
-    return json_reply({"ok": True})
+    # Every session of the account ended with the old password (a stolen cookie too), and so do
+    # its console sockets; this browser gets a new session (issue 10, item 6).
+    await request.app[CONSOLE_SOCKETS].end(user_id=request["user"]["id"])
+    user = {**request["user"], "must_change": False}
+    response = await _new_session(request, user)
+    return response
 
 
-@requires(*ROLES)
+@requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)
 async def queue(request: web.Request) -> web.Response:
     return json_reply(await _service(request).queue(request["user"]))
 
 
-@requires(*ROLES)
+@requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)
 async def live(request: web.Request) -> web.Response:
     return json_reply({"conversations": await _service(request).live()})
 
 
-@requires(*ROLES)
+@requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)
 async def conversation(request: web.Request) -> web.Response:
     try:
         return json_reply(await _service(request).conversation_view(request.match_info["conversation_id"]))
@@ -195,15 +242,15 @@ async def conversation(request: web.Request) -> web.Response:
         return _error(error)
 
 
-@requires(*ROLES)
+@requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)
 async def case_lookup(request: web.Request) -> web.Response:
     try:
-        return json_reply(await _service(request).case(request.match_info["case_no"]))
+        return json_reply(await _service(request).case(request.match_info["case_no"], request["user"]))
     except DeskError as error:
         return _error(error)
 
 
-@requires(*ROLES)
+@requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)
 async def clerks(request: web.Request) -> web.Response:
     online = await _service(request).online_clerks()
     return json_reply({"online": online, "staff": await _accounts(request).staff(STAFF)})

@@ -14,6 +14,7 @@ Rasa's reply carries, so the tracker is not read again).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import datetime
@@ -31,8 +32,15 @@ from bot.desk.tables import BOT, CLERK, CLOSED, WAITING
 from bot.desk.webchat import bot_data
 from bot.i18n import load_languages
 from bot.knowledge import SAMPLE_NOTICE, load_knowledge
-from bot.limits import MAX_TEXT, MESSAGES_PER_ADDRESS, MESSAGES_PER_CONVERSATION
+from bot.limits import (
+    HISTORY_REQUESTS_PER_ADDRESS,
+    MAX_TEXT,
+    MESSAGES_PER_ADDRESS,
+    MESSAGES_PER_CONVERSATION,
+    SESSION_REQUESTS_PER_ADDRESS,
+)
 from bot.offload import ThreadPool
+from bot.privacy import mask_case_no
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.roles import STAFF
 
@@ -44,6 +52,8 @@ DATABASE_DOWN = say_text("database_down", None)
 TOO_FAST = say_text("too_fast", None)
 BOT_DOWN = say_text("bot_down", None)
 HUMAN_PAYLOAD = "/request_human"
+# A payload is stored with the line when it differs from the text shown: bounded like the text (issue 10, item 8).
+MAX_PAYLOAD = MAX_TEXT
 # Events on system lines: the widget switches on these (bot_uttered metadata), never on the wording.
 EVENT_JOINED, EVENT_LEFT, EVENT_CLOSED, EVENT_QUEUED = "joined", "left", "closed", "queued"
 
@@ -58,7 +68,11 @@ class Notifier(Protocol):
 
 # Rasa reads text starting with "/" as an intent ("/restart" would reset the conversation and
 # its failed-lookup count). Only button payloads of the kinds the bot itself offers pass as such.
-BUTTON_PAYLOAD = re.compile(r"^/(item_[a-z0-9_]+|ask_aspect|check_case_status|request_human|affirm|deny)(\{[^{}]*\})?$")
+BUTTON_PAYLOAD = re.compile(
+    r"^/(item_[a-z0-9_]+|ask_aspect|check_case_status|request_human|affirm|deny"
+    # the booking forms' buttons (issue 14); their values are checked again by the form
+    r"|book_appointment|manage_booking|booking_choice)(\{[^{}]*\})?$"
+)
 
 
 def to_rasa_text(text: str, payload: str | None) -> str:
@@ -139,6 +153,9 @@ class DeskService:
             raise DeskError(400, say_text("empty", language))
         if len(text) > MAX_TEXT:
             raise DeskError(413, say_text("too_long", language, max=MAX_TEXT))
+        if payload is not None and len(payload) > MAX_PAYLOAD:
+            # A button's payload is short ("/item_x{...}"): a long one is typed text, already checked as `text`.
+            raise DeskError(413, say_text("too_long", language, max=MAX_TEXT))
         per_conversation, per_address = self.limits
         limits = [(f"msg:conv:{conversation_id}", *per_conversation)]
         if metadata.get("client"):
@@ -175,6 +192,11 @@ class DeskService:
         """
         conversation_id = stored["conversation_id"]
         async with self.locks.hold(conversation_id) as was_free:
+            if stored["data"].get("routed") or (
+                not was_free and await self._db(self.conversations.routed, stored["id"])
+            ):
+                # A re-send of a line that another task routed meanwhile (issue 10, item 4).
+                return [], (await self._db(self.conversations.conversation, conversation_id))["state"]
             await self.notifier.to_console("message", {"conversation_id": conversation_id, "message": stored})
             if conversation is None or not was_free:
                 conversation = await self._db(self.conversations.conversation, conversation_id)
@@ -183,10 +205,29 @@ class DeskService:
                 conversation = {**conversation, "state": BOT}
             if conversation["state"] == BOT:
                 return await self._to_bot(conversation, stored, metadata or {})
+            # A person is in charge: the line is in their transcript; that is its routing.
+            await self._db(self.conversations.mark_routed, stored["id"])
             if stored["data"].get("payload") == HUMAN_PAYLOAD and conversation["state"] == WAITING:
                 queued = self._system("already_queued", EVENT_QUEUED, _language(conversation, metadata))
                 return [await self.say(conversation_id, queued)], WAITING
             return [], conversation["state"]
+
+    async def purge_every(self, seconds: float) -> None:
+        while True:
+            try:
+                await self._db(self.database.purge_rate_events)
+                await self._db(self.accounts.purge_login_throttle)
+            except Exception:
+                logger.exception("purging rate-limit events failed")
+            await asyncio.sleep(seconds)
+
+    async def route_left_behind(self, minutes: int = 30) -> int:
+        """At start: routes citizen lines stored but never routed (the desk died after the commit)."""
+        count = 0
+        for stored in await self._db(self.conversations.unrouted, minutes):
+            await run_in_background(self.route(stored))
+            count += 1
+        return count
 
     async def _to_bot(
         self, conversation: dict[str, Any], stored: dict[str, Any], metadata: dict[str, Any]
@@ -203,16 +244,21 @@ class DeskService:
             if not replies:
                 # Every intent of the domain gets an answer: silence means the action server failed.
                 raise RasaUnavailable("no reply (action server down?)")
+            # A booking staff cancelled since the citizen's last visit: told first, with the reason.
+            replies = await self._staff_cancellations(conversation_id, _reply_language(replies)) + replies
         except RasaUnavailable as error:
             logger.warning("bot unavailable for conversation=%s: %s", conversation_id[:8], error)
             await self.notifier.typing(conversation_id, False)
             language = _language(conversation, metadata)
             down = self._system("bot_down", EVENT_QUEUED, language)
+            await self._db(self.conversations.mark_routed, stored["id"])
             return await self._to_queue(conversation_id, "bot_unavailable", {}, down, False, language)
         await self.notifier.typing(conversation_id, False)
         handoff = _handoff(replies)
         # What the NLU made of the citizen's line goes to its `data.nlu` (the trainers' inbox).
-        annotate = (stored["id"], {**stored["data"], "nlu": understood}) if understood else None
+        # `routed`: the line got its answer; a re-send or a restart does not send it again (item 4).
+        data = {**stored["data"], "routed": True}
+        annotate = (stored["id"], {**data, "nlu": understood} if understood else data)
         answered_in = _reply_language(replies)
         lines = await self._db(
             self.conversations.add_lines,
@@ -231,6 +277,15 @@ class DeskService:
             more, state = await self._to_queue(conversation_id, reason, None, None, True, language)
             return lines + more, state
         return lines, BOT
+
+    async def _staff_cancellations(self, conversation_id: str, language: str | None) -> list[dict[str, Any]]:
+        cancelled = await self._db(self.database.unseen_staff_cancellations, conversation_id)
+        if not cancelled:
+            return []
+        from bot.booking.notices import staff_cancellation_replies
+
+        settings = await self._read(self.database.place_settings)
+        return staff_cancellation_replies(cancelled, settings, language)
 
     async def _to_queue(
         self,
@@ -291,9 +346,13 @@ class DeskService:
         if waiting:
             await self.notifier.to_console("waiting", {"conversation": annotate(conversation, online, self.offer_delay)})
 
-    async def open_conversation(self, conversation_id: str) -> None:
-        """A widget's session: the conversation exists from its first connection."""
-        await self._db(self.conversations.ensure_conversation, conversation_id)
+    async def allow_citizen_request(self, kind: str, client: str | None) -> bool:
+        """Rate limit of `session_request` / `history_request` per client address (issue 10, item 1).
+
+        A missing address shares one bucket rather than escaping the limit.
+        """
+        events, seconds = SESSION_REQUESTS_PER_ADDRESS if kind == "session" else HISTORY_REQUESTS_PER_ADDRESS
+        return await self._db(self.database.allow, f"{kind}:addr:{client or 'unknown'}", events, seconds)
 
     async def history(self, conversation_id: str, after: int = 0) -> tuple[dict[str, Any] | None, list[dict]]:
         """(conversation or None, its lines after `after`)."""
@@ -334,8 +393,11 @@ class DeskService:
             "sample_notice": SAMPLE_NOTICE,
         }
 
-    async def case(self, case_no: str) -> dict[str, Any]:
+    async def case(self, case_no: str, user: dict[str, Any] | None = None) -> dict[str, Any]:
         case = await self._read(self.database.case_by_number, case_no.strip())
+        if user is not None:
+            # Every staff lookup leaves an audit row, found or not (issue 10).
+            await self._db(self.conversations.audit, user["id"], "case_lookup", mask_case_no(case_no), case is not None)
         if case is None:
             raise DeskError(404, "没有找到这个办件编号。")
         knowledge = load_knowledge()
@@ -384,7 +446,9 @@ class DeskService:
             if current["state"] == CLOSED:
                 raise DeskError(409, "这个会话已经结束。")
             raise DeskError(409, f"这个会话已由 {current['clerk'] or '其他工作人员'} 接待。")
-        joined = self._system("joined", EVENT_JOINED, conversation["language"], user["name"], name=user["name"])
+        # Citizens see the display name, never the log-in name (issue 10, item 6).
+        shown = user["display_name"]
+        joined = self._system("joined", EVENT_JOINED, conversation["language"], shown, name=shown)
         await self.say(conversation_id, joined)
         return await self._after_change(conversation_id)
 
@@ -399,7 +463,7 @@ class DeskService:
         if not text or len(text) > MAX_TEXT:
             raise DeskError(400, _too_long("回复"))
         await self._own(conversation_id, user)
-        return await self.say(conversation_id, Line("clerk", text, {}, user["name"]))
+        return await self.say(conversation_id, Line("clerk", text, {}, user["display_name"]))
 
     async def hand_back(self, conversation_id: str, user: dict[str, Any]) -> dict[str, Any]:
         conversation = await self._own(conversation_id, user)
@@ -408,7 +472,8 @@ class DeskService:
         # The tracker keeps its slots, so the bot resumes with the conversation's context.
         resumed = await self.rasa.resume(conversation_id)
         await self._db(self.conversations.set_bot_paused, conversation_id, not resumed)
-        left = self._system("left", EVENT_LEFT, conversation["language"], user["name"], name=user["name"])
+        shown = user["display_name"]
+        left = self._system("left", EVENT_LEFT, conversation["language"], shown, name=shown)
         await self.say(conversation_id, left)
         return await self._after_change(conversation_id)
 
@@ -421,7 +486,8 @@ class DeskService:
             raise DeskError(409, "会话状态已变化，请刷新。")
         resumed = await self.rasa.resume(conversation_id)
         await self._db(self.conversations.set_bot_paused, conversation_id, not resumed)
-        await self.say(conversation_id, self._system("closed", EVENT_CLOSED, conversation["language"], user["name"]))
+        closed = self._system("closed", EVENT_CLOSED, conversation["language"], user["display_name"])
+        await self.say(conversation_id, closed)
         return await self._after_change(conversation_id)
 
     async def transfer(self, conversation_id: str, user: dict[str, Any], to_name: str) -> dict[str, Any]:
@@ -432,8 +498,8 @@ class DeskService:
         if not await self._db(self.conversations.transfer, conversation_id, user["id"], target["id"]):
             raise DeskError(409, "会话状态已变化，请刷新。")
         # The same event as a claim: for the citizen, a clerk (the new one) has joined.
-        name = target["name"]
-        joined = self._system("transferred", EVENT_JOINED, conversation["language"], name, name=name)
+        shown = target["display_name"]
+        joined = self._system("transferred", EVENT_JOINED, conversation["language"], shown, name=shown)
         await self.say(conversation_id, joined)
         conversation = await self._after_change(conversation_id)
         await self.notifier.to_console("transferred", {"conversation_id": conversation_id, "to": target["name"]})

@@ -28,8 +28,12 @@
   }
 
   /* --- inbox ------------------------------------------------------------------------- */
-  async function loadInbox() {
+  var inboxOffset = 0;
+  // One page at a time (issue 10, item 8): "下一页" asks for the entries after this page.
+  async function loadInbox(next) {
+    inboxOffset = next ? inboxOffset + 100 : 0;
     var params = new URLSearchParams();
+    params.set("offset", String(inboxOffset)); params.set("limit", "100");
     params.set("filter", $("f-filter").value);
     if ($("f-item").value) params.set("item", $("f-item").value);
     if ($("f-language").value) params.set("language", $("f-language").value);
@@ -37,7 +41,8 @@
     if ($("f-until").value) params.set("until", $("f-until").value);
     var data = await api("GET", "/trainer/api/inbox?" + params.toString());
     var body = $("inbox"); body.textContent = "";
-    $("inbox-count").textContent = data.entries.length + " 条";
+    $("inbox-count").textContent = (data.total > data.entries.length ? (inboxOffset + 1) + "–" + (inboxOffset + data.entries.length) + " / " : "") + data.total + " 条";
+    $("inbox-more").hidden = !data.more;
     data.entries.forEach(function (e) { body.appendChild(inboxRow(e)); });
     if (!data.entries.length) { var tr = el("tr"); tr.appendChild(el("td", "muted", "没有符合条件的消息")); body.appendChild(tr); }
   }
@@ -290,6 +295,7 @@
     });
   });
   $("inbox-filter").addEventListener("submit", function (ev) { ev.preventDefault(); loadInbox(); });
+  $("inbox-more").addEventListener("click", function () { loadInbox(true); });
   $("item-search").addEventListener("input", renderItems);
   $("logout").addEventListener("click", async function () { await api("POST", "/api/logout", {}).catch(function () {}); location.href = "/login"; });
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.knowledge.store import PROJECT_ROOT
-from bot.tools.rasa_cli import RASA, quiet_env, train_command
+from bot.secret_files import write_secret
+from bot.tools.rasa_cli import quiet_env, train_command
 
 MODELS = PROJECT_ROOT / "models"
 VAR = PROJECT_ROOT / "var"
@@ -121,16 +122,18 @@ class Stack:
         _wait_http(f"{self.action_url}/health", process)
 
     def start_rasa(self) -> None:
+        # The token goes by environment, never on the command line that `ps` shows (issue 10, item 7):
+        # bot/tools/rasa_run.py hands it to Rasa inside the process.
         process = self._spawn(
             "rasa",
             [
-                RASA,
+                sys.executable,
+                "-m",
+                "bot.tools.rasa_run",
                 "run",
                 "--model",
                 str(self.model),
                 "--enable-api",
-                "--auth-token",
-                self.token,
                 "--interface",
                 "127.0.0.1",
                 "--port",
@@ -140,8 +143,23 @@ class Stack:
                 "--endpoints",
                 str(self._endpoints()),
             ],
+            # The REST channel trusts caller metadata only from the desk, which sends this token.
+            {"RASA_AUTH_TOKEN": self.token, "DESK_CHANNEL_SECRET": self.token},
         )
-        _wait_http(f"{self.rasa_url}/status?token={self.token}", process)
+        self._wait_rasa(process)
+
+    def _wait_rasa(self, process: subprocess.Popen) -> None:
+        """Rasa's /status answers 200 only with the token; unlike `_wait_http`, no error names the URL."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"Rasa exited with code {process.returncode}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{self.rasa_url}/status?token={self.token}", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            time.sleep(0.5)
+        raise TimeoutError(f"Rasa did not answer within {START_TIMEOUT_S:.0f} s")
 
     def start_desk(self) -> None:
         """The desk (widget, console) in front of Rasa; it alone holds the Rasa token."""
@@ -225,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             )
         )
-        (VAR / "rasa_token").write_text(stack.token, encoding="utf-8")
+        write_secret(VAR / "rasa_token", stack.token)
         while all(process.poll() is None for process in stack.processes.values()):
             time.sleep(1)
         print("a process stopped; see var/logs/", file=sys.stderr)

@@ -60,8 +60,17 @@ async def inbox(request: web.Request) -> web.Response:
         since=_date(request.query.get("since")),
         until=_date(request.query.get("until")),
         language=request.query.get("language") or None,
+        limit=min(200, _int(request.query.get("limit"), 100)),
+        offset=max(0, _int(request.query.get("offset"), 0)),
     )
-    return json_reply({"entries": await _service(request).inbox(query)})
+    return json_reply(await _service(request).inbox_page(query))
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
 
 
 @requires(*TRAINERS)

@@ -1,0 +1,99 @@
+"""The desk's two transactions per citizen message, on SQLite and on PostgreSQL.
+
+They are built once as Core statements with bound parameters (bot/desk/conversations.py), so
+each engine must get every parameter right: the rate limits, the conversation created or
+reopened, the line, the bot's lines with what the NLU understood and the language kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from bot.db import Database
+from bot.desk.conversations import Conversations, Line, RateLimited
+from bot.desk.tables import BOT, CLOSED
+from tests.db.test_database import engine_url  # noqa: F401  (the fixture: both engines)
+
+
+@pytest.fixture()
+def conversations(engine_url) -> Conversations:  # noqa: F811
+    database = Database(engine_url)
+    database.create_schema()
+    return Conversations(database)
+
+
+def _limits(conversation_id: str, per_conversation: int = 100) -> list[tuple[str, int, float]]:
+    return [(f"msg:conv:{conversation_id}", per_conversation, 60.0), ("msg:addr:test", 1000, 60.0)]
+
+
+def test_a_citizen_message_creates_the_conversation_and_stores_the_line(conversations):
+    cid = uuid.uuid4().hex
+    line, created, conversation = conversations.accept_citizen_line(
+        cid, "护照过期了怎么换", {"payload": "/item_x"}, "c1", _limits(cid), "IT", "Milano", "it"
+    )
+    assert created and line["text"] == "护照过期了怎么换" and line["data"] == {"payload": "/item_x"}
+    assert (conversation["state"], conversation["country"], conversation["site"]) == (BOT, "IT", "Milano")
+    assert (conversation["language"], conversation["language_source"]) == ("it", "picked")
+    assert conversations.messages(cid) == [line]
+
+    # The same client_id again (a widget re-sending after a reconnect): stored once, nothing counted.
+    again, created, _ = conversations.accept_citizen_line(cid, "护照过期了怎么换", {}, "c1", _limits(cid, 2))
+    assert not created and again["id"] == line["id"]
+    # A later message keeps the first country and site, and the pick.
+    _, created, conversation = conversations.accept_citizen_line(cid, "多少钱", {}, "c2", _limits(cid), "FR", "Paris")
+    assert created and (conversation["country"], conversation["site"], conversation["language"]) == ("IT", "Milano", "it")
+
+
+def test_over_the_limit_nothing_is_stored(conversations):
+    cid = uuid.uuid4().hex
+    for index in range(2):
+        conversations.accept_citizen_line(cid, f"第{index}条", {}, None, _limits(cid, 2))
+    with pytest.raises(RateLimited) as refused:
+        conversations.accept_citizen_line(cid, "第三条", {}, None, _limits(cid, 2))
+    assert refused.value.key == f"msg:conv:{cid}"
+    assert [m["text"] for m in conversations.messages(cid)] == ["第0条", "第1条"]
+
+
+def test_a_closed_conversation_is_reopened_by_the_citizen(conversations):
+    cid = uuid.uuid4().hex
+    conversations.accept_citizen_line(cid, "你好", {}, None, _limits(cid))
+    assert conversations.close(cid, None)
+    assert conversations.conversation(cid)["state"] == CLOSED
+    _, _, conversation = conversations.accept_citizen_line(cid, "还在吗", {}, None, _limits(cid))
+    assert conversation["state"] == BOT
+
+
+def test_the_bots_lines_with_the_nlu_note_and_the_language(conversations):
+    cid = uuid.uuid4().hex
+    line, _, _ = conversations.accept_citizen_line(cid, "passport", {}, None, _limits(cid))
+    nlu = {"intent": "item_passport", "confidence": 0.9, "language": "en"}
+    stored = conversations.add_lines(
+        cid,
+        [Line("bot", "Passport renewal…", {"custom": {"language": "en"}}), Line("bot", "Anything else?")],
+        (line["id"], {"nlu": nlu}),
+        "en",
+    )
+    assert [m["text"] for m in stored] == ["Passport renewal…", "Anything else?"]
+    lines = conversations.messages(cid)
+    assert [m["id"] for m in lines[1:]] == [m["id"] for m in stored]
+    assert lines[0]["data"] == {"nlu": nlu} and lines[1]["data"] == {"custom": {"language": "en"}}
+    assert (conversations.conversation(cid)["language"], conversations.conversation(cid)["language_source"]) == (
+        "en",
+        "bot",
+    )
+    # A language the citizen picked stays, whatever the bot answers in.
+    conversations.accept_citizen_line(cid, "italiano", {}, None, _limits(cid), picked="it")
+    conversations.add_lines(cid, [Line("bot", "Ciao")], None, "en")
+    assert conversations.conversation(cid)["language"] == "it"
+
+
+def test_a_database_file_writes_ahead_and_syncs_every_commit(tmp_path):
+    """The write-ahead log, each commit synced: a citizen's message is on disk before it is acknowledged."""
+    database = Database(f"sqlite:///{tmp_path / 'desk.db'}")
+    database.create_schema()
+    with database.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
