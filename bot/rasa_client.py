@@ -128,4 +128,22 @@ def _understood(answer: Any) -> dict[str, Any] | None:
         # The conversation's language after this message (the `language` slot): the trainers' inbox
         # filters by it, and a correction goes to that language's training data.
         "language": slots.get("language"),
+        # Which part of the conversation decided the answer (bot/actions/context.py: decided_by,
+        # how, offered, previous_item), for the inbox; None when the message alone decided nothing.
+        "context": _context(slots.get("context")),
     }
+
+
+def _context(trace: Any) -> dict[str, Any] | None:
+    """The `context` slot's trace, keeping only its known short fields (it is stored with the line)."""
+    if not isinstance(trace, dict) or not isinstance(trace.get("decided_by"), str):
+        return None
+    kept: dict[str, Any] = {"decided_by": trace["decided_by"][:40]}
+    if isinstance(trace.get("how"), str):
+        kept["how"] = trace["how"][:40]
+    for key in ("offered",):
+        if isinstance(trace.get(key), list):
+            kept[key] = [str(item)[:80] for item in trace[key][:5]]
+    if isinstance(trace.get("previous_item"), str):
+        kept["previous_item"] = trace["previous_item"][:80]
+    return kept

@@ -26,6 +26,7 @@ from asyncio import CancelledError
 from typing import Any, Awaitable, Callable, Dict
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -39,6 +40,9 @@ logger = logging.getLogger(__name__)
 # Slots reported with `with_nlu`: what the trainers' inbox shows. Never the case proof. `requested_slot`
 # tells which booking question the next message answers (a name or a contact: masked in the inbox).
 REPORTED_SLOTS = ("guide_item", "aspect", "language", "requested_slot")
+# Slots reported only when this turn set them: the `context` slot (which context decided the
+# answer) keeps its value across turns, and a case lookup or small talk decided nothing.
+TURN_SLOTS = ("context",)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 EMPTY_REPLY = "请输入您想咨询的问题，比如“护照过期了怎么换”。"
 
@@ -74,7 +78,10 @@ class WholeMessageCollector(CollectingOutputChannel):
         self.nlu = {
             "intent": intent.get("name"),
             "confidence": float(intent.get("confidence") or 0.0),
-            "slots": {name: tracker.get_slot(name) for name in REPORTED_SLOTS},
+            "slots": {
+                **{name: tracker.get_slot(name) for name in REPORTED_SLOTS},
+                **{name: _set_this_turn(tracker, name) for name in TURN_SLOTS},
+            },
         }
 
 
@@ -97,6 +104,17 @@ def _dependencies(agent: Any) -> dict[str, bool]:
         except Exception:
             checks["lock_store"] = False
     return checks
+
+
+def _set_this_turn(tracker: DialogueStateTracker, slot: str) -> Any:
+    """The slot's value if an event after the latest user message set it, else None."""
+    value = None
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered):
+            return value
+        if isinstance(event, SlotSet) and event.key == slot and value is None:
+            value = event.value
+    return value
 
 
 class RestChannel(InputChannel):

@@ -48,12 +48,37 @@
     if (!data.entries.length) { var tr = el("tr"); tr.appendChild(el("td", "muted", "没有符合条件的消息")); body.appendChild(tr); }
   }
 
+  // Which part of the conversation decided the answer (bot/actions/context.py), in the trainer's words.
+  var DECIDED_BY = {
+    message: "仅凭本句", button: "点了按钮", candidates: "从候选事项中选定", "return": "回到之前的话题",
+    earlier_topic: "之前谈过的事项", current_item: "当前事项的追问", narrowing: "在当前事项中缩小范围",
+    circumstance: "情况变化（人在国外）"
+  };
+  var HOW = {
+    ordinal: "按序号", title: "输入了事项名称", synonym: "按同义词", distinguishing_word: "按区分词",
+    ranking_among_candidates: "候选中模型最有把握", neighbour: "候选的同类事项", ranking_among_neighbours: "同类事项中模型最有把握",
+    still_open: "仍待选择", previous_topic: "上一个话题", ranking: "按模型排序", named: "提到了事项名称",
+    own_words: "本事项的用词", context_word: "上下文词（代办、在国外等）", follow_up: "无新事项的追问",
+    topic_change: "换了话题", abroad: "说明人在国外", abroad_earlier: "此前说过人在国外"
+  };
+  function itemTitle(id) { return intentTitle("item_" + String(id).replace(/-/g, "_")); }
+  function contextNote(c) {
+    var text = "上下文：" + (DECIDED_BY[c.decided_by] || c.decided_by) + (c.how ? "（" + (HOW[c.how] || c.how) + "）" : "");
+    if (c.previous_item) text += "；之前：" + itemTitle(c.previous_item);
+    if (c.offered && c.offered.length) text += "；当时提供：" + c.offered.map(itemTitle).join("、");
+    var note = el("div", "context muted", text);
+    note.setAttribute("data-decided-by", c.decided_by);
+    return note;
+  }
+
   function inboxRow(e) {
     var tr = el("tr"); tr.setAttribute("data-message", e.message_id);
     var said = el("td", "text", e.text); if (e.language) { said.lang = e.language; said.title = e.language; }
     tr.appendChild(said);
     var understood = e.item ? intentTitle("item_" + e.item.replace(/-/g, "_")) : (e.intent || "—");
-    tr.appendChild(el("td", null, understood + (e.aspect ? " · " + (vocab.aspects[e.aspect] || e.aspect) : "")));
+    var cell = el("td", null, understood + (e.aspect ? " · " + (vocab.aspects[e.aspect] || e.aspect) : ""));
+    if (e.context) cell.appendChild(contextNote(e.context));
+    tr.appendChild(cell);
     tr.appendChild(el("td", null, e.confidence === null ? "—" : e.confidence.toFixed(2)));
     var outcome = el("td", null, OUTCOMES[e.outcome] || e.outcome);
     // What the citizen said of the answer and of the conversation (bot/desk/feedback.py).

@@ -83,6 +83,8 @@ def _understood(line: DeskMessage, replies: list[DeskMessage]) -> dict[str, Any]
         "confidence": nlu.get("confidence"),
         "item": answered.get("guide_item") or item_for(intent),
         "aspect": answered.get("aspect", nlu.get("aspect")),
+        # Which context decided the answer (decided_by, how, offered, previous_item), if any.
+        "context": nlu.get("context") if isinstance(nlu.get("context"), dict) else None,
     }
 
 

@@ -128,9 +128,15 @@ def test_with_nlu_the_reply_carries_what_was_understood(rasa_stack):
     assert answer["nlu"]["intent"] == "item_passport_renewal"
     assert answer["nlu"]["slots"]["guide_item"] == "passport-renewal"
     # Only the slots the inbox shows: never the case proof.
-    assert set(answer["nlu"]["slots"]) == {"guide_item", "aspect", "language", "requested_slot"}
+    assert set(answer["nlu"]["slots"]) == {"guide_item", "aspect", "language", "requested_slot", "context"}
+    assert answer["nlu"]["slots"]["context"]["decided_by"] == "message"
     # Without the flag, the reply is the plain list every other client reads.
     assert isinstance(rest(rasa_stack, user, "那要多少钱？"), list)
+    # The context is reported for the turn that set it: a case lookup decided nothing of the kind.
+    follow_up = rest(rasa_stack, user, "我在法国，可以让我弟弟帮我办吗", with_nlu=True)
+    assert follow_up["nlu"]["slots"]["context"]["decided_by"] == "current_item"
+    lookup = rest(rasa_stack, user, "查询进度 WZ202611030005 林 612X", with_nlu=True)
+    assert lookup["nlu"]["slots"]["context"] is None
 
 
 def _user_metadata(stack, user: str) -> list[dict]:
