@@ -148,7 +148,7 @@ def profiled_desk(output: str, argv: list[str]) -> int:
 
     CPU, not wall time: on a shared machine the wall clock charges other processes' time to whatever
     function was running. cProfile sees the event loop's thread only; the database thread's share is
-    the process figure minus this one (results/desk_cpu_profiles/ has it measured on its own).
+    the process figure minus this one.
     """
     import cProfile
     import time
