@@ -185,8 +185,12 @@ class MaskingFilter(logging.Filter):
 def install_log_masking() -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(MaskingFilter())
-    # jieba's dictionary takes seconds to load: loaded now, in the background, rather than inside
-    # the first log call that masks Chinese text (on the event loop).
+    warm_up_masking()
+
+
+def warm_up_masking() -> None:
+    """jieba's dictionary takes seconds to load (tens on a loaded machine): loaded in the background
+    at start, rather than inside the first log call or trainer's inbox request that masks Chinese."""
     import threading
 
     threading.Thread(target=_tagger_dictionary, name="mask-warmup", daemon=True).start()

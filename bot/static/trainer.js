@@ -32,9 +32,9 @@
   var inboxOffset = 0;
   // One page at a time (issue 10, item 8): "下一页" asks for the entries after this page.
   async function loadInbox(next) {
-    inboxOffset = next ? inboxOffset + 100 : 0;
+    inboxOffset = next ? inboxOffset + 200 : 0;
     var params = new URLSearchParams();
-    params.set("offset", String(inboxOffset)); params.set("limit", "100");
+    params.set("offset", String(inboxOffset)); params.set("limit", "200");
     params.set("filter", $("f-filter").value);
     if ($("f-item").value) params.set("item", $("f-item").value);
     if ($("f-language").value) params.set("language", $("f-language").value);

@@ -60,7 +60,7 @@ async def inbox(request: web.Request) -> web.Response:
         since=_date(request.query.get("since")),
         until=_date(request.query.get("until")),
         language=request.query.get("language") or None,
-        limit=min(200, _int(request.query.get("limit"), 100)),
+        limit=min(200, _int(request.query.get("limit"), 200)),
         offset=max(0, _int(request.query.get("offset"), 0)),
     )
     return json_reply(await _service(request).inbox_page(query))

@@ -15,7 +15,7 @@ from bot.db import Database
 from bot.i18n import load_languages
 from bot.knowledge import SAMPLE_NOTICE, intent_for, item_for, load_knowledge
 from bot.offload import ThreadPool
-from bot.privacy import mask
+from bot.privacy import mask, warm_up_masking
 from bot.rasa_client import RasaClient
 from bot.trainer import nlu_files
 from bot.trainer.activation import Activation, Decision
@@ -87,6 +87,8 @@ class TrainerService:
 
     async def start(self) -> None:
         """Remembers the model the stack started with, and fails jobs a restart interrupted."""
+        # The inbox masks names with jieba's tagger: its dictionary loads now, not in a trainer's request.
+        warm_up_masking()
         # Pulled by the replicas: the model the cluster started with (Rasa may not be up before the desks).
         live = initial_model() if pulled() else resolve_model(await self.rasa.model_file())
         if live:
