@@ -30,8 +30,16 @@ INITIAL_MODEL_ENV = "DESK_INITIAL_MODEL"
 class PulledModels:
     """The workbench's `ModelServer` when the replicas pull: the activation's record is what makes a model live."""
 
+    def __init__(self, database: Database):
+        self.database = database
+
     async def load_model(self, model_path: str) -> bool:
         return Path(model_path).is_file()
+
+    async def model_file(self) -> str | None:
+        """The live model (what the replicas pull), as Rasa's /status names it."""
+        path = await asyncio.get_running_loop().run_in_executor(None, live_model_path, self.database)
+        return path.name if path else None
 
 
 def pulled() -> bool:

@@ -82,7 +82,7 @@ class TrainerService:
         self.inbox_ = Inbox(database)
         self.runner = TrainingRunner(database, rasa.model_file, config=config, data_dir=Path(data_dir), pool=self.pool)
         # Rasa replicas that pull the live model from the desks (bot/trainer/model_server.py) need no loading.
-        self.activation = Activation(database, PulledModels() if pulled() else rasa, self.pool)
+        self.activation = Activation(database, PulledModels(database) if pulled() else rasa, self.pool)
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self) -> None:

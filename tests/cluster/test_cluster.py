@@ -35,6 +35,7 @@ import socketio
 from bot.db import Database
 from bot.desk.accounts import Accounts
 from bot.desk.conversations import Conversations
+from bot.desk.ids import issue_id  # the desks share var/desk_id_secret with this process
 from bot.desk.tables import BOT
 from bot.http_helpers import COOKIE
 from bot.tools.cluster import Cluster, ClusterConfig
@@ -120,7 +121,7 @@ async def served_again(url: str, since: float) -> float:
     async with aiohttp.ClientSession() as http:
         while True:
             sent_at = time.monotonic()
-            body = await send(http, url, uuid.uuid4().hex, "护照过期了怎么换", uuid.uuid4().hex[:12])
+            body = await send(http, url, issue_id(), "护照过期了怎么换", uuid.uuid4().hex[:12])
             if body and any(line["sender"] == "bot" for line in body.get("replies", [])):
                 return sent_at - since
             if time.monotonic() - since > 60:
@@ -140,7 +141,7 @@ def fault(cluster: Cluster, name: str) -> None:
 async def test_fifty_conversations_survive_the_loss_of_any_one_process(cluster):
     url = cluster.config.url("desk")
     stop = asyncio.Event()
-    ids = [uuid.uuid4().hex for _ in range(CONVERSATIONS)]
+    ids = [issue_id() for _ in range(CONVERSATIONS)]
     acked: dict[str, list[str]] = {conversation: [] for conversation in ids}
     tasks = [asyncio.create_task(citizen(url, c, stop, acked[c])) for c in ids]
     recovery: dict[str, float] = {}
@@ -360,7 +361,7 @@ async def test_two_desks_never_send_one_conversation_to_two_rasa_replicas_at_onc
     tracker, every user message is followed by the bot's turn before the next user message."""
     # Both replicas up with a model (an earlier test may have had them load one).
     await wait_until(lambda: all(cluster.health("rasa", n) == 200 for n in (1, 2)), 90)
-    conversation = uuid.uuid4().hex
+    conversation = issue_id()
     desks = [f"http://{address}" for address in cluster.config.processes["desk"]]
     async with aiohttp.ClientSession() as http:
         sent = [send(http, desks[n % 2], conversation, TURNS[n % len(TURNS)], f"race-{n}") for n in range(8)]
