@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.db import database_url
 from bot.desk.offers import OFFER_DELAY_S
+from bot.desk.waiting import Schedule
 from bot.limits import MESSAGES_PER_ADDRESS, MESSAGES_PER_CONVERSATION, rate_limit
 
 _PROJECT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,8 @@ class DeskConfig:
     messages_per_address: tuple[int, int] = MESSAGES_PER_ADDRESS
     # Seconds a waiting conversation is offered only to online clerks who speak its language (offers.py).
     offer_delay_s: float = OFFER_DELAY_S
+    # When clerks work, for "back at … your time" out of hours. None (tests' default): always staffed.
+    clerk_schedule: Schedule | None = None
     # What the trainers' workbench edits and trains on; tests give a copy.
     training_data_dir: str = field(
         default_factory=lambda: os.environ.get("TRAINING_DATA_DIR", str(_PROJECT / "bot" / "data"))
@@ -50,6 +53,8 @@ class DeskConfig:
             "messages_per_conversation": rate_limit("DESK_MESSAGES_PER_CONVERSATION", cls.messages_per_conversation),
             "messages_per_address": rate_limit("DESK_MESSAGES_PER_ADDRESS", cls.messages_per_address),
             "offer_delay_s": float(os.environ.get("DESK_OFFER_DELAY_S", cls.offer_delay_s)),
+            # The schedule of sites.yml's clerk_hours (北京时间 周一至周六 8:30-20:30).
+            "clerk_schedule": None if os.environ.get("DESK_ALWAYS_STAFFED") == "1" else Schedule(),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -46,6 +46,9 @@ class SocketNotifier:
     async def typing(self, conversation_id: str, on: bool) -> None:
         await self.sio.emit("desk_typing", {"on": on}, room=conversation_id, namespace=CITIZENS)
 
+    async def queue_position(self, conversation_id: str, status: dict[str, Any]) -> None:
+        await self.sio.emit("desk_queue", status, room=conversation_id, namespace=CITIZENS)
+
     async def to_console(self, event: str, payload: dict[str, Any]) -> None:
         await self.sio.emit(event, payload, room=CLERKS_ROOM, namespace=CONSOLE)
 
@@ -93,7 +96,9 @@ class CitizenNamespace(socketio.AsyncNamespace):
         message = data["message"]
         # `language` + `language_source` (our widget: "picked" or "locale"; rasa-webchat's
         # customData.language alone counts as the citizen's pick, see bot/desk/language.py).
-        keys = ("country", "site", "page", "lang", "language", "language_source")
+        # `timezone` (an IANA name from the browser): "back at 01:30 your time" out of hours.
+        # `contact` (e-mail, phone or WeChat id): a message left while waiting, answered later (a ticket).
+        keys = ("country", "site", "page", "lang", "language", "language_source", "timezone", "contact")
         metadata = {k: custom[k] for k in keys if isinstance(custom.get(k), str)}
         metadata["client"] = (await self.get_session(sid)).get("client")
         try:

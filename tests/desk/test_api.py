@@ -27,6 +27,9 @@ PUBLIC = {
     "/health",
     "/api/status",
     "/api/conversations/{conversation_id}/messages",
+    # A citizen's attachments: the conversation id is the key, as for its messages.
+    "/api/conversations/{conversation_id}/attachments",
+    "/api/conversations/{conversation_id}/attachments/{attachment_id}",
     "/login",
     "/api/login",
     "/api/logout",
