@@ -60,8 +60,18 @@ async def inbox(request: web.Request) -> web.Response:
         since=_date(request.query.get("since")),
         until=_date(request.query.get("until")),
         language=request.query.get("language") or None,
+        offset=_number(request.query.get("offset"), 0, 0, 1_000_000),
+        limit=_number(request.query.get("limit"), 200, 1, 500),
+        group=request.query.get("group") == "1",
     )
-    return json_reply({"entries": await _service(request).inbox(query)})
+    return json_reply(await _service(request).inbox_page(query))
+
+
+def _number(value: str | None, default: int, low: int, high: int) -> int:
+    try:
+        return min(high, max(low, int(value))) if value is not None else default
+    except ValueError:
+        return default
 
 
 @requires(*TRAINERS)

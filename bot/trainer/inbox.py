@@ -8,6 +8,8 @@ document or phone numbers, or names.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,10 +34,26 @@ class InboxQuery:
     # A language code (knowledge/languages.yml): only the citizens' lines in that language.
     language: str | None = None
     limit: int = 200
+    # Paging (the workbench shows 50 rows a page) and grouping of identical and near-identical questions.
+    offset: int = 0
+    group: bool = False
+
+
+# What does not change a question: punctuation, spaces, case, width, and the sentence-final particles.
+_NOISE = re.compile(r"[\s\W_]+|[吗呢啊呀吧了哈嘛呀么]+(?=$|[\s\W_])", re.UNICODE)
+
+
+def question_key(text: str) -> str:
+    """The key near-identical questions share: "需要多少钱？", "需要多少钱呢" and "需要 多少钱" are one."""
+    folded = unicodedata.normalize("NFKC", text).lower()
+    return _NOISE.sub("", folded + " ")
 
 
 def outcome_of(replies: list[DeskMessage], conversation: DeskConversation | None) -> str:
     """answered / clarified / fallback / handed_off / out_of_scope / case / clerk / no_reply."""
+    # A line a clerk handled is "clerk", even when a system line (joined, transferred) came before the answer.
+    if any(reply.sender == "clerk" or (reply.data or {}).get("event") == "joined" for reply in replies):
+        return "clerk"
     for reply in replies:
         if reply.sender == "clerk":
             return "clerk"
@@ -113,7 +131,14 @@ class Inbox:
                 entries.append(entry)
         # The least certain first; unknown confidence counts as least certain.
         entries.sort(key=lambda e: (e["confidence"] if e["confidence"] is not None else -1.0, e["message_id"]))
-        return entries[: query.limit]
+        if query.group:
+            entries = _grouped(entries)
+        return entries[query.offset : query.offset + query.limit]
+
+    def page(self, query: InboxQuery) -> dict[str, Any]:
+        """One page of the inbox and the number of rows in all."""
+        everything = self.entries(InboxQuery(**{**query.__dict__, "offset": 0, "limit": 1_000_000}))
+        return {"entries": everything[query.offset : query.offset + query.limit], "total": len(everything)}
 
     @staticmethod
     def _wanted(entry: dict[str, Any], query: InboxQuery) -> bool:
@@ -164,3 +189,19 @@ class Inbox:
             if entry["item"]:
                 counts[entry["item"]] = counts.get(entry["item"], 0) + 1
         return counts
+
+
+def _grouped(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per question (see question_key), in the order of its least certain line, with a count and
+    every line's id (a correction of the row corrects them all). Lines already corrected stay apart."""
+    rows: dict[str, dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
+    for entry in entries:
+        key = question_key(entry["text"]) if not entry["corrected"] else f"#{entry['message_id']}"
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = {**entry, "count": 0, "message_ids": []}
+            out.append(row)
+        row["count"] += 1
+        row["message_ids"].append(entry["message_id"])
+    return out

@@ -113,6 +113,9 @@ class TrainerService:
     async def inbox(self, query: InboxQuery) -> list[dict[str, Any]]:
         return await self.pool.run(self.inbox_.entries, query)
 
+    async def inbox_page(self, query: InboxQuery) -> dict[str, Any]:
+        return await self.pool.run(self.inbox_.page, query)
+
     async def items(self) -> list[dict[str, Any]]:
         examples = await self.pool.run(self.workbench.examples)
         asked = await self.pool.run(self.inbox_.asked_counts)
