@@ -33,7 +33,9 @@ def test_platform_questions_get_hours_addresses_and_phones(database, text, expec
 
 
 def test_the_site_the_citizen_named_earlier_is_the_nearest_one(database):
-    tracker = make_tracker("你们电话多少", "nlu_fallback", 0.3, ranking=[("nlu_fallback", 0.3)], slots={"place": "prato"})
+    tracker = make_tracker(
+        "你们电话多少", "nlu_fallback", 0.3, ranking=[("nlu_fallback", 0.3)], slots={"place": "prato"}
+    )
     _, messages = run_action(ActionClarify(), tracker)
     assert "普拉托服务站" in messages[0]["text"] and "+39 0574 000 201" in messages[0]["text"]
     assert messages[0]["custom"]["platform"] == {"sites": ["prato"]}

@@ -22,7 +22,9 @@ PLATFORM = re.compile(
     r"office\w*|opening|hours|open\s+on|phone|address|where\s+are\s+you)\b",
     re.IGNORECASE,
 )
-HOURS = re.compile(r"上班|营业|开门|关门|几点|周六|周日|周末|星期|礼拜|时间|orari|aperti|horaire|ouvert|hours|open", re.IGNORECASE)
+HOURS = re.compile(
+    r"上班|营业|开门|关门|几点|周六|周日|周末|星期|礼拜|时间|orari|aperti|horaire|ouvert|hours|open", re.IGNORECASE
+)
 
 
 def is_platform_question(text: str) -> bool:
@@ -33,13 +35,24 @@ def answer_platform(reply: Reply, text: str, kb: Any, place: str | None) -> None
     language = reply.language
     overseas = {site["id"] for site in kb.sites["overseas_sites"]}
     ids = sites_named(text, kb) or ([place] if place in overseas else [])
-    lines = [reply.say("platform.online", hours=kb.site_text("clerk_hours", language), hotline=kb.site_text("hotline", language))]
+    lines = [
+        reply.say(
+            "platform.online", hours=kb.site_text("clerk_hours", language), hotline=kb.site_text("hotline", language)
+        )
+    ]
     if ids:
         lines.append(reply.say("platform.sites_here"))
         for site_id in ids:
             site = kb.site("overseas_sites", site_id, language)
             lines.append(
-                "· " + reply.say("platform.site", name=site["name"], address=site["address"], phone=site["phone"], hours=site["hours"])
+                "· "
+                + reply.say(
+                    "platform.site",
+                    name=site["name"],
+                    address=site["address"],
+                    phone=site["phone"],
+                    hours=site["hours"],
+                )
             )
     elif HOURS.search(text):
         lines.append(reply.say("platform.all_hours"))

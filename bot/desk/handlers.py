@@ -67,7 +67,14 @@ async def widget_js(request: web.Request) -> web.FileResponse:
 
 async def widget_strings(request: web.Request) -> web.Response:
     """The widget's languages and its own strings in each, from the catalog (knowledge/messages)."""
-    response = json_reply(language.widget_strings())
+    strings = language.widget_strings()
+    # The welcome's suggestions are the most asked items (their titles), once there is enough traffic.
+    frequent = await _service(request).frequent_items()
+    if len(frequent) >= 4:
+        knowledge = load_knowledge()
+        for code, texts in strings["strings"].items():
+            texts["suggestions"] = "|".join(knowledge.title(item, code) for item in frequent)
+    response = json_reply(strings)
     # Like widget.js: the widget may be embedded on any site.
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from datetime import datetime
 from typing import Any, Awaitable, Protocol
 
@@ -52,6 +53,8 @@ HUMAN_PAYLOAD = "/request_human"
 MAX_CONTACT = 120
 # Attachments one conversation may hold: a citizen cannot fill the shared database.
 MAX_ATTACHMENTS = 20
+# The widget's suggested questions: the most answered items among the bot's last answers, re-read every 10 minutes.
+FREQUENT_WINDOW, FREQUENT_TTL_S = 5000, 600
 # Events on system lines: the widget switches on these (bot_uttered metadata), never on the wording.
 EVENT_JOINED, EVENT_LEFT, EVENT_CLOSED, EVENT_QUEUED = "joined", "left", "closed", "queued"
 
@@ -110,6 +113,7 @@ class DeskService:
         self.accounts = Accounts(database)
         self.canned = CannedReplies(database)
         self.attachments = Attachments(database)
+        self._frequent: tuple[float, list[str]] | None = None
         self.rasa = rasa
         self.notifier = notifier
         self.clerk_hours = clerk_hours
@@ -379,6 +383,14 @@ class DeskService:
             # Guide texts are sample content until the operating agency replaces them.
             "sample_notice": SAMPLE_NOTICE,
         }
+
+    async def frequent_items(self, limit: int = 5) -> list[str]:
+        """The items the bot answered most often lately (its last FREQUENT_WINDOW answers), read at most
+        every FREQUENT_TTL_S seconds: the widget's suggested questions."""
+        now = time.monotonic()
+        if self._frequent is None or now - self._frequent[0] > FREQUENT_TTL_S:
+            self._frequent = (now, await self._read(self.conversations.frequent_items, FREQUENT_WINDOW))
+        return self._frequent[1][:limit]
 
     async def canned_search(self, user_id: int, language: str | None, query: str) -> list[dict[str, Any]]:
         return await self._read(self.canned.search, user_id, language, query)

@@ -68,7 +68,11 @@ def local_time(moment: datetime, zone: str | None, fallback: str) -> tuple[str, 
 
 
 def wait_status(
-    schedule: Schedule | None, position: int, clerks_online: int, hours: str, zone: str | None = None,
+    schedule: Schedule | None,
+    position: int,
+    clerks_online: int,
+    hours: str,
+    zone: str | None = None,
     now: datetime | None = None,
 ) -> WaitStatus:
     now = now or datetime.now(timezone.utc)

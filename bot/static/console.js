@@ -135,9 +135,21 @@
 
   function toBottom() { var box = $("transcript"); box.scrollTop = box.scrollHeight; $("new-marker").hidden = true; }
 
+  // The case panel fills itself once the bot has shown a case's status, i.e. after the citizen gave the
+  // case number and the proof of ownership: the clerk sees the same case without typing its number.
+  var CASE_NO = /WZ\d{8,}/i, lastCaseNo = null, shownCase = null;
+  function followCase(m) {
+    if (m.sender === "citizen") { var found = CASE_NO.exec(m.text || ""); if (found) lastCaseNo = found[0].toUpperCase(); return; }
+    var custom = (m.data && m.data.custom) || {};
+    if (m.sender === "bot" && custom["case"] && lastCaseNo && shownCase !== lastCaseNo) {
+      shownCase = lastCaseNo; $("case-no").value = lastCaseNo; $("case-form").requestSubmit();
+    }
+  }
+
   function appendLine(m, live) {
     var box = $("transcript");
     if (box.querySelector('[data-id="' + m.id + '"]')) return;
+    followCase(m);
     var follow = !live || atBottom(box);
     box.appendChild(line(m));
     if (follow) toBottom(); else $("new-marker").hidden = false;
@@ -163,7 +175,8 @@
     $("chat-head").insertBefore(langBadge(c), $("chat-head").firstChild);
     $("chat-head").classList.remove("muted");
     var box = $("transcript"); box.textContent = "";
-    data.messages.forEach(appendLine);
+    if (!current || shownFor !== c.id) { lastCaseNo = null; shownCase = null; $("case").textContent = ""; $("case-no").value = ""; shownFor = c.id; }
+    data.messages.forEach(function (m) { appendLine(m); });
     toBottom();
     var dl = $("understood"); dl.textContent = "";
     var u = c.understood || {};
@@ -195,7 +208,7 @@
 
   // Suggestions while writing: the bot's top three items for the citizen's last message; each section
   // (materials, fees…) is inserted into the reply box at the cursor, for the clerk to edit before sending.
-  var suggestTimer = null;
+  var suggestTimer = null, shownFor = null;
   function loadSuggestions() {
     clearTimeout(suggestTimer);
     suggestTimer = setTimeout(async function () {

@@ -77,7 +77,11 @@ async def test_a_citizens_photo_loses_its_gps_and_the_clerk_sees_a_thumbnail(des
         assert view["messages"][-1]["data"]["attachment"]["id"] == file["id"]
         async with clerk.http.get(f"{server.url}/api/console/attachments/{file['id']}?thumb=1") as reply:
             assert reply.status == 200 and reply.headers["Content-Type"] == "image/jpeg"
-        headers = {"X-CSRF-Token": clerk.csrf, "X-File-Name": "%E6%8C%87%E5%8D%97.pdf", "Content-Type": "application/octet-stream"}
+        headers = {
+            "X-CSRF-Token": clerk.csrf,
+            "X-File-Name": "%E6%8C%87%E5%8D%97.pdf",
+            "Content-Type": "application/octet-stream",
+        }
         target = f"{server.url}/api/console/conversations/{conversation}/attachments"
         async with clerk.http.post(target, data=PDF, headers=headers) as reply:
             assert reply.status == 409 or reply.status == 403, "only the clerk serving the conversation sends files"
@@ -87,7 +91,9 @@ async def test_a_citizens_photo_loses_its_gps_and_the_clerk_sees_a_thumbnail(des
             assert reply.status == 200, await reply.text()
             line = (await reply.json())["line"]
         assert line["sender"] == "clerk" and line["data"]["attachment"]["name"] == "指南.pdf"
-        status, _, mime = await fetch(f"{server.url}/api/conversations/{conversation}/attachments/{line['data']['attachment']['id']}")
+        status, _, mime = await fetch(
+            f"{server.url}/api/conversations/{conversation}/attachments/{line['data']['attachment']['id']}"
+        )
         assert status == 200 and mime == "application/pdf"
     finally:
         await clerk.close()

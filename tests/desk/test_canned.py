@@ -17,10 +17,13 @@ async def test_shared_by_admins_personal_per_clerk_searched_by_language(desk_wit
         status, made = await admin.post("/api/console/canned", shared)
         assert status == 200 and made["shared"]
         status, it = await admin.post(
-            "/api/console/canned", {"shared": True, "language": "it", "title": "Saluto", "text": "Buongiorno, come posso aiutarla?"}
+            "/api/console/canned",
+            {"shared": True, "language": "it", "title": "Saluto", "text": "Buongiorno, come posso aiutarla?"},
         )
         assert status == 200
-        status, mine = await clerk.post("/api/console/canned", {"language": "zh", "title": "结束语", "text": "感谢您的咨询，再见。"})
+        status, mine = await clerk.post(
+            "/api/console/canned", {"language": "zh", "title": "结束语", "text": "感谢您的咨询，再见。"}
+        )
         assert status == 200 and not mine["shared"]
         status, _ = await clerk.post("/api/console/canned", {"language": "xx", "title": "t", "text": "x"})
         assert status == 400
@@ -48,3 +51,37 @@ async def test_shared_by_admins_personal_per_clerk_searched_by_language(desk_wit
     finally:
         for session in (admin, clerk, other):
             await session.close()
+
+
+async def test_the_welcomes_suggestions_are_the_most_answered_items(desk_without_rasa):
+    """With enough traffic the widget suggests the items the bot answered most, by their titles."""
+    import aiohttp
+
+    from bot.desk.conversations import Line
+    from tests.desk.helpers import new_id
+
+    server = desk_without_rasa
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/api/widget/strings") as reply:
+            static = (await reply.json())["strings"]["zh"]["suggestions"].split("|")
+    assert 4 <= len(static) <= 6, "without traffic: the catalog's frequent questions"
+    answered = {
+        "passport-renewal": 5,
+        "hukou-restore-return": 4,
+        "notary-kinship": 3,
+        "pension-qualification-certification": 2,
+    }
+    conversation = new_id()
+    server.conversations.ensure_conversation(conversation)
+    for item, times in answered.items():
+        for _ in range(times):
+            server.conversations.add_line(conversation, Line("bot", "…", {"custom": {"guide_item": item}}))
+    server.app_service._frequent = None  # the 10-minute cache, read again now
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/api/widget/strings") as reply:
+            strings = (await reply.json())["strings"]
+    from bot.knowledge import load_knowledge
+
+    kb = load_knowledge()
+    assert strings["zh"]["suggestions"].split("|") == [kb.title(item) for item in answered]
+    assert strings["it"]["suggestions"].split("|")[0] == kb.title("passport-renewal", "it")
