@@ -71,7 +71,7 @@
     ".wzd-form{display:flex;gap:8px;padding:10px;background:#fff;border-top:1px solid #e3e3e3}",
     ".wzd-input{flex:1;min-width:0;min-height:44px;border:1px solid #6b7280;border-radius:22px;padding:10px 14px;font-size:16px;resize:none;font-family:inherit;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
     ".wzd-input:focus{white-space:pre-wrap;overflow:auto}",
-    ".wzd-attach{min-height:44px;min-width:44px;background:#fff;color:#a30d25;border:1px solid #a30d25;border-radius:22px;font-size:18px;cursor:pointer}",
+    ".wzd-attach{min-height:44px;min-width:44px;background:#fff;color:#a30d25;border:1px solid #a30d25;border-radius:22px;padding:0 8px;font-size:14px;cursor:pointer;font-family:inherit}",
     ".wzd-panel.large .wzd-attach{min-width:60px;min-height:60px;font-size:24px}",
     ".wzd-file{display:block;margin-top:6px}.wzd-file img{display:block;max-width:100%;max-height:200px;border-radius:6px}",
     ".wzd-send{min-height:44px;min-width:44px;background:#c8102e;color:#fff;border:0;border-radius:22px;padding:0 18px;font-size:16px;cursor:pointer}",
@@ -178,7 +178,8 @@
     form.appendChild(ui.inputLabel);
     ui.send = el("button", "wzd-send"); ui.send.type = "submit";
     // A photo or a PDF of a document (jpg, png, pdf; at most 10 MB; the desk checks the content).
-    ui.attach = el("button", "wzd-attach", "📎"); ui.attach.type = "button";
+    // Its label is a word, not an emoji: not every phone or desk font has 📎.
+    ui.attach = el("button", "wzd-attach"); ui.attach.type = "button";
     ui.file = el("input"); ui.file.type = "file"; ui.file.accept = ".jpg,.jpeg,.png,.pdf,image/jpeg,image/png,application/pdf";
     ui.file.hidden = true; ui.file.tabIndex = -1;
     form.appendChild(ui.attach); form.appendChild(ui.file);
@@ -208,6 +209,10 @@
     ui.launcher.addEventListener("click", open);
     ui.close.addEventListener("click", close);
     ui.panel.addEventListener("keydown", keepFocus);
+    // Esc also closes when the focus fell out of the panel (an element that was removed or hidden).
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && ui.panel.classList.contains("open") && document.activeElement === document.body) close();
+    });
     ui.large.addEventListener("click", function () { setLarge(!ui.panel.classList.contains("large")); });
     ui.human.addEventListener("click", function () { send("/request_human", t("human")); });
     ui.lang.addEventListener("change", function () {
@@ -244,7 +249,7 @@
     ui.close.setAttribute("aria-label", t("close"));
     ui.banner.textContent = t("offline"); ui.typing.setAttribute("aria-label", t("typing"));
     drawWelcome();
-    ui.attach.setAttribute("aria-label", t("attach")); ui.attach.title = t("attach");
+    ui.attach.textContent = t("attach_short"); ui.attach.setAttribute("aria-label", t("attach_short") + " – " + t("attach")); ui.attach.title = t("attach");
     ui.input.placeholder = t("placeholder"); ui.send.textContent = t("send"); ui.inputLabel.textContent = t("input_label");
     ui.leave.textContent = t("leave"); ui.leaveTitle.textContent = t("leave_title"); ui.leaveTextLabel.textContent = t("leave_text");
     ui.leaveContactLabel.textContent = t("leave_contact"); ui.leaveSend.textContent = t("leave_send"); ui.leaveCancel.textContent = t("leave_cancel");
@@ -282,7 +287,14 @@
   }
 
   // 转人工 is hidden while a clerk serves the conversation (and while it is already queued for one).
-  function setState(kind, clerk) { if (kind !== "queued") queueInfo = null; state = { kind: kind, clerk: clerk || null }; ui.human.hidden = kind !== "bot"; showState(); }
+  function setState(kind, clerk) {
+    if (kind !== "queued") queueInfo = null;
+    state = { kind: kind, clerk: clerk || null };
+    // A hidden button cannot keep the keyboard focus: it goes to the input, not to the page behind.
+    if (kind !== "bot" && document.activeElement === ui.human) ui.input.focus();
+    ui.human.hidden = kind !== "bot";
+    showState();
+  }
 
   function setLarge(on) {
     ui.panel.classList.toggle("large", on); ui.large.setAttribute("aria-pressed", on ? "true" : "false"); store.set("large", on);

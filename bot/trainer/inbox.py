@@ -91,7 +91,11 @@ def _understood(line: DeskMessage, replies: list[DeskMessage]) -> dict[str, Any]
         "intent": intent,
         "confidence": nlu.get("confidence"),
         "item": answered.get("guide_item") or item_for(intent),
-        "aspect": answered.get("aspect", nlu.get("aspect")),
+        # The aspect of the answer; else the slot only when this very message asked about an aspect or an
+        # item: a case-status question after a fees question is not about fees (the slot is just carried).
+        "aspect": answered.get("aspect")
+        if answered
+        else (nlu.get("aspect") if intent == "ask_aspect" or item_for(intent) else None),
     }
 
 
