@@ -208,7 +208,7 @@
 
   // Suggestions while writing: the bot's top three items for the citizen's last message; each section
   // (materials, fees…) is inserted into the reply box at the cursor, for the clerk to edit before sending.
-  var suggestTimer = null, shownFor = null;
+  var suggestTimer = null, shownFor = null, shownSuggestions = null;
   function loadSuggestions() {
     clearTimeout(suggestTimer);
     suggestTimer = setTimeout(async function () {
@@ -216,6 +216,10 @@
       var id = current.id, box = $("suggestions");
       var data = await api("GET", "/api/console/conversations/" + encodeURIComponent(id) + "/suggestions").catch(function () { return null; });
       if (!data || !current || current.id !== id) return;
+      // Unchanged suggestions are left as they are: a section the clerk opened stays open.
+      var key = id + JSON.stringify(data.items);
+      if (key === shownSuggestions) return;
+      shownSuggestions = key;
       box.textContent = "";
       if (!data.items.length) { box.appendChild(el("p", "muted", "暂无建议")); return; }
       data.items.forEach(function (item) {

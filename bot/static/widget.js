@@ -44,7 +44,7 @@
     // Still being sent: said in words (a small 'sending' tag) and by a dashed edge, never by fading the text.
     ".wzd-msg[data-sender=citizen].pending{background:#a30d25;outline:2px dashed #a30d25;outline-offset:2px}",
     ".wzd-pending-tag{display:none;font-size:12px;margin-left:6px}.wzd-msg.pending .wzd-pending-tag{display:inline}",
-    ".wzd-msg[data-sender=bot],.wzd-msg[data-sender=clerk]{align-self:flex-start;background:#fff;border-bottom-left-radius:3px;box-shadow:0 1px 2px rgba(0,0,0,.08)}",
+    ".wzd-msg[data-sender=bot],.wzd-msg[data-sender=clerk],.wzd-msg[data-sender=intro]{align-self:flex-start;background:#fff;border-bottom-left-radius:3px;box-shadow:0 1px 2px rgba(0,0,0,.08)}",
     ".wzd-msg[data-sender=clerk]{border-left:3px solid #1a56c4}",
     ".wzd-who{display:block;font-size:13px;color:#1a56c4;margin-bottom:2px}",
     ".wzd-msg[data-sender=system]{align-self:center;background:#e4e7ec;color:#3d4451;font-size:14px;max-width:92%;text-align:center}",
@@ -263,7 +263,8 @@
   function drawWelcome() {
     var moved = ui.log.querySelector(".wzd-msg:not(.wzd-intro)") !== null;
     ui.welcome.textContent = ""; ui.welcome.lang = lang;
-    var hello = el("div", "wzd-msg wzd-intro"); hello.setAttribute("data-sender", "bot");
+    // Drawn like the bot's lines, but not one of them (data-sender="intro"): it is not part of the transcript.
+    var hello = el("div", "wzd-msg wzd-intro"); hello.setAttribute("data-sender", "intro"); hello.lang = lang;
     hello.appendChild(el("span", "wzd-text", t("welcome")));
     ui.welcome.appendChild(hello);
     var box = el("div", "wzd-qrs wzd-suggested"); box.setAttribute("role", "group"); box.setAttribute("aria-label", t("suggested"));

@@ -109,7 +109,7 @@ async def test_keyboard_only_citizen_on_a_phone(desk, browser):
     await page.keyboard.press("Enter")
     await line(page, "citizen", picked).wait_for()
     assert first_title
-    await page.locator('.wzd-msg[data-sender="bot"]').nth(2).wait_for(timeout=15000)
+    await page.locator('.wzd-msg[data-sender="bot"]').nth(1).wait_for(timeout=15000)
     # Buttons of the earlier answer are disabled, struck through, and the chosen one says so.
     chosen = page.locator(".wzd-qr.chosen", has_text=picked)
     assert await chosen.is_disabled() and "已选择" in (await chosen.get_attribute("aria-label"))
@@ -152,7 +152,7 @@ async def test_elderly_friendly_mode(desk, browser):
     assert await page.get_attribute(".wzd-large", "aria-pressed") == "true"
     assert await page.text_content(".wzd-large") == "长辈模式"
     await citizen_says(page, "需要什么材料")
-    await page.locator('.wzd-msg[data-sender="bot"]:not(.wzd-intro)').first.wait_for(timeout=15000)
+    await page.locator('.wzd-msg[data-sender="bot"]').first.wait_for(timeout=15000)
     sizes = await page.evaluate(
         """() => { const px = (s, p) => parseFloat(getComputedStyle(document.querySelector(s))[p]);
                    return { body: px('.wzd-msg:not(.wzd-intro)', 'fontSize'), line: px('.wzd-msg:not(.wzd-intro)', 'lineHeight'),
