@@ -235,9 +235,10 @@ def test_unsure_follow_up_with_an_aspect_answers_the_current_item(database):
 def test_case_lookups_from_one_address_are_limited_across_conversations(database):
     from bot.actions.case_status import LOOKUPS_PER_ADDRESS
 
-    slots = {"case_no": "WZ202610080017", "surname": "王", "doc_last4": "0000"}
     limit = LOOKUPS_PER_ADDRESS[0]
     for attempt in range(limit + 1):
+        # A different number each time: the per-number limit (issue 10, item 2) is tested below.
+        slots = {"case_no": f"WZ2026100800{attempt:02d}", "surname": "王", "doc_last4": "0000"}
         tracker = make_tracker("x", "provide_case_info", slots=slots, sender_id=f"conv-{attempt}")
         tracker.events = [{"event": "user", "text": "x", "metadata": {"client": "abc123"}}]
         _, messages = run_action(ActionCheckCase(), tracker)
@@ -247,3 +248,31 @@ def test_case_lookups_from_one_address_are_limited_across_conversations(database
     tracker.events = [{"event": "user", "text": "x", "metadata": {"client": "def456"}}]
     _, messages = run_action(ActionCheckCase(), tracker)
     assert "没有查到" in messages[0]["text"]
+
+
+def test_failed_proofs_for_one_case_number_are_limited_across_addresses(database):
+    """Issue 10, item 2: guessing the proof of one case from many addresses stops after a few failures."""
+    from bot.actions.case_status import FAILURES_PER_CASE
+
+    slots = {"case_no": "WZ202610080017", "surname": "王", "doc_last4": "0000"}
+    for attempt in range(FAILURES_PER_CASE[0]):
+        tracker = make_tracker("x", "provide_case_info", slots=slots, sender_id=f"guess-{attempt}")
+        tracker.events = [{"event": "user", "text": "x", "metadata": {"client": f"addr-{attempt}"}}]
+        _, messages = run_action(ActionCheckCase(), tracker)
+        assert "没有查到" in messages[0]["text"]
+    tracker = make_tracker("x", "provide_case_info", slots=slots, sender_id="guess-last")
+    tracker.events = [{"event": "user", "text": "x", "metadata": {"client": "addr-last"}}]
+    _, messages = run_action(ActionCheckCase(), tracker)
+    assert "太频繁" in messages[0]["text"]
+
+
+def test_case_lookups_without_a_client_share_one_bucket(database):
+    """Issue 10, item 3: a message without `client` (not from the desk) is limited, not exempt."""
+    from bot.actions.case_status import LOOKUPS_PER_ADDRESS
+
+    for attempt in range(LOOKUPS_PER_ADDRESS[0] + 1):
+        slots = {"case_no": f"WZ2026100801{attempt:02d}", "surname": "王", "doc_last4": "0000"}
+        tracker = make_tracker("x", "provide_case_info", slots=slots, sender_id=f"anon-{attempt}")
+        tracker.events = [{"event": "user", "text": "x", "metadata": {}}]
+        _, messages = run_action(ActionCheckCase(), tracker)
+    assert "太频繁" in messages[0]["text"]

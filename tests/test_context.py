@@ -136,6 +136,25 @@ def test_the_first_answer_fits_a_phone_for_every_item(kb):
             assert "人在国外" in text and "时限" in text and "费用" in text
 
 
+@pytest.mark.parametrize("language", ["it", "fr", "en"])
+def test_a_translated_first_answer_fits_a_phone_too(kb, language):
+    """About 6 lines like the Chinese one, though it also carries the item's Chinese name and the
+    line saying the Chinese guide is authoritative: 6 for most items, never more than 7 without a
+    nearby site and 8 with one (python -m bot.tools.phone gives the figures)."""
+    from bot.i18n import load_messages
+
+    lengths = {None: [], "prato": []}
+    for item in kb.guides:
+        guide = kb.guide(item, language)
+        for place in lengths:
+            text = answers.compose(guide, None, kb, place, language)
+            lengths[place].append(answers.phone_lines(text))
+            assert f"({kb.guides[item].title})" in text, "the Chinese name a desk knows it by"
+            assert load_messages().text("guide.authoritative", language) in text
+    assert max(lengths[None]) <= 7 and sorted(lengths[None])[len(kb.guides) // 2] <= 6, lengths[None]
+    assert max(lengths["prato"]) <= 8 and sorted(lengths["prato"])[len(kb.guides) // 2] <= 7, lengths["prato"]
+
+
 def test_the_full_guide_is_one_tap_away(kb):
     guide = kb.guide("passport-renewal")
     payloads = [button["payload"] for button in answers.aspect_buttons(guide, kb)]

@@ -21,8 +21,6 @@ MAX_SITES_LISTED = 4
 # width, 15 px type); Latin letters and digits take about half as much room.
 PHONE_LINE_EMS = 18
 MAX_SUMMARY_LINES = 6
-# A translated answer also carries the Chinese name and says the Chinese guide is authoritative.
-MAX_SUMMARY_LINES_TRANSLATED = 10
 _SAMPLE_REMARK = re.compile(r"（示例号码[^）]*）")
 
 
@@ -193,24 +191,40 @@ def _first_clause(text: str, room: float) -> str:
     return cut.rstrip(" ,;:") + "…"
 
 
-def summary(guide: Guide, knowledge: KnowledgeBase, language: str, nearby: str | None = None) -> str:
-    """The first answer: the facts that decide whether to go on, at most 6 lines on a phone (in Chinese).
+def summary(
+    guide: Guide, knowledge: KnowledgeBase, language: str, nearby: str | None = None, site_name: str | None = None
+) -> str:
+    """The first answer: the facts that decide whether to go on, at most 6 lines on a phone.
 
     Each fact gets up to two lines; when the whole is longer than `MAX_SUMMARY_LINES`, the prompt
-    line goes first (the buttons say the same), then the time and fee are cut to one line each.
+    line goes first (the buttons say the same), then the time and fee are cut to one line each,
+    then (in a translation, whose heading also carries the Chinese name and whose answer ends with
+    the line saying the Chinese guide is authoritative) the ways of doing it from abroad and the
+    translated title are shortened, and the nearby site (`site_name`) moves into the from-abroad
+    line; the full text is one tap away.
     """
     info = guide["remote"]
-    answer = _say(f"guide.remote.possible.{info['possible']}", language)
-    ways = _say("guide.list_separator", language).join(
-        _say(f"guide.short_way.{way}", language) for way in info.get("ways", [])[:2]
-    )
-    if ways and info["possible"] != "no":
-        answer += _bracketed(ways, language)
     heading = _heading(guide, knowledge, language, "")
-    abroad = _say("guide.summary.abroad", language, answer=answer)
     fees = guide["fees"]
+    default = language == load_languages().default
+    authoritative = _say("guide.authoritative", language)
+    # The line compose() adds after a translated summary counts against the same budget.
+    budget = MAX_SUMMARY_LINES - (phone_lines(authoritative) if authoritative else 0)
 
-    def rows_for(lines_each: int, prompt: bool) -> list[str]:
+    def abroad_row(with_ways: bool, site: str | None = None) -> str:
+        answer = _say(f"guide.remote.possible.{info['possible']}", language)
+        if site:
+            return _say("guide.summary.abroad", language, answer=answer + _bracketed(site, language))
+        ways = _say("guide.list_separator", language).join(
+            _say(f"guide.short_way.{way}", language) for way in info.get("ways", [])[:2]
+        )
+        if with_ways and ways and info["possible"] != "no":
+            answer += _bracketed(ways, language)
+        return _say("guide.summary.abroad", language, answer=answer)
+
+    def rows_for(
+        lines_each: int, prompt: bool, with_ways: bool = True, heading_lines: int = 0, fold_site: bool = False
+    ) -> list[str]:
         time_room = lines_each * PHONE_LINE_EMS - _width(_say("guide.summary.time", language, text=""))
         fee_room = (
             lines_each * PHONE_LINE_EMS
@@ -222,23 +236,38 @@ def summary(guide: Guide, knowledge: KnowledgeBase, language: str, nearby: str |
         if len(fees) > 1:
             fee_text = _say("guide.summary.fees_more", language, text=fee_text)
         both = _say("guide.summary.time_fees", language, time=time_text, fees=fee_text)
-        rows = [heading, abroad]
+        title = _short_heading(guide, knowledge, language, heading_lines) if heading_lines else heading
+        folded = fold_site and site_name is not None
+        rows = [title, abroad_row(with_ways, site_name if folded else None)]
         if _width(both) <= PHONE_LINE_EMS:
             rows.append(both)
         else:
             rows += [_say("guide.summary.time", language, text=time_text), _say("guide.summary.fees", language, text=fee_text)]
-        if nearby:
+        if nearby and not folded:
             rows.append(nearby)
         if prompt:
             rows.append(_say("guide.summary.more", language))
         return rows
 
-    budget = MAX_SUMMARY_LINES if language == load_languages().default else MAX_SUMMARY_LINES_TRANSLATED
-    for lines_each, prompt in ((2, True), (2, False), (1, False)):
-        rows = rows_for(lines_each, prompt and not nearby)
+    steps: list[tuple[int, bool, bool, int, bool]] = [(2, True, True, 0, False), (2, False, True, 0, False)]
+    steps.append((1, False, True, 0, False))
+    if not default:
+        steps += [(1, False, False, 0, False), (1, False, False, 2, False), (1, False, False, 2, True)]
+    for lines_each, prompt, with_ways, heading_lines, fold_site in steps:
+        rows = rows_for(lines_each, prompt and not nearby, with_ways, heading_lines, fold_site)
         if phone_lines("\n".join(rows)) <= budget:
             break
     return "\n".join(rows)
+
+
+def _short_heading(guide: Guide, knowledge: KnowledgeBase, language: str, lines: int) -> str:
+    """A translated heading in `lines` lines at most: the translated title is cut, the Chinese
+    name (what a desk knows the item by) is kept whole."""
+    chinese = f" ({knowledge.guides[guide.id].title})"
+    frame = _say("guide.heading", language, title=chinese, part="")
+    room = lines * PHONE_LINE_EMS - _width(frame)
+    title = guide.title if _width(guide.title) <= room else _first_clause(guide.title, room)
+    return _say("guide.heading", language, title=title + chinese, part="")
 
 
 def full(guide: Guide, knowledge: KnowledgeBase, language: str) -> str:
@@ -325,7 +354,17 @@ def compose(
     language = language or load_languages().default
     parts = [aspects] if isinstance(aspects, str) else [a for a in aspects or [] if a]
     if not parts:
-        lines = [summary(guide, knowledge, language, nearby_short(guide, knowledge, place, language))]
+        lines = [
+            summary(
+                guide,
+                knowledge,
+                language,
+                nearby_short(guide, knowledge, place, language),
+                knowledge.site("overseas_sites", place, language)["name"]
+                if nearby_short(guide, knowledge, place, language)
+                else None,
+            )
+        ]
     else:
         if FULL in parts:
             text = full(guide, knowledge, language)

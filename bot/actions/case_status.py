@@ -25,6 +25,11 @@ logger = logging.getLogger(__name__)
 MAX_FAILURES = 3
 # (lookups, seconds) from one client address, across its conversations.
 LOOKUPS_PER_ADDRESS = (10, 600)
+# Failed proofs for one case number, across all conversations and addresses (issue 10, item 2):
+# guessing surname and last four digits from many addresses stops after a few tries.
+FAILURES_PER_CASE = (5, 3600)
+# Every case lookup of the platform: a ceiling far above real use that caps a distributed guess.
+LOOKUPS_GLOBAL = (300, 600)
 PROOF_SLOTS = ("case_no", "surname", "doc_last4")
 RESET_PROOF = [SlotSet(slot, None) for slot in PROOF_SLOTS]
 STATUSES = ("received", "in_review", "needs_materials", "approved", "mailed", "rejected", "closed")
@@ -95,17 +100,27 @@ class ActionCheckCase(Action):
             )
             return reply.events()
 
-        client = client_of(tracker)
-        # Only the desk knows the address; trusted channels calling Rasa directly have the per-conversation rule.
-        if client and not database().allow(
+        # Only the desk knows the address. A message without it (a caller other than the desk) shares
+        # one bucket with every such caller, rather than escaping the limit (issue 10, item 3).
+        client = client_of(tracker) or "no-client"
+        if not database().allow(
             f"case:addr:{client}", *rate_limit("CASE_LOOKUPS_PER_ADDRESS", LOOKUPS_PER_ADDRESS)
         ):
             # Many conversations from one address: a brute force of numbers or proofs.
             logger.warning("case lookups rate limited: client=%s", client)
             reply.send(reply.say("case.too_many_lookups"))
             return [*RESET_PROOF, *reply.events()]
+        case_key = "case:fail:" + "".join(ch for ch in str(proof["case_no"]) if ch.isdigit())
+        fails, window = rate_limit("CASE_FAILURES_PER_NUMBER", FAILURES_PER_CASE)
+        if database().recent_events(case_key, window) >= fails or not database().allow(
+            "case:all", *rate_limit("CASE_LOOKUPS_GLOBAL", LOOKUPS_GLOBAL)
+        ):
+            logger.warning("case lookups rate limited: case=%s", mask_case_no(proof["case_no"]))
+            reply.send(reply.say("case.too_many_lookups"))
+            return [*RESET_PROOF, *reply.events()]
         case = database().find_owned_case(proof["case_no"], proof["surname"], proof["doc_last4"])
         if case is None:
+            database().allow(case_key, fails + 1, window)  # counts this failed proof
             failures += 1
             logger.info("case lookup failed: case=%s failures=%d", mask_case_no(proof["case_no"]), failures)
             if failures >= MAX_FAILURES:

@@ -55,7 +55,9 @@ def database_url() -> str:
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         if url in ("sqlite://", "sqlite:///:memory:"):
-            return create_engine(url, future=True, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+            return create_engine(
+                url, future=True, connect_args={"check_same_thread": False}, poolclass=StaticPool, hide_parameters=True
+            )
         path = url.split("sqlite:///", 1)[-1]
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -64,12 +66,14 @@ def make_engine(url: str) -> Engine:
         return create_engine(
             url,
             future=True,
+            # Bound parameters hold citizens' text: never in an error message or a log (issue 10).
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 15},
             poolclass=QueuePool,
             pool_size=8,
             max_overflow=8,
         )
-    return create_engine(url, future=True, pool_pre_ping=True)
+    return create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
 
 
 def count_events(session: Session | Connection, limits: list[tuple[str, int, float]]) -> str | None:
@@ -188,6 +192,22 @@ class Database:
         In the database, so that every instance behind a load balancer shares the count.
         """
         return self.allow_all([(key, limit, window_s)]) is None
+
+    def purge_rate_events(self, older_than_s: float = 86400) -> int:
+        """Forgets rate-limit events older than every window (a key seen once would stay forever)."""
+        events = RateEvent.__table__
+        with self.session() as session:
+            since = datetime.utcnow() - timedelta(seconds=older_than_s)
+            return session.execute(delete(events).where(events.c.at < since)).rowcount
+
+    def recent_events(self, key: str, window_s: float) -> int:
+        """How many events `key` counted in the last `window_s` seconds (nothing is counted)."""
+        events = RateEvent.__table__
+        since = datetime.utcnow() - timedelta(seconds=window_s)
+        with self.session() as session:
+            return session.execute(
+                select(func.count(events.c.id)).where(events.c.key == key, events.c.at >= since)
+            ).scalar_one()
 
     def allow_all(self, limits: list[tuple[str, int, float]]) -> str | None:
         """Several limits in one transaction: the first key over its limit, or None (then all counted)."""

@@ -7,6 +7,7 @@ composes it with the trainer's workbench.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Iterable
 
@@ -32,6 +33,7 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/api/widget/strings", h.widget_strings),
     ("GET", "/health", h.health),
     ("GET", "/api/status", h.status),
+    ("POST", "/api/conversations", h.new_conversation),
     ("POST", "/api/conversations/{conversation_id}/messages", h.post_message),
     ("GET", "/api/conversations/{conversation_id}/messages", h.get_messages),
     ("POST", "/api/conversations/{conversation_id}/attachments", h.citizen_attachment),
@@ -67,7 +69,13 @@ def setup_routes(app: web.Application) -> None:
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    # Lines stored but never routed (a desk that died after the commit) are routed now (issue 10, item 4).
+    left_behind = asyncio.create_task(app[h.SERVICE].route_left_behind())
+    # Rate-limit rows older than every window are purged at start and hourly (item 8).
+    purge = asyncio.create_task(app[h.SERVICE].purge_every(3600))
     yield
+    left_behind.cancel()
+    purge.cancel()
     app[h.SERVICE].shutdown()
     app[h.ACCOUNTS].close()
 

@@ -32,6 +32,8 @@ class DeskConfig:
     secure_cookies: bool = False
     # Origins allowed to open the citizens' socket ("*": the widget may be embedded anywhere).
     widget_origins: str | list[str] = "*"
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks); none by default.
+    trusted_proxies: str = ""
     # Message rate limits (events, seconds), per conversation and per client address.
     messages_per_conversation: tuple[int, int] = MESSAGES_PER_CONVERSATION
     messages_per_address: tuple[int, int] = MESSAGES_PER_ADDRESS
@@ -50,6 +52,7 @@ class DeskConfig:
             "rasa_url": os.environ.get("DESK_RASA_URL", cls.rasa_url),
             "rasa_token": os.environ.get("DESK_RASA_TOKEN", ""),
             "secure_cookies": os.environ.get("DESK_SECURE_COOKIES", "") == "1",
+            "trusted_proxies": os.environ.get("DESK_TRUSTED_PROXIES", ""),
             "messages_per_conversation": rate_limit("DESK_MESSAGES_PER_CONVERSATION", cls.messages_per_conversation),
             "messages_per_address": rate_limit("DESK_MESSAGES_PER_ADDRESS", cls.messages_per_address),
             "offer_delay_s": float(os.environ.get("DESK_OFFER_DELAY_S", cls.offer_delay_s)),

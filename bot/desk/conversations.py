@@ -23,7 +23,17 @@ from bot.db import Database
 from bot.db.database import count_events
 from bot.db.tables import HandoffRequest
 from bot.desk.language import FROM_BOT, FROM_PICK
-from bot.desk.tables import BOT, CLERK, CLOSED, WAITING, DeskConversation, DeskMessage, DeskNote, DeskUser
+from bot.desk.tables import (
+    BOT,
+    CLERK,
+    CLOSED,
+    WAITING,
+    DeskAudit,
+    DeskConversation,
+    DeskMessage,
+    DeskNote,
+    DeskUser,
+)
 
 
 class RateLimited(Exception):
@@ -216,6 +226,28 @@ class Conversations:
                 )
         return stored
 
+    def mark_routed(self, message_id: int) -> None:
+        with self.db.session() as session:
+            row = session.get(DeskMessage, message_id)
+            if row is not None and not (row.data or {}).get("routed"):
+                row.data = {**(row.data or {}), "routed": True}
+
+    def routed(self, message_id: int) -> bool:
+        with self.db.session() as session:
+            row = session.get(DeskMessage, message_id)
+            return bool(row is None or (row.data or {}).get("routed"))
+
+    def unrouted(self, minutes: int) -> list[dict[str, Any]]:
+        """Citizen lines of the last `minutes` that were stored but never routed, oldest first."""
+        since = datetime.utcnow() - timedelta(minutes=minutes)
+        with self.db.session() as session:
+            rows = session.execute(
+                select(DeskMessage)
+                .where(DeskMessage.sender == "citizen", DeskMessage.created_at >= since)
+                .order_by(DeskMessage.id)
+            ).scalars()
+            return [message_dict(row) for row in rows if not (row.data or {}).get("routed")]
+
     def add_line(self, conversation_id: str, line: Line) -> dict[str, Any]:
         return self.add_lines(conversation_id, [line])[0]
 
@@ -260,12 +292,15 @@ class Conversations:
         with self.db.session() as session:
             row = session.get(DeskConversation, conversation_id)
             if row is None:
-                session.add(DeskConversation(id=conversation_id, state=BOT, country=country, site=site, understood={}))
+                # A savepoint: a rollback() inside the session's begin() would raise (issue 10).
                 try:
-                    session.flush()
+                    with session.begin_nested():
+                        session.add(
+                            DeskConversation(id=conversation_id, state=BOT, country=country, site=site, understood={})
+                        )
                 except IntegrityError:
                     # Another instance created it at the same moment; that row is as good.
-                    session.rollback()
+                    pass
             elif (country and not row.country) or (site and not row.site):
                 row.country = row.country or country
                 row.site = row.site or site
@@ -395,6 +430,17 @@ class Conversations:
                 item["last_citizen_text"] = last.text if last else None
                 out.append(item)
             return out
+
+    # --- audit -------------------------------------------------------------------
+
+    def audit(self, user_id: int, action: str, target: str, found: bool) -> None:
+        with self.db.session() as session:
+            session.add(DeskAudit(user_id=user_id, action=action, target=target, found=found, at=datetime.utcnow()))
+
+    def audit_rows(self, user_id: int) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            rows = session.execute(select(DeskAudit).where(DeskAudit.user_id == user_id).order_by(DeskAudit.id)).scalars()
+            return [{"action": r.action, "target": r.target, "found": r.found, "at": iso(r.at)} for r in rows]
 
     # --- notes -------------------------------------------------------------------
 

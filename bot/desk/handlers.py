@@ -14,6 +14,7 @@ from bot.desk import language
 from bot.desk.account_service import AccountService
 from bot.desk.attachments import MAX_BYTES, BadFile
 from bot.desk.config import DeskConfig
+from bot.desk.ids import issue_id
 from bot.desk.language import text as language_text
 from bot.desk.service import DeskError, DeskService
 from bot.desk.webchat import bot_uttered, valid_session_id
@@ -28,7 +29,7 @@ from bot.http_helpers import (
     set_session_cookie,
 )
 from bot.knowledge import load_knowledge
-from bot.privacy import client_key
+from bot.privacy import client_address, client_key, trusted_networks
 from bot.roles import ROLES, STAFF
 
 CONFIG = web.AppKey("config", DeskConfig)
@@ -42,6 +43,12 @@ def _service(request: web.Request) -> DeskService:
 
 def _accounts(request: web.Request) -> AccountService:
     return request.app[ACCOUNTS]
+
+
+def citizen_key(request: web.Request) -> str:
+    """The rate-limit key of the citizen behind `request` (through trusted proxies only, item 2)."""
+    trusted = trusted_networks(request.config_dict[CONFIG].trusted_proxies)
+    return client_key(client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted))
 
 
 def _error(error: DeskError) -> web.Response:
@@ -88,6 +95,14 @@ async def status(request: web.Request) -> web.Response:
     return json_reply(await _service(request).status())
 
 
+async def new_conversation(request: web.Request) -> web.Response:
+    """A conversation id for an HTTP client: like `session_confirm`, the server issues it (issue 10, item 1)."""
+    if not await _service(request).allow_citizen_request("session", citizen_key(request)):
+        # In the client's language when it names one (`?language=`), else the default.
+        return json_reply({"error": language.text("too_fast", language.normalise(request.query.get("language")))}, 429)
+    return json_reply({"conversation_id": issue_id()})
+
+
 async def post_message(request: web.Request) -> web.Response:
     """Other channels and tests: send a citizen message, get the lines that answered it."""
     conversation_id = valid_session_id(request.match_info["conversation_id"])
@@ -96,7 +111,7 @@ async def post_message(request: web.Request) -> web.Response:
     body = await read_json_body(request)
     text, client_id = body.get("message"), body.get("client_id")
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-    metadata = {**metadata, "client": client_key(request.remote)}
+    metadata = {**metadata, "client": citizen_key(request)}
     if not isinstance(text, str) or (client_id is not None and not isinstance(client_id, str)):
         return json_reply({"error": "message 必须是字符串。"}, 400)
     service = _service(request)
@@ -106,7 +121,8 @@ async def post_message(request: web.Request) -> web.Response:
         )
     except DeskError as error:
         return _error(error)
-    replies, state = await service.route(stored, metadata, conversation) if created else ([], conversation["state"])
+    routing = created or not stored["data"].get("routed")  # a re-send of a line never routed: route it now
+    replies, state = await service.route(stored, metadata, conversation) if routing else ([], conversation["state"])
     return json_reply({"stored": stored, "replies": replies, "state": state})
 
 
@@ -156,8 +172,13 @@ async def logout(request: web.Request) -> web.Response:
 # --- the console ----------------------------------------------------------------
 
 
-@requires(*ROLES, page=True)
+@requires(*ROLES, page=True, allow_must_change=True)
 async def console_page(request: web.Request) -> web.FileResponse:
+    user = request["user"]
+    # Trainers work on the workbench: the console's transcripts are the clerks' (issue 10, item 5).
+    # They come here only to change a one-time password.
+    if user["role"] not in STAFF and not user["must_change"]:
+        raise web.HTTPFound("/trainer")
     return page("console.html")
 
 
@@ -192,12 +213,12 @@ async def change_password(request: web.Request) -> web.Response:
     return json_reply({"ok": True})
 
 
-@requires(*ROLES)
+@requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)
 async def queue(request: web.Request) -> web.Response:
     return json_reply(await _service(request).queue(request["user"]))
 
 
-@requires(*ROLES)
+@requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)
 async def live(request: web.Request) -> web.Response:
     return json_reply({"conversations": await _service(request).live()})
 
@@ -236,27 +257,32 @@ async def citizen_attachment(request: web.Request) -> web.Response:
     conversation_id = valid_session_id(request.match_info["conversation_id"])
     if conversation_id is None:
         return json_reply({"error": "会话编号不正确。"}, 400)
-    language = request.headers.get("X-Language") or None
+    lang = language.normalise(request.headers.get("X-Language"))
+    if not await _service(request).allow_citizen_request("attachment", citizen_key(request)):
+        return json_reply({"error": language_text("too_fast", lang)}, 429)
     try:
         content, name = await _upload(request)
     except BadFile as refused:
-        return json_reply({"error": language_text(refused.key, language)}, 413)
+        return json_reply({"error": language_text(refused.key, lang)}, 413)
     try:
-        line = await _service(request).attach(conversation_id, content, name, language=language)
+        line = await _service(request).attach(conversation_id, content, name, language=lang)
     except DeskError as error:
         return _error(error)
     return json_reply({"ok": True, "line": line})
 
 
 async def citizen_attachment_file(request: web.Request) -> web.Response:
+    conversation_id = valid_session_id(request.match_info["conversation_id"])
+    if conversation_id is None:
+        raise web.HTTPNotFound()
     try:
-        found = await _service(request).attachment(request.match_info["conversation_id"], int(request.match_info["attachment_id"]))
+        found = await _service(request).attachment(conversation_id, int(request.match_info["attachment_id"]))
     except (DeskError, ValueError):
         raise web.HTTPNotFound() from None
     return await _serve(found, request.query.get("thumb") == "1")
 
 
-@requires(*ROLES)
+@requires(*STAFF)  # clerks and admins: unmasked transcripts (issue 10, item 5)
 async def console_attachment_file(request: web.Request) -> web.Response:
     try:
         found = await _service(request).attachment(None, int(request.match_info["attachment_id"]))
@@ -307,7 +333,7 @@ async def canned_delete(request: web.Request) -> web.Response:
     return json_reply({"ok": True})
 
 
-@requires(*ROLES)
+@requires(*STAFF)  # clerks and admins: unmasked transcripts (issue 10, item 5)
 async def suggestions(request: web.Request) -> web.Response:
     """The bot's top three items for the citizen's last message, with insertable sections."""
     try:
@@ -316,7 +342,7 @@ async def suggestions(request: web.Request) -> web.Response:
         return _error(error)
 
 
-@requires(*ROLES)
+@requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)
 async def conversation(request: web.Request) -> web.Response:
     try:
         return json_reply(await _service(request).conversation_view(request.match_info["conversation_id"]))
@@ -324,15 +350,15 @@ async def conversation(request: web.Request) -> web.Response:
         return _error(error)
 
 
-@requires(*ROLES)
+@requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)
 async def case_lookup(request: web.Request) -> web.Response:
     try:
-        return json_reply(await _service(request).case(request.match_info["case_no"]))
+        return json_reply(await _service(request).case(request.match_info["case_no"], request["user"]))
     except DeskError as error:
         return _error(error)
 
 
-@requires(*ROLES)
+@requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)
 async def clerks(request: web.Request) -> web.Response:
     online = await _service(request).online_clerks()
     return json_reply({"online": online, "staff": await _accounts(request).staff(STAFF)})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -18,19 +17,22 @@ import socketio
 from sqlalchemy.exc import OperationalError
 
 from bot.desk.account_service import AccountService
+from bot.desk.handlers import citizen_key
+from bot.desk.ids import issue_id
 from bot.desk.language import client_language
 from bot.desk.language import text as say_text
-from bot.desk.service import DeskError, DeskService, run_in_background
+from bot.desk.service import MAX_CONTACT, DeskError, DeskService, run_in_background
 from bot.desk.webchat import bot_uttered, valid_session_id
 from bot.http_helpers import COOKIE
 from bot.privacy import client_key
-from bot.roles import ROLES
+from bot.roles import STAFF
 
 logger = logging.getLogger(__name__)
 
 CITIZENS = "/"
 CONSOLE = "/console"
 CLERKS_ROOM = "clerks"
+METADATA_CHARS = 32
 
 
 class SocketNotifier:
@@ -64,23 +66,34 @@ class CitizenNamespace(socketio.AsyncNamespace):
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         # engineio's environ has a fixed REMOTE_ADDR; the aiohttp request has the peer.
         request = environ.get("aiohttp.request")
-        await self.save_session(sid, {"client": client_key(getattr(request, "remote", None))})
+        await self.save_session(sid, {"client": citizen_key(request) if request is not None else client_key(None)})
         return True
 
     async def on_session_request(self, sid: str, data: Any = None) -> None:
-        session_id = valid_session_id((data or {}).get("session_id") if isinstance(data, dict) else None)
-        session_id = session_id or uuid.uuid4().hex
-        await self.service.open_conversation(session_id)
+        session = await self.get_session(sid)
+        if not await self.service.allow_citizen_request("session", session.get("client")):
+            # No confirm: rasa-webchat asks again on its next reconnect.
+            await self.emit("desk_busy", {"retry_after": 60}, room=sid)
+            return
+        # A socket is bound to the one conversation it was confirmed for (issue 10, item 1).
+        session_id = session.get("session_id")
+        if session_id is None:
+            proposed = data.get("session_id") if isinstance(data, dict) else None
+            # Only an id this server issued is kept; any other gets a new one. No row is written
+            # here: the conversation is stored with its first message (item 8).
+            session_id = valid_session_id(proposed) or issue_id()
+            await self.save_session(sid, {**session, "session_id": session_id})
         await self.enter_room(sid, session_id)
-        await self.save_session(sid, {**(await self.get_session(sid)), "session_id": session_id})
         # rasa-webchat accepts the bare id (as Rasa sends it) and reuses it after a reload.
         await self.emit("session_confirm", session_id, room=sid)
 
     async def _session_id(self, sid: str, data: dict[str, Any]) -> str | None:
-        session_id = valid_session_id(data.get("session_id"))
-        if session_id is None:
-            session_id = (await self.get_session(sid)).get("session_id")
-        return session_id
+        """The conversation this socket was confirmed for; None if the client names another one."""
+        bound = (await self.get_session(sid)).get("session_id")
+        named = data.get("session_id")
+        if named is not None and named != bound:
+            return None
+        return bound
 
     async def on_user_uttered(self, sid: str, data: Any = None) -> dict[str, Any]:
         if not isinstance(data, dict) or not isinstance(data.get("message"), str):
@@ -96,24 +109,30 @@ class CitizenNamespace(socketio.AsyncNamespace):
         message = data["message"]
         # `language` + `language_source` (our widget: "picked" or "locale"; rasa-webchat's
         # customData.language alone counts as the citizen's pick, see bot/desk/language.py).
+        # Bounded: what a client sends is stored (country, site) and passed on to Rasa (issue 10, item 8).
         # `timezone` (an IANA name from the browser): "back at 01:30 your time" out of hours.
-        # `contact` (e-mail, phone or WeChat id): a message left while waiting, answered later (a ticket).
-        keys = ("country", "site", "page", "lang", "language", "language_source", "timezone", "contact")
-        metadata = {k: custom[k] for k in keys if isinstance(custom.get(k), str)}
+        keys = ("country", "site", "page", "lang", "language", "language_source", "timezone")
+        metadata = {k: custom[k][:METADATA_CHARS] for k in keys if isinstance(custom.get(k), str)}
+        # `contact` (e-mail, phone or WeChat id): a message left while waiting, answered later (a ticket);
+        # longer than the other fields, bounded by the service (MAX_CONTACT).
+        if isinstance(custom.get("contact"), str):
+            metadata["contact"] = custom["contact"][:MAX_CONTACT]
         metadata["client"] = (await self.get_session(sid)).get("client")
         try:
             stored, created, conversation = await self.service.accept(
                 session_id, title or message, client_id, message, metadata
             )
         except DeskError as error:
-            return {"ok": False, "error": error.message}
+            # `retry`: rate limited, so the widget keeps the line and sends it again later (item 4).
+            return {"ok": False, "error": error.message, "retry": error.status == 429}
         except OperationalError:
             # Not stored, so not acknowledged: the widget keeps it and sends it again.
             logger.error("database unavailable while storing a citizen message")
-            return {"ok": False, "error": say_text("database_down", client_language(metadata)[0])}
+            return {"ok": False, "error": say_text("database_down", client_language(metadata)[0]), "retry": True}
         if sid not in {s for s, _ in self.server.manager.get_participants(CITIZENS, session_id)}:
             await self.enter_room(sid, session_id)
-        if created:
+        # A re-send of a line that was stored but never routed (the desk died, routing failed) is routed now.
+        if created or not stored["data"].get("routed"):
             task = asyncio.create_task(run_in_background(self.service.route(stored, metadata, conversation)))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
@@ -122,6 +141,8 @@ class CitizenNamespace(socketio.AsyncNamespace):
 
     async def on_history_request(self, sid: str, data: Any = None) -> dict[str, Any]:
         data = data if isinstance(data, dict) else {}
+        if not await self.service.allow_citizen_request("history", (await self.get_session(sid)).get("client")):
+            return {"messages": [], "error": "too_many_requests"}
         session_id = await self._session_id(sid, data)
         if session_id is None:
             return {"messages": []}
@@ -147,7 +168,8 @@ class ConsoleNamespace(socketio.AsyncNamespace):
         cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
         token = cookie[COOKIE].value if COOKIE in cookie else ""
         user = await self.accounts.session_user(token)
-        if user is None or user["role"] not in ROLES or user["must_change"]:
+        # Every transcript line passes through this socket unmasked: clerks and admins only (item 5).
+        if user is None or user["role"] not in STAFF or user["must_change"]:
             return False
         # SameSite=Strict already keeps the cookie off cross-site requests; the origin check is a second lock.
         origin, host = environ.get("HTTP_ORIGIN", ""), environ.get("HTTP_HOST", "")

@@ -37,8 +37,16 @@ from bot.desk.webchat import bot_data
 from bot.i18n import load_languages
 from bot.knowledge import SAMPLE_NOTICE, item_for, load_knowledge
 from bot.knowledge.places import place_in
-from bot.limits import MAX_TEXT, MESSAGES_PER_ADDRESS, MESSAGES_PER_CONVERSATION
+from bot.limits import (
+    ATTACHMENTS_PER_ADDRESS,
+    HISTORY_REQUESTS_PER_ADDRESS,
+    MAX_TEXT,
+    MESSAGES_PER_ADDRESS,
+    MESSAGES_PER_CONVERSATION,
+    SESSION_REQUESTS_PER_ADDRESS,
+)
 from bot.offload import ThreadPool
+from bot.privacy import mask_case_no
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.roles import STAFF
 
@@ -55,6 +63,8 @@ MAX_CONTACT = 120
 MAX_ATTACHMENTS = 20
 # The widget's suggested questions: the most answered items among the bot's last answers, re-read every 10 minutes.
 FREQUENT_WINDOW, FREQUENT_TTL_S = 5000, 600
+# A payload is stored with the line when it differs from the text shown: bounded like the text (issue 10, item 8).
+MAX_PAYLOAD = MAX_TEXT
 # Events on system lines: the widget switches on these (bot_uttered metadata), never on the wording.
 EVENT_JOINED, EVENT_LEFT, EVENT_CLOSED, EVENT_QUEUED = "joined", "left", "closed", "queued"
 
@@ -158,6 +168,9 @@ class DeskService:
             raise DeskError(400, say_text("empty", language))
         if len(text) > MAX_TEXT:
             raise DeskError(413, say_text("too_long", language, max=MAX_TEXT))
+        if payload is not None and len(payload) > MAX_PAYLOAD:
+            # A button's payload is short ("/item_x{...}"): a long one is typed text, already checked as `text`.
+            raise DeskError(413, say_text("too_long", language, max=MAX_TEXT))
         per_conversation, per_address = self.limits
         limits = [(f"msg:conv:{conversation_id}", *per_conversation)]
         if metadata.get("client"):
@@ -201,6 +214,11 @@ class DeskService:
         """
         conversation_id = stored["conversation_id"]
         async with self.locks.hold(conversation_id) as was_free:
+            if stored["data"].get("routed") or (
+                not was_free and await self._db(self.conversations.routed, stored["id"])
+            ):
+                # A re-send of a line that another task routed meanwhile (issue 10, item 4).
+                return [], (await self._db(self.conversations.conversation, conversation_id))["state"]
             await self.notifier.to_console("message", {"conversation_id": conversation_id, "message": stored})
             if conversation is None or not was_free:
                 conversation = await self._db(self.conversations.conversation, conversation_id)
@@ -209,10 +227,28 @@ class DeskService:
                 conversation = {**conversation, "state": BOT}
             if conversation["state"] == BOT:
                 return await self._to_bot(conversation, stored, metadata or {})
+            # A person is in charge: the line is in their transcript; that is its routing.
+            await self._db(self.conversations.mark_routed, stored["id"])
             if stored["data"].get("payload") == HUMAN_PAYLOAD and conversation["state"] == WAITING:
                 queued = self._system("already_queued", EVENT_QUEUED, _language(conversation, metadata))
                 return [await self.say(conversation_id, queued)], WAITING
             return [], conversation["state"]
+
+    async def purge_every(self, seconds: float) -> None:
+        while True:
+            try:
+                await self._db(self.database.purge_rate_events)
+            except Exception:
+                logger.exception("purging rate-limit events failed")
+            await asyncio.sleep(seconds)
+
+    async def route_left_behind(self, minutes: int = 30) -> int:
+        """At start: routes citizen lines stored but never routed (the desk died after the commit)."""
+        count = 0
+        for stored in await self._db(self.conversations.unrouted, minutes):
+            await run_in_background(self.route(stored))
+            count += 1
+        return count
 
     async def _to_bot(
         self, conversation: dict[str, Any], stored: dict[str, Any], metadata: dict[str, Any]
@@ -234,6 +270,7 @@ class DeskService:
             await self.notifier.typing(conversation_id, False)
             language = _language(conversation, metadata)
             down = self._system("bot_down", EVENT_QUEUED, language)
+            await self._db(self.conversations.mark_routed, stored["id"])
             zone = metadata.get("timezone")
             return await self._to_queue(conversation_id, "bot_unavailable", {}, down, False, language, zone=zone)
         await self.notifier.typing(conversation_id, False)
@@ -250,7 +287,9 @@ class DeskService:
                 if (reply.get("custom") or {}).get("handoff") is not None:
                     reply["text"] = f"{reply.get('text') or ''}{_space(language)}{said}" if status.kind == "position" else said
         # What the NLU made of the citizen's line goes to its `data.nlu` (the trainers' inbox).
-        annotate = (stored["id"], {**stored["data"], "nlu": understood}) if understood else None
+        # `routed`: the line got its answer; a re-send or a restart does not send it again (item 4).
+        data = {**stored["data"], "routed": True}
+        annotate = (stored["id"], {**data, "nlu": understood} if understood else data)
         answered_in = _reply_language(replies)
         lines = await self._db(
             self.conversations.add_lines,
@@ -341,9 +380,14 @@ class DeskService:
         if waiting:
             await self.notifier.to_console("waiting", {"conversation": annotate(conversation, online, self.offer_delay)})
 
-    async def open_conversation(self, conversation_id: str) -> None:
-        """A widget's session: the conversation exists from its first connection."""
-        await self._db(self.conversations.ensure_conversation, conversation_id)
+    async def allow_citizen_request(self, kind: str, client: str | None) -> bool:
+        """Rate limit of `session_request` / `history_request` per client address (issue 10, item 1).
+
+        A missing address shares one bucket rather than escaping the limit.
+        """
+        limits = {"session": SESSION_REQUESTS_PER_ADDRESS, "attachment": ATTACHMENTS_PER_ADDRESS}
+        events, seconds = limits.get(kind, HISTORY_REQUESTS_PER_ADDRESS)
+        return await self._db(self.database.allow, f"{kind}:addr:{client or 'unknown'}", events, seconds)
 
     async def history(self, conversation_id: str, after: int = 0) -> tuple[dict[str, Any] | None, list[dict]]:
         """(conversation or None, its lines after `after`)."""
@@ -438,8 +482,11 @@ class DeskService:
             result.append({"item": item, "title": kb.title(item), "sections": sections})
         return {"for_text": last, "language": language, "items": result}
 
-    async def case(self, case_no: str) -> dict[str, Any]:
+    async def case(self, case_no: str, user: dict[str, Any] | None = None) -> dict[str, Any]:
         case = await self._read(self.database.case_by_number, case_no.strip())
+        if user is not None:
+            # Every staff lookup leaves an audit row, found or not (issue 10).
+            await self._db(self.conversations.audit, user["id"], "case_lookup", mask_case_no(case_no), case is not None)
         if case is None:
             raise DeskError(404, "没有找到这个办件编号。")
         knowledge = load_knowledge()

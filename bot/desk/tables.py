@@ -134,3 +134,16 @@ class DeskAttachment(Base):
     content = Column(LargeBinary, nullable=False)
     thumb = Column(LargeBinary)
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+
+class DeskAudit(Base):
+    """Who looked up what: staff case lookups (issue 10). The case number is stored masked."""
+
+    __tablename__ = "desk_audit"
+
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("desk_users.id"), nullable=False, index=True)
+    action = Column(String(32), nullable=False)
+    target = Column(String(64), nullable=False)
+    found = Column(Boolean, nullable=False)
+    at = Column(DateTime, nullable=False, default=datetime.utcnow)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
+from bot.desk.ids import issued_id
 
 
 def valid_session_id(value: Any) -> str | None:
-    """A widget's session id (the conversation id), or None when it is not one we accept."""
-    return value if isinstance(value, str) and SESSION_ID.match(value) else None
+    """A widget's session id (the conversation id) if this server issued it, else None.
+
+    Before issue 10 any 8+ characters were accepted (with `$`, even a trailing newline).
+    """
+    return issued_id(value)
 
 
 def bot_uttered(message: dict[str, Any]) -> dict[str, Any]:

@@ -94,14 +94,18 @@
     return node;
   }
 
-  // URLs and phone numbers become links; everything else stays a text node.
-  var LINK = /(https?:\/\/[^\s<>"'，。；！？、）)]+)|((?:\+\d{1,3}[\s-]?)?(?:\d[\d\s-]{5,}\d))/g;
-  function fillText(node, text) {
+  // URLs and phone-number shapes become links; everything else stays a text node. Only phone shapes
+  // (issue 10): "+" and a country code, a Chinese mobile (1[3-9] and 9 digits), a landline with its
+  // area code and a dash (0577-8888 8888), 400/800 numbers; never a bare run of digits (case numbers,
+  // dates, tracking and passport numbers), and no phone links at all in a case-status reply.
+  var LINK = /(https?:\/\/[^\s<>"'，。；！？、）)]+)|((?:\+\d{1,3}[\s-]?\d[\d\s-]{5,}\d|\b(?:1[3-9]\d{9}|0\d{2,3}-\d{3,4}[\s-]?\d{4}|[48]00-\d{3}-\d{4})\b))/g;
+  function fillText(node, text, noPhones) {
     var last = 0, match;
     LINK.lastIndex = 0;
     while ((match = LINK.exec(text)) !== null) {
       var digits = match[2] ? match[2].replace(/[\s-]/g, "") : "";
-      if (match[2] && (digits.replace("+", "").length < 7 || digits.length > 16)) continue;
+      if (match[2] && (noPhones || digits.replace("+", "").length < 7 || digits.length > 16)) continue;
+      if (match[2] && match.index > 0 && /[\dA-Za-z]/.test(text.charAt(match.index - 1))) continue;
       if (match.index > last) node.appendChild(document.createTextNode(text.slice(last, match.index)));
       var a = document.createElement("a");
       a.textContent = match[0];
@@ -368,12 +372,12 @@
     return line;
   }
 
-  function addLine(sender, text, author, language) {
+  function addLine(sender, text, author, language, noPhones) {
     var node = el("div", "wzd-msg"); node.setAttribute("data-sender", sender);
     // The language the line is written in (the bot's custom.language, the desk's own lines'), for screen readers and fonts.
     if (language) node.lang = language;
     if (sender === "clerk") { var who = el("span", "wzd-who", t("clerk", { name: author || "" })); who.lang = lang; node.appendChild(who); }
-    var body = el("span", "wzd-text"); fillText(body, text); node.appendChild(body);
+    var body = el("span", "wzd-text"); fillText(body, text, noPhones); node.appendChild(body);
     ui.log.insertBefore(node, ui.typing);
     return node;
   }
@@ -424,7 +428,8 @@
       scroll(); return;
     }
     if (sender !== "citizen") showTyping(false);
-    if (msg.text) showFile(addLine(sender, msg.text, meta.author, meta.language), meta.attachment);
+    // No phone links in a case-status reply (issue 10): its digits are case numbers and dates.
+    if (msg.text) showFile(addLine(sender, msg.text, meta.author, meta.language, !!(meta.custom && meta.custom.case)), meta.attachment);
     if (msg.attachment && msg.attachment.type === "image" && /^https?:/.test(msg.attachment.payload.src || "")) {
       var img = el("img"); img.src = msg.attachment.payload.src; img.alt = t("image"); img.style.maxWidth = "70%";
       ui.log.insertBefore(img, ui.typing);
@@ -473,12 +478,27 @@
       }, item.extra || {})
     }, function (err, ack) {
       if (err || !ack) return; // no acknowledgement: stays pending, re-sent after reconnect
-      if (!ack.ok) { showTyping(false); addLine("system", ack.error || t("send_failed"), null, ack.error ? null : lang); dropPending(item.client_id); return; }
+      if (!ack.ok) {
+        showTyping(false);
+        // Database down or rate limited: the line stays pending and is sent again with backoff (issue 10, item 4).
+        if (ack.retry) { retryLater(item, ack.error); return; }
+        addLine("system", ack.error || t("send_failed"), null, ack.error ? null : lang); dropPending(item.client_id);
+        var failed = byClient[item.client_id]; if (failed) failed.classList.remove("pending");
+        return;
+      }
       dropPending(item.client_id);
       var line = byClient[item.client_id];
       if (line) line.classList.remove("pending");
       if (ack.id) seenIds[ack.id] = true;
     });
+  }
+
+  function retryLater(item, reason) {
+    item.attempt = (item.attempt || 0) + 1;
+    var line = byClient[item.client_id];
+    if (line) { line.classList.add("pending"); line.title = (reason ? reason + " " : "") + t("resend"); }
+    if (item.attempt === 1 && reason) addLine("system", reason + " " + t("resend"), null, lang);
+    setTimeout(function () { emit(item); }, Math.min(60000, 2000 * Math.pow(2, item.attempt - 1)));
   }
 
   function dropPending(clientId) {

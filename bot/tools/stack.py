@@ -49,6 +49,16 @@ def latest_model(directory: Path = MODELS) -> Path:
     return models[-1]
 
 
+def write_secret(path: Path, text: str) -> None:
+    """Writes a file only its owner can read: with the Rasa token anyone reads every tracker and
+    loads any model (issue 10, item 7). Created 0600, never widened by the umask or an old file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
 def _wait_http(url: str, process: subprocess.Popen, timeout: float = START_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -140,6 +150,8 @@ class Stack:
                 "--endpoints",
                 str(self._endpoints()),
             ],
+            # The REST channel trusts caller metadata only from the desk, which sends this token.
+            {"DESK_CHANNEL_SECRET": self.token},
         )
         _wait_http(f"{self.rasa_url}/status?token={self.token}", process)
 
@@ -225,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             )
         )
-        (VAR / "rasa_token").write_text(stack.token, encoding="utf-8")
+        write_secret(VAR / "rasa_token", stack.token)
         while all(process.poll() is None for process in stack.processes.values()):
             time.sleep(1)
         print("a process stopped; see var/logs/", file=sys.stderr)

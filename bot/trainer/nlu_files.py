@@ -12,15 +12,24 @@ the file that holds them, keeping every other line as it was.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import os
 import re
+import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import yaml
 
 from bot.knowledge.store import PROJECT_ROOT
 from bot.nlu.normalize import normalize
+
+_LOCK = threading.Lock()
 
 NLU_DIR = PROJECT_ROOT / "bot" / "data" / "nlu"
 CORRECTIONS = "corrections.yml"
@@ -126,12 +135,41 @@ def corrections(nlu_dir: Path = NLU_DIR, lang: str = DEFAULT_LANG) -> dict[str, 
     return grouped
 
 
-def add_correction(intent: str, text: str, nlu_dir: Path = NLU_DIR, lang: str = DEFAULT_LANG) -> None:
-    grouped = corrections(nlu_dir, lang)
-    grouped.setdefault(intent, set()).add(_quote(text))
-    path = nlu_dir / corrections_file(lang)
+@contextmanager
+def _editing(nlu_dir: Path) -> Iterator[None]:
+    """One writer of the training data at a time, across threads and processes (issue 10): each
+    edit reads, changes and rewrites a file, and two at once would lose one."""
+    nlu_dir.mkdir(parents=True, exist_ok=True)
+    # The lock file lives outside the data directory, so it never shows up in git or in `rasa train`.
+    name = hashlib.sha256(str(nlu_dir.resolve()).encode()).hexdigest()[:16]
+    with _LOCK, open(Path(tempfile.gettempdir()) / f"wenzhou-nlu-{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """A reader (or `rasa train`) sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_corrections(grouped), encoding="utf-8")
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def add_correction(intent: str, text: str, nlu_dir: Path = NLU_DIR, lang: str = DEFAULT_LANG) -> None:
+    with _editing(nlu_dir):
+        grouped = corrections(nlu_dir, lang)
+        grouped.setdefault(intent, set()).add(_quote(text))
+        _write_atomically(nlu_dir / corrections_file(lang), render_corrections(grouped))
 
 
 def replace_example(file: str, intent: str, old: str, new: str | None, nlu_dir: Path = NLU_DIR) -> bool:
@@ -139,7 +177,11 @@ def replace_example(file: str, intent: str, old: str, new: str | None, nlu_dir: 
 
     `file` is relative to the NLU directory ("zh/exit_entry.yml"), as in `Example.file`.
     """
-    path = nlu_dir / file
+    with _editing(nlu_dir):
+        return _replace_example(nlu_dir / file, intent, old, new)
+
+
+def _replace_example(path: Path, intent: str, old: str, new: str | None) -> bool:
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     current_intent = None
     for index, line in enumerate(lines):
@@ -157,7 +199,7 @@ def replace_example(file: str, intent: str, old: str, new: str | None, nlu_dir: 
                 for example in _examples_in(text):
                     grouped.setdefault(example[0], set()).add(example[1])
                 text = render_corrections(grouped)
-            path.write_text(text, encoding="utf-8")
+            _write_atomically(path, text)
             return True
     return False
 

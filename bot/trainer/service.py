@@ -15,6 +15,7 @@ from bot.db import Database
 from bot.i18n import load_languages
 from bot.knowledge import SAMPLE_NOTICE, intent_for, item_for, load_knowledge
 from bot.offload import ThreadPool
+from bot.privacy import mask
 from bot.rasa_client import RasaClient
 from bot.trainer import nlu_files
 from bot.trainer.activation import Activation, Decision
@@ -151,7 +152,9 @@ class TrainerService:
         if text is None:
             raise NotFound("找不到这条消息。")
         intent = "out_of_scope" if body.get("out_of_scope") else body.get("intent") or intent_for(str(body.get("item", "")))
-        entities = _spans(text, body.get("entities"))
+        # Spans are looked for in the masked text the trainer saw: looked for in the unmasked one, the
+        # answer ("not in the message" or not) would reveal masked digits one guess at a time (issue 10, item 5).
+        entities = _spans(mask(text), body.get("entities"))
         # The correction keeps the message's language: it goes to that language's training data.
         lang = await self.pool.run(self.inbox_.message_language, message_id)
         lang = lang if lang in nlu_files.languages(self.workbench.nlu_dir) else None

@@ -102,7 +102,7 @@ class Workbench:
         """A citizen's message, masked, becomes an example of the intent a trainer chose, in the
         message's language (bot/data/nlu/<lang>/corrections.yml)."""
         masked = mask(text)
-        spans = entities if masked == text else None  # offsets no longer hold once masked
+        spans = entities  # offsets in the masked text (TrainerService.correct finds them there)
         existing = next((e for e in self.examples() if nlu_files.key(e.text) == nlu_files.key(masked)), None)
         if existing and existing.intent == intent:
             change = self._record(

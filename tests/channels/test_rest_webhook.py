@@ -131,3 +131,24 @@ def test_with_nlu_the_reply_carries_what_was_understood(rasa_stack):
     assert set(answer["nlu"]["slots"]) == {"guide_item", "aspect", "language"}
     # Without the flag, the reply is the plain list every other client reads.
     assert isinstance(rest(rasa_stack, user, "那要多少钱？"), list)
+
+
+def _user_metadata(stack, user: str) -> list[dict]:
+    url = f"{stack.rasa_url}/conversations/{user}/tracker?token={stack.token}"
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        events = json.loads(reply.read())["events"]
+    return [event.get("metadata") or {} for event in events if event.get("event") == "user"]
+
+
+def test_caller_metadata_is_trusted_only_from_the_desk(rasa_stack):
+    """Issue 10, item 3: without the desk's secret the channel drops the caller's metadata (its `client`)."""
+    stranger, desk = sender(), sender()
+    rest(rasa_stack, stranger, "你好", metadata={"client": "a-bucket-of-my-own"})
+    assert all("client" not in metadata for metadata in _user_metadata(rasa_stack, stranger))
+    request = urllib.request.Request(
+        f"{rasa_stack.rasa_url}/webhooks/rest/webhook",
+        data=json.dumps({"sender": desk, "message": "你好", "metadata": {"client": "hashed-address"}}).encode(),
+        headers={"Content-Type": "application/json", "X-Desk-Secret": rasa_stack.token},
+    )
+    urllib.request.urlopen(request, timeout=30).read()
+    assert any(metadata.get("client") == "hashed-address" for metadata in _user_metadata(rasa_stack, desk))

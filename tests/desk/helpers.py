@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from bot.desk.accounts import Accounts
 from bot.desk.config import DeskConfig
 from bot.desk.conversations import Conversations
 from bot.desk.handlers import ACCOUNTS, SERVICE
+from bot.desk.ids import issue_id
 from bot.desk.presence import Presence
 from bot.desk.service import DeskService
 from bot.server import create_app
@@ -38,7 +38,8 @@ def free_port() -> int:
 
 
 def new_id() -> str:
-    return "t" + uuid.uuid4().hex
+    """A conversation id as the desk issues it (the tests run the desk in this process, same secret)."""
+    return issue_id()
 
 
 def ensure_user(accounts: Accounts, name: str, role: str = "clerk") -> dict[str, Any]:

@@ -17,7 +17,7 @@ from bot.desk.account_service import AccountService
 from bot.desk.accounts import Accounts, create_user
 from bot.desk.service import BOT_DOWN
 from bot.knowledge import SAMPLE_NOTICE
-from tests.desk.helpers import HOURS, PASSWORD, Clerk, ensure_user, new_id, say
+from tests.desk.helpers import HOURS, PASSWORD, Clerk, console_handshake, ensure_user, new_id, say
 
 PUBLIC = {
     "/",
@@ -26,6 +26,7 @@ PUBLIC = {
     "/api/widget/strings",
     "/health",
     "/api/status",
+    "/api/conversations",
     "/api/conversations/{conversation_id}/messages",
     # A citizen's attachments: the conversation id is the key, as for its messages.
     "/api/conversations/{conversation_id}/attachments",
@@ -125,16 +126,21 @@ async def test_repeated_wrong_passwords_lock_the_account(desk_without_rasa):
             assert "5分钟" in (await reply.json())["error"]
 
 
-async def test_trainer_may_read_but_not_act(desk_without_rasa):
+async def test_trainer_neither_reads_nor_acts_on_the_console(desk_without_rasa):
+    """Issue 10, item 5: trainers see the masked inbox only; the console's routes and socket are the clerks'."""
     server = desk_without_rasa
     conversation = new_id()
     await say(server, conversation, "你好")
     trainer = await Clerk.login(server, "培训师", role="trainer")
     try:
-        status, _ = await trainer.get(f"/api/console/conversations/{conversation}")
-        assert status == 200
+        for path in (f"/api/console/conversations/{conversation}", "/api/console/queue", "/api/console/live",
+                     "/api/console/cases/WZ202610080017", "/api/console/clerks"):  # fmt: skip
+            status, _ = await trainer.get(path)
+            assert status == 403, path
         status, _ = await trainer.act(conversation, "claim")
         assert status == 403
+        cookie = "; ".join(f"{c.key}={c.value}" for c in trainer.http.cookie_jar)
+        assert await console_handshake(server.url, cookie) == "refused"
     finally:
         await trainer.close()
 

@@ -153,3 +153,22 @@ async def test_correction_with_a_marked_entity_span(desk_for_trainers):
         assert status == 422
     finally:
         await trainer.close()
+
+
+async def test_marked_spans_are_checked_against_the_masked_text(desk_for_trainers):
+    """Issue 10, item 5: a span of masked digits gets the same answer as a span not in the message at all."""
+    message = seed_message(
+        desk_for_trainers,
+        "我的办件 WZ202610080017 进度怎么样",
+        {"intent": "check_case_status", "confidence": 0.4},
+        {},
+    )
+    trainer = await Clerk.login(desk_for_trainers, "训练员戊", role="trainer")
+    try:
+        answers = []
+        for guess in ("1008", "9999"):
+            body = {"intent": "check_case_status", "entities": [{"entity": "case_no", "text": guess}]}
+            answers.append(await trainer.post(f"/trainer/api/inbox/{message}/correct", body))
+        assert answers[0] == answers[1] and answers[0][0] == 422
+    finally:
+        await trainer.close()
