@@ -13,6 +13,8 @@ from typing import Any
 
 import aiohttp
 
+from bot.privacy import redact
+
 logger = logging.getLogger(__name__)
 
 
@@ -56,7 +58,8 @@ class RasaClient:
                     raise RasaUnavailable(f"webhook answered {reply.status}")
                 answer = await reply.json()
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
-            raise RasaUnavailable(str(error) or type(error).__name__) from error
+            # An error's text may carry a URL with the token (issue 10, item 7).
+            raise RasaUnavailable(redact(str(error), [self.token]) or type(error).__name__) from error
         messages = answer.get("messages") if isinstance(answer, dict) else answer
         if not isinstance(messages, list):
             raise RasaUnavailable("webhook answered no list")

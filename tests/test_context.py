@@ -199,3 +199,74 @@ def test_a_message_naming_another_item_in_its_words_changes_the_topic(kb):
     )
     decision = decide(kb, message, state)
     assert (decision.item, decision.aspects) == ("divorce-registration-overseas", ["materials"])
+
+
+# --- generalisation (the unseen dialogues): rules, not wordings -------------------------
+
+
+def test_asking_from_abroad_about_a_domestic_item_moves_to_its_overseas_variant(kb):
+    """ "I can't come back" on the domestic licence renewal says the citizen is abroad."""
+    state = State(item="driving-licence-renewal", topics=("driving-licence-renewal",))
+    for text in ("我在约堡，回不去", "but I live overseas now"):
+        message = turn(text, "greet", entities=[entity("aspect", "remote")])
+        decision = decide(kb, message, state)
+        assert (decision.item, decision.decided_by, decision.how) == (
+            "driving-licence-overseas-extension",
+            "circumstance",
+            "abroad",
+        )
+
+
+def test_a_way_guide_named_on_an_item_is_that_items_aspect(kb):
+    """ "可以找人代办吗" names the general proxy guide; on an item it asks that item's proxy part."""
+    state = State(item="marriage-certificate-reissue", topics=("marriage-certificate-reissue",))
+    named = entity("guide_item", "proxy-handling", 2, 6)
+    ranking = [("proxy-handling", 0.43)]
+    decision = decide(kb, turn("可以找人代办吗", "ask_aspect", ranking, [named, entity("aspect", "time_limit")]), state)
+    assert (decision.item, decision.aspects) == ("marriage-certificate-reissue", ["time_limit", "proxy"])
+    # Before a choice, it keeps the choice open and asks who may act; with no item, it is the guide.
+    offered = State(candidates=("notary-marital-status", "notary-survival", "notary-kinship"))
+    proxy = turn("my dad could do it?", intent_for("proxy-handling"), [("proxy-handling", 0.57)])
+    assert (decide(kb, proxy, offered).action, decide(kb, proxy, offered).aspects) == ("offer", ["proxy"])
+    assert decide(kb, proxy, State()).item == "proxy-handling"
+
+
+def test_a_relative_asks_who_may_act_unless_the_classifier_is_sure_of_a_story(kb):
+    state = State(item="id-card-reissue", topics=("id-card-reissue",))
+    relative = entity("context", "relative")
+    unsure = turn(
+        "mia madre può andare lei?",
+        intent_for("rural-homestead-registration"),
+        [("rural-homestead-registration", 0.16)],
+        [relative],
+    )
+    assert (decide(kb, unsure, state).item, decide(kb, unsure, state).aspects) == ("id-card-reissue", ["proxy"])
+    sure = turn(
+        "mon père est décédé, l'allocation funéraire ?",
+        intent_for("death-benefit-claim"),
+        [("death-benefit-claim", 0.85)],
+        [relative],
+    )
+    assert decide(kb, sure, state).item == "death-benefit-claim"
+
+
+def test_a_stated_circumstance_read_as_a_neighbouring_item_moves_to_it(kb):
+    """ "I emigrated" on the housing-fund certificate: the withdrawal on emigration."""
+    state = State(item="housing-fund-certificate", topics=("housing-fund-certificate",))
+    message = turn(
+        "ho preso la cittadinanza italiana",
+        intent_for("housing-fund-withdraw-emigration"),
+        [("housing-fund-withdraw-emigration", 0.31)],
+        [entity("place", "prato")],
+    )
+    decision = decide(kb, message, state)
+    assert (decision.item, decision.decided_by, decision.how) == (
+        "housing-fund-withdraw-emigration",
+        "narrowing",
+        "circumstance",
+    )
+
+
+def test_colloquial_spellings_of_aspect_words_are_recognised(kb):
+    words = kb.aspect_words()
+    assert "要带啥" in words["materials"] and "咋办" in words["steps"] and "哪儿办" in words["where"]

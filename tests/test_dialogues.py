@@ -1,10 +1,13 @@
-"""Multi-turn dialogues (tests/data/dialogues.yml) through the REST webhook on the real stack.
+"""Multi-turn dialogues through the REST webhook on the real stack.
 
-Every turn's item and aspect are checked. The test fails on any wrong turn and
-reports the figures: dialogues right on the last turn, right on every turn.
+Two sets: tests/data/dialogues.yml (the logic was tuned on it) and
+tests/data/dialogues_unseen.yml (written apart from it and from the training
+data, run once before tuning: the estimate of the issue's hidden set). Every
+turn's item and aspect are checked; the figures are dialogues right on the last
+turn and right on every turn, per set.
 
-Against a running server: `python -m tests.test_dialogues --url http://127.0.0.1:5005`
-prints the same figures and the REST round trip.
+Against a running server: `python -m tests.test_dialogues --url http://127.0.0.1:5005
+[--set unseen]` prints the same figures and the REST round trip.
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DIALOGUES = ROOT / "tests" / "data" / "dialogues.yml"
+UNSEEN = ROOT / "tests" / "data" / "dialogues_unseen.yml"
+SETS = {"tuned": DIALOGUES, "unseen": UNSEEN}
+# The issue's bar for the hidden set is 95% right on the last turn. The unseen set stands in for
+# it and is not tuned dialogue by dialogue, so it is held to the level reached (88-90% after the
+# general fixes of the context2 branch; 76% before them): a floor against falling back, not the bar.
+UNSEEN_LAST_TURN_FLOOR = 0.88
 Post = Callable[[str, str], list[dict[str, Any]]]
 
 
@@ -117,21 +126,37 @@ def report(results: list[tuple[str, list[str | None]]]) -> str:
 
 def test_dialogues_are_written_apart_from_the_training_data():
     training = "".join(path.read_text(encoding="utf-8") for path in (ROOT / "bot" / "data" / "nlu").rglob("*.yml"))
-    said = [turn["say"] for dialogue in load_dialogues() for turn in dialogue["turns"]]
+    tuned = {turn["say"] for dialogue in load_dialogues() for turn in dialogue["turns"]}
+    said = [turn["say"] for path in SETS.values() for dialogue in load_dialogues(path) for turn in dialogue["turns"]]
     leaked = [text for text in said if f"- {text}\n" in training]
     assert not leaked, f"dialogue turns found in the training data: {leaked[:5]}"
+    shared = [turn["say"] for d in load_dialogues(UNSEEN) for turn in d["turns"] if turn["say"] in tuned]
+    assert not shared, f"unseen dialogue turns also in dialogues.yml: {shared[:5]}"
 
 
 @pytest.mark.stack
 def test_dialogues_through_the_rest_webhook(rasa_stack):
+    """Both sets on the one stack: the tuned set right on every turn, the unseen one not below
+    the level reached on the last turn (it is not tuned dialogue by dialogue)."""
     from tests.helpers import rest
 
-    dialogues = load_dialogues()
-    assert len(dialogues) >= 80 and all(2 <= len(d["turns"]) <= 4 for d in dialogues)
-    results = [(d["name"], run_dialogue(lambda sender, text: rest(rasa_stack, sender, text), d)) for d in dialogues]
-    text = report(results)
+    def post(sender: str, text: str) -> list[dict[str, Any]]:
+        return rest(rasa_stack, sender, text)
+
+    texts, failures = [], []
+    for name, path in SETS.items():
+        dialogues = load_dialogues(path)
+        assert len(dialogues) >= 80 and all(2 <= len(d["turns"]) <= 4 for d in dialogues)
+        results = [(d["name"], run_dialogue(post, d)) for d in dialogues]
+        texts.append(f"{name}: {report(results)}")
+        f = figures(results)
+        if name == "tuned" and f["every_turn_right"] < f["dialogues"]:
+            failures.append(name)
+        if name == "unseen" and f["last_turn_right"] < UNSEEN_LAST_TURN_FLOOR * f["dialogues"]:
+            failures.append(name)
+    text = "\n".join(texts)
     print(text)
-    assert figures(results)["every_turn_right"] == len(dialogues), text
+    assert not failures, text
 
 
 @pytest.mark.stack
@@ -154,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", default="http://127.0.0.1:5005")
     parser.add_argument("--only", help="run the dialogues whose name contains this")
+    parser.add_argument("--set", choices=sorted(SETS), default="tuned", help="which set of dialogues")
     args = parser.parse_args(argv)
     latencies: list[float] = []
 
@@ -169,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         latencies.append((time.perf_counter() - started) * 1000)
         return body
 
-    dialogues = [d for d in load_dialogues() if not args.only or args.only in d["name"]]
+    dialogues = [d for d in load_dialogues(SETS[args.set]) if not args.only or args.only in d["name"]]
     results = [(d["name"], run_dialogue(post, d)) for d in dialogues]
     print(report(results))
     ordered = sorted(latencies)

@@ -1,5 +1,6 @@
 """Custom actions, served by `rasa run actions --actions bot.actions`."""
 
+from bot.actions.booking import ActionBookingDone, ValidateBookingForm, ValidateBookingManageForm
 from bot.actions.case_status import ActionCheckCase
 from bot.actions.guide import ActionAnswerGuide, ActionClarify
 from bot.actions.handoff import ActionHandoff, ActionReplyOffer
@@ -7,6 +8,7 @@ from bot.actions.out_of_scope import ActionOutOfScope, ActionUnsupportedLanguage
 from bot.actions.replies import ActionGoodbye, ActionGreet, ActionIAmABot, ActionYouAreWelcome
 
 __all__ = [
+    "ActionBookingDone",
     "ActionAnswerGuide",
     "ActionCheckCase",
     "ActionClarify",
@@ -18,4 +20,6 @@ __all__ = [
     "ActionReplyOffer",
     "ActionUnsupportedLanguage",
     "ActionYouAreWelcome",
+    "ValidateBookingForm",
+    "ValidateBookingManageForm",
 ]

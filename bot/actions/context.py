@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.actions.understanding import MAX_CANDIDATES, is_clear
@@ -242,15 +242,20 @@ def ordered_aspects(turn: Turn, place_named: bool) -> list[str]:
     return questions + [a for a in found if a in CIRCUMSTANCE_ASPECTS]
 
 
-def implied_aspects(turn: Turn, place_named: bool) -> list[str]:
+def implied_aspects(turn: Turn, place_named: bool, current: str | None = None) -> list[str]:
     """A follow-up with no aspect word: what its context words ask about."""
     signals = turn.signals()
     if "abroad" in signals or place_named:
         # "我和老公都在西班牙": where they are, not who acts.
         return ["remote"]
-    if "relative" in signals and item_for(turn.intent) is None:
-        # "我儿子能去银行帮我弄吗"; but "我爸去世了，房子留给我" tells a story about an item.
-        return ["proxy"]
+    if "relative" in signals:
+        # "我儿子能去银行帮我弄吗"; but "我爸去世了，房子留给我" tells a story about an item: the
+        # classifier reads it as the item under discussion, or is sure of another one (an unsure
+        # guess at an unrelated item, "我妈在老家，她去帮我补行吗", is no story).
+        intent_item = item_for(turn.intent)
+        confident = bool(turn.ranking) and turn.ranking[0][1] >= TOPIC_CHANGE_CONFIDENCE
+        if intent_item is None or (intent_item != current and not confident):
+            return ["proxy"]
     return []
 
 
@@ -295,7 +300,10 @@ def choose_among(kb: KnowledgeBase, turn: Turn, offered: list[str]) -> tuple[str
 
 def _with_variant(kb: KnowledgeBase, decision: Decision, turn: Turn, state: State, place_named: bool) -> Decision:
     """A stated circumstance (abroad, a place abroad) moves to the item made for it."""
-    abroad_now = "abroad" in turn.signals() or place_named
+    # Asking whether it can be done from abroad ("我在约堡，回不去") about the item under discussion
+    # says the citizen is abroad, as much as naming a country does.
+    asks_remote = "remote" in decision.aspects and decision.decided_by == "current_item"
+    abroad_now = "abroad" in turn.signals() or place_named or asks_remote
     if decision.action != "answer" or not (abroad_now or state.abroad):
         return decision
     if decision.decided_by == "message" and not state.abroad:
@@ -397,6 +405,14 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
     # 1. A clarification is pending: a reply that matches an offered candidate picks it.
     if state.candidates:
         offered = list(state.candidates)
+        ways = {item: aspect for item, aspect in kb.way_items.items() if item not in offered}
+        if (named or intent_item in ways) and all(item in ways for item in named):
+            # "我爸爸可以代辦嗎" before choosing: who may act, for the item still to be chosen.
+            way_aspects = [ways[item] for item in named] + _way_guess(turn, intent_item, ways, aspects)
+            aspects = [*aspects, *(a for a in dict.fromkeys(way_aspects) if a not in aspects)]
+            named = {}
+            turn = replace(turn, ranking=[(item, c) for item, c in turn.ranking if item not in ways])
+            intent_item = None if intent_item in ways else intent_item
         pick, how = choose_among(kb, turn, offered)
         if pick:
             offered_aspect = [state.aspect] if state.aspect else []
@@ -444,6 +460,15 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
     # 3. An item is under discussion.
     if state.item and kb.guide(state.item):
         current = state.item
+        ways = {item: aspect for item, aspect in kb.way_items.items() if item != current}
+        if (named or intent_item in ways) and all(item in ways for item in named):
+            # "可以找人代办吗" on the marriage certificate: the proxy part of that item, not the
+            # general proxy guide the words also name.
+            way_aspects = [ways[item] for item in named] + _way_guess(turn, intent_item, ways, aspects)
+            aspects = [*aspects, *(a for a in dict.fromkeys(way_aspects) if a not in aspects)]
+            named = {}
+            turn = replace(turn, ranking=[(item, c) for item, c in turn.ranking if item not in ways])
+            intent_item = None if intent_item in ways else intent_item
         if named:
             best = max(named.values())
             if named.get(current) == best:
@@ -458,7 +483,15 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
             in_names = _words_in_titles(kb, turn, group)
             aspects = [a for a in aspects if a not in in_names["aspects"]]
             content = turn.content(keep=in_names["words"])
-            follow_up = bool(signals & {"relative", "return"}) or "proxy" in aspects
+            confident_other = (
+                intent_item is not None
+                and intent_item != current
+                and bool(turn.ranking)
+                and turn.ranking[0][1] >= TOPIC_CHANGE_CONFIDENCE
+            )
+            # A relative in a message the classifier is sure is about another item tells a story
+            # about that item ("我爸上个月走了，他的丧葬补助怎么领"), it does not ask who may act.
+            follow_up = "return" in signals or "proxy" in aspects or ("relative" in signals and not confident_other)
             stated = bool(aspects) or "abroad" in signals or place_named
             contender = turn.ranking[0][0] if turn.ranking else None
             if contender and contender != current and not follow_up:
@@ -467,6 +500,18 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
                 confidence = turn.ranking[0][1]
                 if pick == contender and (score >= NARROWING_UNITS or confidence >= TOPIC_CHANGE_CONFIDENCE):
                     return Decision("answer", contender, aspects, decided_by="message", how="topic_change")
+            circumstance = "abroad" in signals or place_named
+            if (
+                circumstance
+                and not follow_up
+                and contender in group
+                and contender != current
+                and contender == intent_item
+                and not aspects
+            ):
+                # "我已经移民了，加入了意大利籍" after the housing-fund certificate: the stated
+                # circumstance is what the classifier reads as a neighbouring item, the one for it.
+                return Decision("answer", contender, [], decided_by="narrowing", how="circumstance")
             if not stated and not follow_up:
                 # Narrowing: "我是出国定居了" after the retirement withdrawal.
                 pick, score = distinguishing_pick(kb, content, group, turn.ranking)
@@ -480,12 +525,7 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
                 if pick == current and score >= 1:
                     # "丢了" while on the lost-licence item: its own words.
                     return Decision("answer", current, aspects, decided_by="current_item", how="own_words")
-            confident_elsewhere = (
-                intent_item is not None
-                and intent_item != current
-                and bool(turn.ranking)
-                and turn.ranking[0][1] >= TOPIC_CHANGE_CONFIDENCE
-            )
+            confident_elsewhere = confident_other
             # A message the classifier could not place at all (nlu_fallback, small talk) and that
             # carries nothing of the item's context is not read as a question about it.
             placed = turn.intent == "ask_aspect" or intent_item is not None
@@ -493,7 +533,7 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
                 return Decision(
                     "answer",
                     current,
-                    aspects or implied_aspects(turn, place_named),
+                    aspects or implied_aspects(turn, place_named, current),
                     decided_by="current_item",
                     how=None if aspects else ("context_word" if stated or follow_up else "follow_up"),
                 )
@@ -516,6 +556,13 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
     if not is_clear(turn.ranking) and len(items) > 1:
         return _offer_or_recall(items, aspects, state)
     return Decision("answer", intent_item, aspects, decided_by="message")
+
+
+def _way_guess(turn: Turn, intent_item: str | None, ways: dict[str, str], aspects: list[str]) -> list[str]:
+    """The aspect of a way guide the classifier alone chose (nothing names it): only when it is sure
+    and nothing else was asked ("要多少钱，多久能拿到" is no question about mailing abroad)."""
+    sure = bool(turn.ranking) and turn.ranking[0][1] >= TOPIC_CHANGE_CONFIDENCE
+    return [ways[intent_item]] if intent_item in ways and sure and not aspects else []
 
 
 def _offer_or_recall(items: list[str], aspects: list[str], state: State) -> Decision:

@@ -72,11 +72,11 @@ def answer_guide(
     custom: dict[str, Any] = {"guide_item": item_id, "aspect": parts[0] if parts else None}
     if len(parts) > 1:
         custom["aspects"] = parts
-    reply.send(
-        answers.compose(guide, parts, kb, place, reply.language),
-        answers.aspect_buttons(guide, kb, skip=parts, language=reply.language),
-        **custom,
-    )
+    buttons = answers.aspect_buttons(guide, kb, skip=parts, language=reply.language)
+    if guide["where"].get("desks") or guide["where"].get("overseas_sites"):
+        # Done at a desk or a site: the appointment is one tap away (issue 14, the booking form).
+        buttons.append(reply.button("booking.button.book", "/book_appointment"))
+    reply.send(answers.compose(guide, parts, kb, place, reply.language), buttons, **custom)
     history = [topic for topic in topics if topic != item_id][-(MAX_TOPICS - 1) :] + [item_id]
     return [
         SlotSet("guide_item", item_id),
@@ -169,7 +169,10 @@ def overrides_intent(decision: Decision, turn: Turn, short_reply: bool = False) 
     if decision.how == "ranking_among_candidates":
         return False
     if decision.decided_by in ("current_item", "circumstance"):
-        explicit = decision.how == "named" or bool(ordered_aspects(turn, False))
+        # A relative named in a follow-up the classifier is unsure of ("我老婆替我跑一趟行不行")
+        # asks who may act as plainly as an aspect word.
+        relative = "relative" in turn.signals() and decision.aspects == ["proxy"]
+        explicit = decision.how == "named" or bool(ordered_aspects(turn, False)) or relative
         return explicit or (short_reply and decision.how in ("context_word", "abroad", "own_words"))
     return True
 

@@ -35,8 +35,9 @@ from bot.limits import MAX_TEXT
 
 logger = logging.getLogger(__name__)
 
-# Slots reported with `with_nlu`: what the trainers' inbox shows. Never the case proof.
-REPORTED_SLOTS = ("guide_item", "aspect", "language")
+# Slots reported with `with_nlu`: what the trainers' inbox shows. Never the case proof. `requested_slot`
+# tells which booking question the next message answers (a name or a contact: masked in the inbox).
+REPORTED_SLOTS = ("guide_item", "aspect", "language", "requested_slot")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 EMPTY_REPLY = "请输入您想咨询的问题，比如“护照过期了怎么换”。"
 

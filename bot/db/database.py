@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.pool import QueuePool, StaticPool
 
+from bot.db.bookings import BookingStore, BookingView
 from bot.db.tables import Base, Case, CaseEvent, HandoffRequest, RateEvent
 from bot.surnames import romanisations
 
@@ -127,7 +128,7 @@ def add_missing_columns(engine: Engine) -> list[str]:
     return added
 
 
-class Database:
+class Database(BookingStore):
     def __init__(self, url: str | None = None):
         self.url = url or database_url()
         self.engine = make_engine(self.url)
@@ -242,4 +243,4 @@ class Database:
             ]
 
 
-__all__ = ["Database", "CaseView", "CaseEvent", "database_url"]
+__all__ = ["BookingView", "Database", "CaseView", "CaseEvent", "database_url"]

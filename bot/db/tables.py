@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import declarative_base, relationship
 
 Base = declarative_base()
@@ -58,3 +58,58 @@ class RateEvent(Base):
     id = Column(Integer, primary_key=True)
     key = Column(String(96), nullable=False, index=True)
     at = Column(DateTime, nullable=False, default=datetime.utcnow, index=True)
+
+
+# --- appointments (bot/booking, issue 14) ---------------------------------------------
+
+
+class BookingPlace(Base):
+    """An admin's settings for one place; a place without a row uses knowledge/sites.yml's defaults."""
+
+    __tablename__ = "booking_places"
+
+    place_id = Column(String(64), primary_key=True)
+    # {"0": [["09:00", "12:00"], ...], ...}: weekday (Monday 0) to local opening ranges.
+    hours = Column(JSON)
+    closures = Column(JSON)  # ["2026-12-24", ...]: local dates the place is closed
+    capacity = Column(Integer)
+    slot_minutes = Column(Integer)
+    updated_by = Column(String(64))
+    updated_at = Column(DateTime)
+
+
+class BookingSlot(Base):
+    """How many places of one slot are taken: the row the atomic conditional UPDATE decides on."""
+
+    __tablename__ = "booking_slots"
+    __table_args__ = (UniqueConstraint("place_id", "starts_at", name="uq_booking_slot"),)
+
+    id = Column(Integer, primary_key=True)
+    place_id = Column(String(64), nullable=False)
+    starts_at = Column(DateTime, nullable=False)  # UTC, naive
+    taken = Column(Integer, nullable=False, default=0)
+
+
+class Booking(Base):
+    __tablename__ = "bookings"
+
+    id = Column(Integer, primary_key=True)
+    code = Column(String(16), unique=True, nullable=False, index=True)
+    # The calendar link's secret (/calendar/<token>.ics): a code alone must not open the details.
+    calendar_token = Column(String(32), unique=True, index=True)
+    place_id = Column(String(64), nullable=False, index=True)
+    starts_at = Column(DateTime, nullable=False, index=True)  # UTC, naive
+    item_id = Column(String(64))
+    mode = Column(String(16), nullable=False)  # in_person / video
+    name = Column(String(64), nullable=False)
+    surname = Column(String(32), nullable=False)
+    contact = Column(String(128), nullable=False)
+    language = Column(String(8))
+    conversation_id = Column(String(128), index=True)
+    # booked -> arrived -> done, or no_show, or cancelled (by the citizen or by staff, with a reason)
+    status = Column(String(16), nullable=False, default="booked")
+    cancel_reason = Column(Text)
+    cancelled_by = Column(String(16))  # citizen / staff
+    reason_seen = Column(DateTime)  # when the citizen was told of a staff cancellation
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    updated_at = Column(DateTime)

@@ -1,19 +1,42 @@
-"""`python -m bot.desk serve` runs the desk; `python -m bot.desk create-user NAME --role clerk` adds an account."""
+"""`python -m bot.desk serve` runs the desk; `python -m bot.desk create-user NAME --role clerk` adds an account;
+`python -m bot.desk reset-password NAME` gives an account a new one-time password.
+
+One-time passwords are printed once, to the terminal, and never written to a log (issue 10, item 6).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from typing import TextIO
 
 from aiohttp import web
 
 from bot.db import Database
-from bot.desk.accounts import Accounts, create_user, ensure_first_admin
+from bot.desk.accounts import Accounts, create_user, ensure_first_admin, reset_password
 from bot.desk.config import DeskConfig
-from bot.privacy import install_log_masking
+from bot.privacy import install_log_masking, install_secret_redaction
 from bot.roles import ROLES
 from bot.server import create_app
+
+
+def announce_first_admin(accounts: Accounts, out: TextIO) -> None:
+    """On an empty desk, makes the first admin; its one-time password is shown only on a terminal.
+
+    A server's output is usually a log file (bot/tools/stack.py sends it to var/logs/desk.log), and a
+    password must never be in a log (issue 10, item 6): elsewhere, the log says how to get one.
+    """
+    password = ensure_first_admin(accounts)
+    if not password:
+        return
+    if out.isatty():
+        print(f"first admin created: name admin, one-time password (valid 24 h) {password}", file=out, flush=True)
+    else:
+        logging.getLogger(__name__).warning(
+            "first admin created: name admin; for its one-time password run "
+            "`python -m bot.desk reset-password admin` in a terminal"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("name")
     add.add_argument("--role", choices=ROLES, required=True)
     add.add_argument("--languages", default="", help="languages spoken besides Chinese, e.g. it,en")
+    add.add_argument("--display-name", default="", help="the name citizens see (default: the account's number)")
+    reset = commands.add_parser("reset-password", help="a new one-time password (valid 24 h); sessions end")
+    reset.add_argument("name")
     args = parser.parse_args(argv)
 
     database = Database()
@@ -33,19 +59,28 @@ def main(argv: list[str] | None = None) -> int:
     accounts = Accounts(database)
     if args.command == "create-user":
         try:
-            password = create_user(accounts, args.name, args.role, args.languages)
+            password = create_user(accounts, args.name, args.role, args.languages, args.display_name)
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
-        print(f"user {args.name} ({args.role}) created; one-time password: {password}")
+        print(f"user {args.name} ({args.role}) created; one-time password (valid 24 h): {password}")
+        return 0
+    if args.command == "reset-password":
+        try:
+            password = reset_password(accounts, args.name)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(f"user {args.name}: new one-time password (valid 24 h): {password}")
         return 0
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_log_masking()
-    password = ensure_first_admin(accounts)
-    if password:
-        print(f"first admin created: name admin, one-time password {password}", flush=True)
-    app = create_app(DeskConfig.from_env(), database)
+    config = DeskConfig.from_env()
+    # The Rasa token never reaches a log, in a message or in a traceback's URL (issue 10, item 7).
+    install_secret_redaction([config.rasa_token])
+    announce_first_admin(accounts, sys.stdout)
+    app = create_app(config, database)
     web.run_app(app, host=args.host, port=args.port, print=None, shutdown_timeout=5)
     return 0
 

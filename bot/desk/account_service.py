@@ -7,21 +7,14 @@ delays the database work of citizens' messages.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from bot.db import Database
 from bot.desk.accounts import Accounts, parse_languages
-from bot.desk.passwords import hash_password, verify_password
+from bot.desk.passwords import decoy_hash, hash_password, needs_rehash, verify_password
 from bot.offload import ThreadPool
 
 MIN_PASSWORD = 10
-
-
-@functools.lru_cache(maxsize=1)
-def _decoy_hash() -> str:
-    """Verified when the name is unknown, so that an unknown name costs the same as a wrong password."""
-    return hash_password("decoy")
 
 
 class AccountService:
@@ -29,6 +22,10 @@ class AccountService:
         self.accounts = Accounts(database)
         self.pool = ThreadPool("accounts-db", min(2, database.workers))
         self.passwords = ThreadPool("passwords", 1)
+
+    async def start(self) -> None:
+        """Makes the decoy hash before the first log-in, so that none pays for it (issue 10, item 6)."""
+        await self.passwords.run(decoy_hash)
 
     def close(self) -> None:
         self.pool.close()
@@ -40,17 +37,34 @@ class AccountService:
             return None
         return await self.pool.run(self.accounts.session_user, token)
 
-    async def login(self, name: str, password: str) -> tuple[dict[str, Any] | None, str]:
-        """(user, "") on success, else (None, "wrong" or "locked")."""
+    async def login(self, name: str, password: str, client: str = "direct") -> tuple[dict[str, Any] | None, str, float]:
+        """(user, "", 0) on success, else (None, "wrong", 0), (None, "expired", 0) or (None, "throttled", wait s).
+
+        `client`: the address's rate-limit key. Its attempts are throttled with a backoff; no account
+        is ever locked, so nobody can lock a clerk out. Exactly one scrypt run per attempt that
+        passes the throttle, known name or not.
+        """
+        wait = await self.pool.run(self.accounts.login_attempt, f"login:{client}")
+        if wait:
+            return None, "throttled", wait
         record = await self.pool.run(self.accounts.login_record, name)
         if record.user is None:
-            await self.passwords.run(lambda: verify_password(password, _decoy_hash()))
-            return None, "wrong"
-        if record.locked:
-            return None, "locked"
-        ok = await self.passwords.run(verify_password, password, record.password_hash or "")
+            await self.passwords.run(verify_password, password, decoy_hash())
+            await self.pool.run(self.accounts.login_failed, f"login:{client}")
+            return None, "wrong", 0.0
+        stored = record.password_hash or ""
+        ok = await self.passwords.run(verify_password, password, stored)
         await self.pool.run(self.accounts.login_result, record.user["id"], ok)
-        return (record.user, "") if ok else (None, "wrong")
+        if not ok:
+            await self.pool.run(self.accounts.login_failed, f"login:{client}")
+            return None, "wrong", 0.0
+        # Told only after the password was right: the answer says nothing to someone guessing.
+        if record.expired:
+            return None, "expired", 0.0
+        await self.pool.run(self.accounts.login_succeeded, f"login:{client}")
+        if needs_rehash(stored):
+            await self.pool.run(self.accounts.rehash, record.user["id"], await self.passwords.run(hash_password, password))
+        return record.user, "", 0.0
 
     async def create_session(self, user_id: int) -> tuple[str, str]:
         return await self.pool.run(self.accounts.create_session, user_id)
@@ -59,7 +73,7 @@ class AccountService:
         await self.pool.run(self.accounts.drop_session, token)
 
     async def change_password(self, user_id: int, old: str, new: str) -> str | None:
-        """None when changed, else what is wrong."""
+        """None when changed (every session of the account then ends), else what is wrong."""
         if len(new) < MIN_PASSWORD:
             return f"新密码至少{MIN_PASSWORD}位。"
         current = await self.pool.run(self.accounts.password_hash, user_id)

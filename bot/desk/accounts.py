@@ -1,10 +1,13 @@
-"""Console accounts and log-in sessions: users, passwords, session cookies.
+"""Console accounts and log-in sessions: users, passwords, session cookies, the log-in throttle.
 
 Plain, blocking code; the desk's service runs the database work in its thread
 pool and the password hashing (scrypt, tens of milliseconds of CPU) in an
 executor of its own, so a burst of log-ins never delays citizens' messages.
 That is why hashing and verifying are separate steps here, outside any
 transaction: `login_record` reads, the service verifies, `login_result` writes.
+
+Log-in names are for staff pages; citizens see an account's `public_name` (its display name,
+else its number), so a citizen never learns a login name such as "admin" (issue 10, item 6).
 """
 
 from __future__ import annotations
@@ -15,21 +18,49 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.db import Database
 from bot.desk.passwords import hash_password, one_time_password
-from bot.desk.tables import DeskSession, DeskUser
+from bot.desk.tables import DeskLoginThrottle, DeskSession, DeskUser
 from bot.i18n import load_languages
 from bot.roles import ROLES
 
 SESSION_TTL = timedelta(hours=12)
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=5)
+# A one-time password (new account, reset) works for a day.
+ONE_TIME_TTL = timedelta(hours=24)
+# The throttle per client address: this many attempts freely, then each next one waits twice as long
+# as the last (1 s, 2 s, 4 s, ... up to MAX_BACKOFF); a quiet WINDOW starts the count again.
+FREE_ATTEMPTS = 5
+MAX_BACKOFF = timedelta(minutes=5)
+WINDOW = timedelta(minutes=15)
 
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def public_name(display_name: str | None, user_id: int) -> str:
+    """What citizens see of an account: its display name, else its number (never the log-in name)."""
+    return display_name or f"{user_id:03d}"
+
+
+def backoff(failures: int) -> timedelta:
+    """The wait after `failures` counted attempts from one address."""
+    if failures < FREE_ATTEMPTS:
+        return timedelta(0)
+    return min(MAX_BACKOFF, timedelta(seconds=2 ** min(failures - FREE_ATTEMPTS, 20)))
+
+
+def _user_dict(row: DeskUser) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "display_name": public_name(row.display_name, row.id),
+        "role": row.role,
+        "languages": row.languages or [],
+    }
 
 
 @dataclass(frozen=True)
@@ -38,7 +69,8 @@ class LoginRecord:
 
     user: dict[str, Any] | None
     password_hash: str | None
-    locked: bool
+    # A one-time password past its 24 hours.
+    expired: bool
 
 
 class Accounts:
@@ -52,21 +84,40 @@ class Accounts:
             return session.execute(select(func.count(DeskUser.id))).scalar_one()
 
     def add_user(
-        self, name: str, role: str, password_hash: str, must_change: bool = False, languages: list[str] | None = None
+        self,
+        name: str,
+        role: str,
+        password_hash: str,
+        must_change: bool = False,
+        languages: list[str] | None = None,
+        display_name: str | None = None,
     ) -> int:
+        expires = datetime.utcnow() + ONE_TIME_TTL if must_change else None
         with self.db.session() as session:
             row = DeskUser(
-                name=name, role=role, password_hash=password_hash, must_change=must_change, languages=languages or []
+                name=name,
+                display_name=display_name or None,
+                role=role,
+                password_hash=password_hash,
+                must_change=must_change,
+                password_expires_at=expires,
+                languages=languages or [],
             )
             session.add(row)
             session.flush()
             return row.id
 
     def create_user(
-        self, name: str, role: str, password: str, must_change: bool = False, languages: list[str] | None = None
+        self,
+        name: str,
+        role: str,
+        password: str,
+        must_change: bool = False,
+        languages: list[str] | None = None,
+        display_name: str | None = None,
     ) -> int:
         """Hashes here: for the command line and tests, not for the event loop."""
-        return self.add_user(name, role, hash_password(password), must_change, languages)
+        return self.add_user(name, role, hash_password(password), must_change, languages, display_name)
 
     def set_languages(self, user_id: int, languages: list[str]) -> bool:
         """The languages a clerk speaks besides Chinese; False when there is no such user."""
@@ -77,11 +128,22 @@ class Accounts:
             row.languages = languages
             return True
 
-    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+    def set_password_hash(self, user_id: int, password_hash: str, one_time: bool = False) -> None:
+        """A new password: every session of the account ends (a stolen cookie dies with the old password).
+
+        `one_time`: an admin's reset; the user must change it within ONE_TIME_TTL.
+        """
         with self.db.session() as session:
             row = session.get(DeskUser, user_id)
             row.password_hash = password_hash
-            row.must_change = False
+            row.must_change = one_time
+            row.password_expires_at = datetime.utcnow() + ONE_TIME_TTL if one_time else None
+            session.execute(delete(DeskSession).where(DeskSession.user_id == user_id))
+
+    def rehash(self, user_id: int, password_hash: str) -> None:
+        """The same password at the current scrypt parameters (after a log-in with an older hash)."""
+        with self.db.session() as session:
+            session.execute(update(DeskUser).where(DeskUser.id == user_id).values(password_hash=password_hash))
 
     def password_hash(self, user_id: int) -> str | None:
         with self.db.session() as session:
@@ -91,12 +153,12 @@ class Accounts:
     def user_by_name(self, name: str) -> dict[str, Any] | None:
         with self.db.session() as session:
             row = session.execute(select(DeskUser).where(DeskUser.name == name)).scalar_one_or_none()
-            return {"id": row.id, "name": row.name, "role": row.role, "languages": row.languages or []} if row else None
+            return _user_dict(row) if row else None
 
     def users(self) -> list[dict[str, Any]]:
         with self.db.session() as session:
             rows = session.execute(select(DeskUser).order_by(DeskUser.name)).scalars()
-            return [{"id": r.id, "name": r.name, "role": r.role, "languages": r.languages or []} for r in rows]
+            return [_user_dict(r) for r in rows]
 
     # --- log-in ------------------------------------------------------------------
 
@@ -105,20 +167,86 @@ class Accounts:
             row = session.execute(select(DeskUser).where(DeskUser.name == name)).scalar_one_or_none()
             if row is None:
                 return LoginRecord(None, None, False)
-            locked = bool(row.locked_until and row.locked_until > datetime.utcnow())
-            user = {"id": row.id, "name": row.name, "role": row.role, "must_change": row.must_change}
-            return LoginRecord(user, row.password_hash, locked)
+            expired = bool(row.must_change and row.password_expires_at and row.password_expires_at < datetime.utcnow())
+            user = {**_user_dict(row), "must_change": row.must_change}
+            return LoginRecord(user, row.password_hash, expired)
 
     def login_result(self, user_id: int, ok: bool) -> None:
-        """Counts a failure (locking the account for a while after repeated ones) or clears the count."""
+        """Counts a failure or clears the count: one UPDATE each, so concurrent failures all count."""
         with self.db.session() as session:
-            row = session.get(DeskUser, user_id)
-            if ok:
-                row.failed_logins, row.locked_until = 0, None
-                return
-            row.failed_logins += 1
-            if row.failed_logins >= MAX_FAILED_LOGINS:
-                row.locked_until, row.failed_logins = datetime.utcnow() + LOCKOUT, 0
+            value = 0 if ok else DeskUser.failed_logins + 1
+            session.execute(update(DeskUser).where(DeskUser.id == user_id).values(failed_logins=value))
+
+    def failed_logins(self, user_id: int) -> int:
+        with self.db.session() as session:
+            return session.execute(select(DeskUser.failed_logins).where(DeskUser.id == user_id)).scalar_one()
+
+    # --- the log-in throttle per address --------------------------------------------
+
+    def login_attempt(self, key: str) -> float:
+        """Counts an attempt from `key` before its password is checked; 0, or the seconds to wait first.
+
+        Counted before the check, so that a burst of parallel attempts cannot all pass while
+        none has failed yet; a success gives the attempt back (`login_succeeded`). The UPDATE's
+        condition and the row lock it takes make the check and the count one step.
+        """
+        throttle = DeskLoginThrottle.__table__
+        with self.db.session() as session:
+            try:
+                with session.begin_nested():
+                    first = datetime.utcnow()
+                    session.execute(throttle.insert().values(key=key, failures=0, last_at=first, next_at=first))
+            except IntegrityError:
+                pass  # the address has a row already
+            # Read after the write above, which waited for any concurrent attempt to commit.
+            now = datetime.utcnow()
+            counted = session.execute(
+                update(throttle)
+                .where(throttle.c.key == key, throttle.c.next_at <= now)
+                .values(
+                    # A quiet WINDOW since the last attempt starts the count again.
+                    failures=case((throttle.c.last_at < now - WINDOW, 1), else_=throttle.c.failures + 1),
+                    last_at=now,
+                )
+            ).rowcount
+            if not counted:
+                next_at = session.execute(select(throttle.c.next_at).where(throttle.c.key == key)).scalar_one()
+                return max(0.5, (next_at - now).total_seconds())
+            failures = session.execute(select(throttle.c.failures).where(throttle.c.key == key)).scalar_one()
+            if backoff(failures):
+                session.execute(update(throttle).where(throttle.c.key == key).values(next_at=now + backoff(failures)))
+            return 0.0
+
+    def login_failed(self, key: str) -> None:
+        """After a wrong password: the wait runs from now, not from when the attempt was counted
+        (checking the password takes a while, and the wait must not pass during it)."""
+        now = datetime.utcnow()
+        throttle = DeskLoginThrottle.__table__
+        with self.db.session() as session:
+            failures = session.execute(select(throttle.c.failures).where(throttle.c.key == key)).scalar_one_or_none()
+            if failures is not None and backoff(failures):
+                session.execute(
+                    update(throttle)
+                    .where(throttle.c.key == key, throttle.c.next_at < now + backoff(failures))
+                    .values(next_at=now + backoff(failures))
+                )
+
+    def login_succeeded(self, key: str) -> None:
+        """Gives back the attempt a successful log-in counted; the address's earlier failures stay."""
+        throttle = DeskLoginThrottle.__table__
+        with self.db.session() as session:
+            session.execute(
+                update(throttle)
+                .where(throttle.c.key == key, throttle.c.failures > 0)
+                .values(failures=throttle.c.failures - 1, next_at=datetime.utcnow())
+            )
+
+    def purge_login_throttle(self) -> int:
+        """Forgets addresses quiet for longer than the window (their count would restart anyway)."""
+        throttle = DeskLoginThrottle.__table__
+        with self.db.session() as session:
+            since = datetime.utcnow() - WINDOW - MAX_BACKOFF
+            return session.execute(delete(throttle).where(throttle.c.last_at < since)).rowcount
 
     # --- sessions ----------------------------------------------------------------
 
@@ -146,20 +274,17 @@ class Accounts:
             if not found:
                 return None
             desk_session, user = found
-            return {
-                "id": user.id,
-                "name": user.name,
-                "role": user.role,
-                "must_change": user.must_change,
-                "languages": user.languages or [],
-                "csrf": desk_session.csrf,
-            }
+            return {**_user_dict(user), "must_change": user.must_change, "csrf": desk_session.csrf}
 
     def drop_session(self, token: str) -> None:
         with self.db.session() as session:
             row = session.get(DeskSession, _token_hash(token))
             if row:
                 session.delete(row)
+
+    def session_alive(self, token: str) -> bool:
+        """False once the session was logged out, expired or revoked by a password change."""
+        return self.session_user(token) is not None
 
 
 # --- the command line's accounts ---------------------------------------------------
@@ -184,9 +309,18 @@ def parse_languages(value: str | list[str] | None) -> list[str]:
     return codes
 
 
-def create_user(accounts: Accounts, name: str, role: str, languages: str | list[str] | None = None) -> str:
-    """Creates an account with a one-time password, which it returns (to print once)."""
+def create_user(
+    accounts: Accounts,
+    name: str,
+    role: str,
+    languages: str | list[str] | None = None,
+    display_name: str | None = None,
+) -> str:
+    """Creates an account with a one-time password (valid 24 h), which it returns (to print once, never to log)."""
     name = name.strip()
+    display_name = (display_name or "").strip() or None
+    if display_name and len(display_name) > 64:
+        raise ValueError("display name must be at most 64 characters")
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if not name or len(name) > 64:
@@ -195,7 +329,17 @@ def create_user(accounts: Accounts, name: str, role: str, languages: str | list[
         raise ValueError(f"user {name} exists already")
     codes = parse_languages(languages)
     password = one_time_password()
-    accounts.create_user(name, role, password, must_change=True, languages=codes)
+    accounts.create_user(name, role, password, must_change=True, languages=codes, display_name=display_name)
+    return password
+
+
+def reset_password(accounts: Accounts, name: str) -> str:
+    """A new one-time password (valid 24 h) for an account; its sessions end. Returned to print once."""
+    user = accounts.user_by_name(name.strip())
+    if user is None:
+        raise ValueError(f"no user {name}")
+    password = one_time_password()
+    accounts.set_password_hash(user["id"], hash_password(password), one_time=True)
     return password
 
 

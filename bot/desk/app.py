@@ -15,6 +15,7 @@ import socketio
 from aiohttp import web
 
 from bot.db import Database
+from bot.desk import bookings
 from bot.desk import handlers as h
 from bot.desk.account_service import AccountService
 from bot.desk.config import DeskConfig
@@ -59,6 +60,8 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/api/console/conversations/{conversation_id}/attachments", h.clerk_attachment),
     # {action}: one of handlers.CONSOLE_ACTIONS (claim, reply, note, transfer, handback, close).
     ("POST", "/api/console/conversations/{conversation_id}/{action}", h.console_action),
+    # Appointments (issue 14): the bookings page, its API, the citizens' calendar files.
+    *bookings.ROUTES,
 ]
 
 
@@ -69,9 +72,11 @@ def setup_routes(app: web.Application) -> None:
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    # The decoy hash exists before the first log-in (issue 10, item 6).
+    await app[h.ACCOUNTS].start()
     # Lines stored but never routed (a desk that died after the commit) are routed now (issue 10, item 4).
     left_behind = asyncio.create_task(app[h.SERVICE].route_left_behind())
-    # Rate-limit rows older than every window are purged at start and hourly (item 8).
+    # Rate-limit and log-in throttle rows older than every window are purged at start and hourly (item 8).
     purge = asyncio.create_task(app[h.SERVICE].purge_every(3600))
     yield
     left_behind.cancel()
@@ -100,7 +105,9 @@ def init_app(
     app[SESSIONS] = accounts
     sio.attach(app)
     sio.register_namespace(CitizenNamespace(service))
-    sio.register_namespace(ConsoleNamespace(service, accounts))
+    console = ConsoleNamespace(service, accounts)
+    sio.register_namespace(console)
+    app[h.CONSOLE_SOCKETS] = console
     setup_routes(app)
     app.on_shutdown.append(_disconnect_clients)
     app.cleanup_ctx.append(services_ctx)

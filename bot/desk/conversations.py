@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from bot.db import Database
 from bot.db.database import count_events
 from bot.db.tables import HandoffRequest
+from bot.desk.accounts import public_name
 from bot.desk.language import FROM_BOT, FROM_PICK
 from bot.desk.tables import (
     BOT,
@@ -85,12 +86,16 @@ def _line(line_id: int, values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def conversation_dict(row: DeskConversation, clerk: str | None = None) -> dict[str, Any]:
+def conversation_dict(
+    row: DeskConversation, clerk: str | None = None, clerk_display: str | None = None
+) -> dict[str, Any]:
     return {
         "id": row.id,
         "state": row.state,
         "claimed_by": row.claimed_by,
+        # `clerk`: the log-in name, for staff; `clerk_display`: what the citizen sees (issue 10, item 6).
         "clerk": clerk,
+        "clerk_display": public_name(clerk_display, row.claimed_by) if row.claimed_by else None,
         "reason": row.reason,
         "understood": row.understood or {},
         "country": row.country,
@@ -278,7 +283,7 @@ class Conversations:
     @staticmethod
     def _conversation(session: Session, conversation_id: str) -> dict[str, Any] | None:
         found = session.execute(
-            select(DeskConversation, DeskUser.name)
+            select(DeskConversation, DeskUser.name, DeskUser.display_name)
             .outerjoin(DeskUser, DeskUser.id == DeskConversation.claimed_by)
             .where(DeskConversation.id == conversation_id)
         ).first()
@@ -412,15 +417,15 @@ class Conversations:
     def _conversations(self, *conditions: Any, order: Any, limit: int = 500) -> list[dict[str, Any]]:
         with self.db.session() as session:
             rows = session.execute(
-                select(DeskConversation, DeskUser.name)
+                select(DeskConversation, DeskUser.name, DeskUser.display_name)
                 .outerjoin(DeskUser, DeskUser.id == DeskConversation.claimed_by)
                 .where(*conditions)
                 .order_by(order)
                 .limit(limit)
             ).all()
             out = []
-            for row, clerk in rows:
-                item = conversation_dict(row, clerk)
+            for row, clerk, display in rows:
+                item = conversation_dict(row, clerk, display)
                 last = session.execute(
                     select(DeskMessage)
                     .where(DeskMessage.conversation_id == row.id, DeskMessage.sender == "citizen")

@@ -5,7 +5,7 @@ Handlers never touch the tables: the DeskService and AccountService do, in their
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 from urllib.parse import quote, unquote
 
 from aiohttp import web
@@ -32,9 +32,17 @@ from bot.knowledge import load_knowledge
 from bot.privacy import client_address, client_key, trusted_networks
 from bot.roles import ROLES, STAFF
 
+
+class ConsoleSockets(Protocol):
+    """The console's socket.io namespace (bot/desk/realtime.py): a log-out or a new password ends its sockets."""
+
+    async def end(self, token: str | None = None, user_id: int | None = None) -> int: ...
+
+
 CONFIG = web.AppKey("config", DeskConfig)
 SERVICE = web.AppKey("service", DeskService)
 ACCOUNTS = web.AppKey("accounts", AccountService)
+CONSOLE_SOCKETS = web.AppKey("console_sockets", ConsoleSockets)
 
 
 def _service(request: web.Request) -> DeskService:
@@ -148,13 +156,23 @@ async def login(request: web.Request) -> web.Response:
     body = await read_json_body(request)
     name, password = str(body.get("name", "")), str(body.get("password", ""))
     accounts = _accounts(request)
-    user, reason = await accounts.login(name, password)
+    # Throttled per address (through trusted proxies, IPv6 by /64), never per account (issue 10, item 6).
+    user, reason, wait = await accounts.login(name, password, citizen_key(request))
+    if reason == "throttled":
+        seconds = max(1, round(wait))
+        response = json_reply({"error": f"登录尝试过于频繁，请{seconds}秒后再试。", "retry_after": seconds}, 429)
+        response.headers["Retry-After"] = str(seconds)
+        return response
     if user is None:
-        message = "尝试次数过多，请5分钟后再试。" if reason == "locked" else "用户名或密码不正确。"
+        message = "一次性密码已过期，请联系管理员重新设置。" if reason == "expired" else "用户名或密码不正确。"
         return json_reply({"error": message}, 401)
-    token, csrf = await accounts.create_session(user["id"])
+    return await _new_session(request, user)
+
+
+async def _new_session(request: web.Request, user: dict[str, Any]) -> web.Response:
+    token, csrf = await _accounts(request).create_session(user["id"])
     response = json_reply(
-        {"name": user["name"], "role": user["role"], "must_change": user["must_change"], "csrf": csrf}
+        {"ok": True, "name": user["name"], "role": user["role"], "must_change": user["must_change"], "csrf": csrf}
     )
     set_session_cookie(response, token, request.app[CONFIG].secure_cookies)
     return response
@@ -163,7 +181,10 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     user = await current_user(request)
     if user and request.headers.get(CSRF_HEADER) == user["csrf"]:
-        await _accounts(request).logout(request.cookies.get(COOKIE, ""))
+        token = request.cookies.get(COOKIE, "")
+        await _accounts(request).logout(token)
+        # The console's socket was let in with this cookie: it goes too (issue 10, item 6).
+        await request.app[CONSOLE_SOCKETS].end(token=token)
     response = json_reply({"ok": True})
     response.del_cookie(COOKIE, path="/")
     return response
@@ -191,7 +212,7 @@ async def me(request: web.Request) -> web.Response:
     knowledge = load_knowledge()
     return json_reply(
         {
-            **{k: user[k] for k in ("id", "name", "role", "must_change", "csrf")},
+            **{k: user[k] for k in ("id", "name", "display_name", "role", "must_change", "csrf")},
             "languages": user.get("languages") or [],
             "supported_languages": supported,
             "default_language": language.default_language(),
@@ -210,7 +231,12 @@ async def change_password(request: web.Request) -> web.Response:
     )
     if problem:
         return json_reply({"error": problem}, 400)
-    return json_reply({"ok": True})
+    # Every session of the account ended with the old password (a stolen cookie too), and so do
+    # its console sockets; this browser gets a new session (issue 10, item 6).
+    await request.app[CONSOLE_SOCKETS].end(user_id=request["user"]["id"])
+    user = {**request["user"], "must_change": False}
+    response = await _new_session(request, user)
+    return response
 
 
 @requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)

@@ -151,7 +151,8 @@ class CitizenNamespace(socketio.AsyncNamespace):
         return {
             "messages": [bot_uttered(line) for line in lines],
             "state": conversation["state"] if conversation else "bot",
-            "clerk": conversation["clerk"] if conversation else None,
+            # The clerk's display name: citizens never see a log-in name (issue 10, item 6).
+            "clerk": conversation["clerk_display"] if conversation else None,
             **await self.service.status(),
         }
 
@@ -175,15 +176,34 @@ class ConsoleNamespace(socketio.AsyncNamespace):
         origin, host = environ.get("HTTP_ORIGIN", ""), environ.get("HTTP_HOST", "")
         if origin and origin.split("://", 1)[-1] != host:
             return False
-        await self.save_session(sid, {"user": user})
+        # The session's token stays with the socket: it is checked again on every heartbeat, and a
+        # log-out or a password change ends the sockets it let in (issue 10, item 6).
+        await self.save_session(sid, {"user": user, "token": token})
         await self.enter_room(sid, CLERKS_ROOM)
         await self.service.console_connected(sid, user["id"])
         return True
 
     async def on_heartbeat(self, sid: str, data: Any = None) -> dict[str, Any]:
-        user = (await self.get_session(sid))["user"]
+        session = await self.get_session(sid)
+        # A session ended on another desk instance (log-out, password change, expiry) ends here too.
+        user = await self.accounts.session_user(session.get("token", ""))
+        if user is None or user["role"] not in STAFF or user["id"] != session["user"]["id"]:
+            await self.disconnect(sid)
+            return {"ok": False}
         await self.service.console_seen(sid, user["id"])
         return {"ok": True}
 
     async def on_disconnect(self, sid: str, *args: Any) -> None:
         await self.service.console_gone(sid)
+
+    async def end(self, token: str | None = None, user_id: int | None = None) -> int:
+        """Disconnects this instance's console sockets let in by `token`, or all of `user_id`'s."""
+        ended = 0
+        for sid, _ in list(self.server.manager.get_participants(CONSOLE, CLERKS_ROOM)):
+            session = await self.get_session(sid)
+            if (token is not None and session.get("token") == token) or (
+                user_id is not None and session["user"]["id"] == user_id
+            ):
+                await self.disconnect(sid)
+                ended += 1
+        return ended

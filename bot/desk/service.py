@@ -81,7 +81,11 @@ class Notifier(Protocol):
 
 # Rasa reads text starting with "/" as an intent ("/restart" would reset the conversation and
 # its failed-lookup count). Only button payloads of the kinds the bot itself offers pass as such.
-BUTTON_PAYLOAD = re.compile(r"^/(item_[a-z0-9_]+|ask_aspect|check_case_status|request_human|affirm|deny)(\{[^{}]*\})?$")
+BUTTON_PAYLOAD = re.compile(
+    r"^/(item_[a-z0-9_]+|ask_aspect|check_case_status|request_human|affirm|deny"
+    # the booking forms' buttons (issue 14); their values are checked again by the form
+    r"|book_appointment|manage_booking|booking_choice)(\{[^{}]*\})?$"
+)
 
 
 def to_rasa_text(text: str, payload: str | None) -> str:
@@ -238,6 +242,7 @@ class DeskService:
         while True:
             try:
                 await self._db(self.database.purge_rate_events)
+                await self._db(self.accounts.purge_login_throttle)
             except Exception:
                 logger.exception("purging rate-limit events failed")
             await asyncio.sleep(seconds)
@@ -265,6 +270,8 @@ class DeskService:
             if not replies:
                 # Every intent of the domain gets an answer: silence means the action server failed.
                 raise RasaUnavailable("no reply (action server down?)")
+            # A booking staff cancelled since the citizen's last visit: told first, with the reason.
+            replies = await self._staff_cancellations(conversation_id, _reply_language(replies)) + replies
         except RasaUnavailable as error:
             logger.warning("bot unavailable for conversation=%s: %s", conversation_id[:8], error)
             await self.notifier.typing(conversation_id, False)
@@ -305,6 +312,15 @@ class DeskService:
             more, state = await self._to_queue(conversation_id, reason, None, None, True, language, told=True)
             return lines + more, state
         return lines, BOT
+
+    async def _staff_cancellations(self, conversation_id: str, language: str | None) -> list[dict[str, Any]]:
+        cancelled = await self._db(self.database.unseen_staff_cancellations, conversation_id)
+        if not cancelled:
+            return []
+        from bot.booking.notices import staff_cancellation_replies
+
+        settings = await self._read(self.database.place_settings)
+        return staff_cancellation_replies(cancelled, settings, language)
 
     async def _to_queue(
         self,
@@ -535,7 +551,9 @@ class DeskService:
             if current["state"] == CLOSED:
                 raise DeskError(409, "这个会话已经结束。")
             raise DeskError(409, f"这个会话已由 {current['clerk'] or '其他工作人员'} 接待。")
-        joined = self._system("joined", EVENT_JOINED, conversation["language"], user["name"], name=user["name"])
+        # Citizens see the display name, never the log-in name (issue 10, item 6).
+        shown = user["display_name"]
+        joined = self._system("joined", EVENT_JOINED, conversation["language"], shown, name=shown)
         await self.say(conversation_id, joined)
         return await self._after_change(conversation_id)
 
@@ -550,7 +568,7 @@ class DeskService:
         if not text or len(text) > MAX_TEXT:
             raise DeskError(400, _too_long("回复"))
         await self._own(conversation_id, user)
-        return await self.say(conversation_id, Line("clerk", text, {}, user["name"]))
+        return await self.say(conversation_id, Line("clerk", text, {}, user["display_name"]))
 
     async def attach(
         self, conversation_id: str, content: bytes, name: str, user: dict[str, Any] | None = None,
@@ -590,7 +608,8 @@ class DeskService:
         # The tracker keeps its slots, so the bot resumes with the conversation's context.
         resumed = await self.rasa.resume(conversation_id)
         await self._db(self.conversations.set_bot_paused, conversation_id, not resumed)
-        left = self._system("left", EVENT_LEFT, conversation["language"], user["name"], name=user["name"])
+        shown = user["display_name"]
+        left = self._system("left", EVENT_LEFT, conversation["language"], shown, name=shown)
         await self.say(conversation_id, left)
         return await self._after_change(conversation_id)
 
@@ -603,7 +622,8 @@ class DeskService:
             raise DeskError(409, "会话状态已变化，请刷新。")
         resumed = await self.rasa.resume(conversation_id)
         await self._db(self.conversations.set_bot_paused, conversation_id, not resumed)
-        await self.say(conversation_id, self._system("closed", EVENT_CLOSED, conversation["language"], user["name"]))
+        closed = self._system("closed", EVENT_CLOSED, conversation["language"], user["display_name"])
+        await self.say(conversation_id, closed)
         return await self._after_change(conversation_id)
 
     async def transfer(self, conversation_id: str, user: dict[str, Any], to_name: str) -> dict[str, Any]:
@@ -614,8 +634,8 @@ class DeskService:
         if not await self._db(self.conversations.transfer, conversation_id, user["id"], target["id"]):
             raise DeskError(409, "会话状态已变化，请刷新。")
         # The same event as a claim: for the citizen, a clerk (the new one) has joined.
-        name = target["name"]
-        joined = self._system("transferred", EVENT_JOINED, conversation["language"], name, name=name)
+        shown = target["display_name"]
+        joined = self._system("transferred", EVENT_JOINED, conversation["language"], shown, name=shown)
         await self.say(conversation_id, joined)
         conversation = await self._after_change(conversation_id)
         await self.notifier.to_console("transferred", {"conversation_id": conversation_id, "to": target["name"]})

@@ -60,13 +60,20 @@ class DeskUser(Base):
     __tablename__ = "desk_users"
 
     id = Column(Integer, primary_key=True)
+    # The log-in name: staff pages only. Citizens see `display_name` (issue 10, item 6), or the
+    # account's number when it has none (bot/desk/accounts.py `public_name`).
     name = Column(String(64), unique=True, nullable=False)
+    display_name = Column(String(64))
     role = Column(String(16), nullable=False)
     password_hash = Column(String(256), nullable=False)
     # Set for a one-time password: the user must choose a new one before working.
     must_change = Column(Boolean, nullable=False, default=False)
+    # A one-time password stops working after this (24 h after it was issued).
+    password_expires_at = Column(DateTime)
+    # Failed log-ins in a row, counted by one UPDATE (no read-modify-write); it locks nothing:
+    # throttling is per address (DeskLoginThrottle), so nobody can lock a clerk out.
     failed_logins = Column(Integer, nullable=False, default=0)
-    locked_until = Column(DateTime)
+    locked_until = Column(DateTime)  # no longer set (the hard lockout is gone); kept for old databases
     # The languages a clerk speaks besides Chinese (codes of knowledge/languages.yml): waiting
     # conversations in these are offered to the clerk first (bot/desk/offers.py).
     languages = Column(JSON)
@@ -82,6 +89,20 @@ class DeskSession(Base):
     csrf = Column(String(64), nullable=False)
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
     expires_at = Column(DateTime, nullable=False)
+
+
+class DeskLoginThrottle(Base):
+    """Log-in attempts per client address (IPv6 by /64), with a backoff instead of a lockout (issue 10, item 6).
+
+    In the database, so every desk instance shares it. `next_at`: no attempt from the address before then.
+    """
+
+    __tablename__ = "desk_login_throttle"
+
+    key = Column(String(96), primary_key=True)
+    failures = Column(Integer, nullable=False, default=0)
+    last_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    next_at = Column(DateTime, nullable=False, default=datetime.utcnow)
 
 
 class DeskPresence(Base):

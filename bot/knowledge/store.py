@@ -73,6 +73,10 @@ class KnowledgeBase:
         context = _read_yaml(self.root / CONTEXT_FILE) if (self.root / CONTEXT_FILE).exists() else {}
         self.context_words: dict[str, dict[str, list[str]]] = (context or {}).get("words") or {}
         self.abroad_variants: dict[str, str] = (context or {}).get("abroad_variants") or {}
+        # Guides about a way of doing things (a relative acting, a site abroad), and the aspect of
+        # any item they stand for when an item is under discussion.
+        self.way_items: dict[str, str] = (context or {}).get("way_items") or {}
+        self.colloquial: dict[str, list[str]] = (context or {}).get("colloquial") or {}
         self._check_context()
         self.languages = load_languages(str(self.root))
         # language -> item id -> translated text fields; language -> sites.yml / aspects.yml of that language
@@ -116,6 +120,9 @@ class KnowledgeBase:
                     problems.append(f"{path}: words.{language}.{signal}: unknown signal (one of {sorted(CONTEXT_SIGNALS)})")
                 elif not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
                     problems.append(f"{path}: words.{language}.{signal}: must be a list of non-empty strings")
+        for way_item, aspect in self.way_items.items():
+            if way_item not in self.guides or aspect not in self.aspects:
+                problems.append(f"{path}: way_items.{way_item}: unknown item or aspect {aspect}")
         for domestic, overseas in self.abroad_variants.items():
             for item_id in (domestic, overseas):
                 if item_id not in self.guides:
@@ -192,6 +199,12 @@ class KnowledgeBase:
     def aspect_words(self) -> dict[str, set[str]]:
         """Every word people use for each aspect, in all languages."""
         words = {key: set(aspect["words"]) for key, aspect in self.aspects.items()}
+        for found in words.values():
+            # Everyday spellings (context.yml `colloquial`): "要带啥" as well as "要带什么".
+            for word in list(found):
+                for piece, variants in self.colloquial.items():
+                    if piece in word:
+                        found.update(word.replace(piece, variant) for variant in variants)
         for aspects in self.translated_aspects.values():
             for key, entry in aspects.items():
                 if key in words:

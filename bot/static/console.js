@@ -189,6 +189,22 @@
     data.notes.forEach(addNote);
     updateActions();
     loadSuggestions();
+    loadBookings(c.id);
+  }
+
+  /* The conversation's appointments (issue 14), for clerks and admins. */
+  async function loadBookings(id) {
+    var staff = me.role !== "trainer"; $("bookings-section").hidden = !staff; $("to-bookings").hidden = !staff;
+    if (!staff) return;
+    var list = $("conv-bookings"); list.textContent = "";
+    var data = await api("GET", "/api/console/conversations/" + encodeURIComponent(id) + "/bookings").catch(function () { return { bookings: [] }; });
+    if (id !== selected && selected !== null) return;
+    data.bookings.forEach(function (b) {
+      var li = el("li", null, b.code + " · " + b.place_name + " · " + b.local_time + " · " + (b.mode === "video" ? "视频" : "到场") + " · " + b.status);
+      li.appendChild(el("small", null, b.item_title));
+      list.appendChild(li);
+    });
+    if (!data.bookings.length) list.appendChild(el("li", "muted", "没有预约"));
   }
 
   function addNote(n) {
@@ -366,7 +382,11 @@
   function connectSocket() {
     var socket = io("/console", { transports: ["websocket", "polling"] });
     socket.on("connect", function () { $("conn").textContent = "已连接"; $("conn").classList.add("ok"); refreshLists(); if (selected) select(selected); });
-    socket.on("disconnect", function () { $("conn").textContent = "连接中断，重连中…"; $("conn").classList.remove("ok"); });
+    socket.on("disconnect", function (reason) {
+      // The desk ended the socket: logged out (here or in another tab) or the password changed.
+      if (reason === "io server disconnect") { location.href = "/login"; return; }
+      $("conn").textContent = "连接中断，重连中…"; $("conn").classList.remove("ok");
+    });
     // The queue as this clerk sees it comes from the API (offered to me, my languages first).
     socket.on("queue", function (d) { refreshLists(); d.queue.forEach(function (c) { if (offerDelay(c) > 0) offer(c); }); });
     socket.on("waiting", function (d) { offer(d.conversation); });
@@ -516,6 +536,7 @@
     $("me").textContent = me.name + "（" + { clerk: "客服", trainer: "训练师", admin: "管理员" }[me.role] + "）";
     if (me.must_change) { await changePassword(); me = await api("GET", "/api/console/me"); }
     $("to-trainer").hidden = me.role === "clerk";
+    $("to-bookings").hidden = me.role === "trainer";
     $("languages-open").hidden = me.role !== "admin";
     me.supported_languages.forEach(function (l) {
       LANGS[l.code] = l.name;

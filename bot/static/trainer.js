@@ -29,6 +29,7 @@
   }
 
   /* --- inbox ------------------------------------------------------------------------- */
+  // One page at a time (issue 10, item 8), PAGE rows; 上一页/下一页 move `inboxOffset`.
   async function loadInbox() {
     var params = new URLSearchParams();
     params.set("filter", $("f-filter").value);

@@ -434,6 +434,12 @@
       var img = el("img"); img.src = msg.attachment.payload.src; img.alt = t("image"); img.style.maxWidth = "70%";
       ui.log.insertBefore(img, ui.typing);
     }
+    // A booking's calendar file (issue 14): a link the citizen can tap, only to the desk's own /calendar/.
+    var booking = meta.custom && meta.custom.booking;
+    if (booking && typeof booking.ics === "string" && /^https?:\/\/[^/]+\/calendar\/[\w-]+\.ics$/.test(booking.ics)) {
+      var ics = el("a", "wzd-ics", "📅 " + booking.code + ".ics"); ics.href = booking.ics; ics.download = booking.code + ".ics";
+      ui.log.insertBefore(ics, ui.typing);
+    }
     var replies = msg.quick_replies || (msg.buttons || []).map(function (b) { return { title: b.title, payload: b.payload }; });
     if (replies.length) {
       disableQuickReplies();

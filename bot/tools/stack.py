@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.knowledge.store import PROJECT_ROOT
-from bot.tools.rasa_cli import RASA, quiet_env, train_command
+from bot.secret_files import write_secret
+from bot.tools.rasa_cli import quiet_env, train_command
 
 MODELS = PROJECT_ROOT / "models"
 VAR = PROJECT_ROOT / "var"
@@ -47,16 +48,6 @@ def latest_model(directory: Path = MODELS) -> Path:
     if not models:
         raise FileNotFoundError(f"no trained model in {directory}; run `make train`")
     return models[-1]
-
-
-def write_secret(path: Path, text: str) -> None:
-    """Writes a file only its owner can read: with the Rasa token anyone reads every tracker and
-    loads any model (issue 10, item 7). Created 0600, never widened by the umask or an old file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
 
 
 def _wait_http(url: str, process: subprocess.Popen, timeout: float = START_TIMEOUT_S) -> None:
@@ -131,16 +122,18 @@ class Stack:
         _wait_http(f"{self.action_url}/health", process)
 
     def start_rasa(self) -> None:
+        # The token goes by environment, never on the command line that `ps` shows (issue 10, item 7):
+        # bot/tools/rasa_run.py hands it to Rasa inside the process.
         process = self._spawn(
             "rasa",
             [
-                RASA,
+                sys.executable,
+                "-m",
+                "bot.tools.rasa_run",
                 "run",
                 "--model",
                 str(self.model),
                 "--enable-api",
-                "--auth-token",
-                self.token,
                 "--interface",
                 "127.0.0.1",
                 "--port",
@@ -151,9 +144,22 @@ class Stack:
                 str(self._endpoints()),
             ],
             # The REST channel trusts caller metadata only from the desk, which sends this token.
-            {"DESK_CHANNEL_SECRET": self.token},
+            {"RASA_AUTH_TOKEN": self.token, "DESK_CHANNEL_SECRET": self.token},
         )
-        _wait_http(f"{self.rasa_url}/status?token={self.token}", process)
+        self._wait_rasa(process)
+
+    def _wait_rasa(self, process: subprocess.Popen) -> None:
+        """Rasa's /status answers 200 only with the token; unlike `_wait_http`, no error names the URL."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"Rasa exited with code {process.returncode}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{self.rasa_url}/status?token={self.token}", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            time.sleep(0.5)
+        raise TimeoutError(f"Rasa did not answer within {START_TIMEOUT_S:.0f} s")
 
     def start_desk(self) -> None:
         """The desk (widget, console) in front of Rasa; it alone holds the Rasa token."""

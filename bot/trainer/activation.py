@@ -20,6 +20,8 @@ from bot.trainer.tables import DONE, ModelActivation, TrainingJob
 class ModelServer(Protocol):
     async def load_model(self, model_path: str) -> bool: ...
 
+    async def model_file(self) -> str | None: ...
+
 
 @dataclass
 class Decision:
@@ -62,6 +64,18 @@ class Activation:
         if finished is None:
             return Decision(False, "这次训练还没有完成，不能上线。")
         result, model_path = finished
+        # The comparison was made against the model live when the job ran; another may be live now
+        # (an activation, a rollback). Then the comparison says nothing about this activation, and
+        # the candidate must be trained and compared again (issue 10: "worse than live").
+        compared_with = result.get("live_model")
+        live_now = await self.server.model_file()
+        if compared_with and live_now and Path(live_now).name != compared_with:
+            if not (override and role == "admin"):
+                return Decision(
+                    False,
+                    f"这次训练比较的是 {compared_with}，现在上线的是 {Path(live_now).name}：比较已过时，"
+                    "请重新训练（会与现在的线上模型比较）。如确需上线，请管理员选择“强制上线”。",
+                )
         if result.get("worse_than_live"):
             if not (override and role == "admin"):
                 delta = result.get("delta") or {}

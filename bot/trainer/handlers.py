@@ -60,16 +60,17 @@ async def inbox(request: web.Request) -> web.Response:
         since=_date(request.query.get("since")),
         until=_date(request.query.get("until")),
         language=request.query.get("language") or None,
-        offset=_number(request.query.get("offset"), 0, 0, 1_000_000),
-        limit=_number(request.query.get("limit"), 200, 1, 500),
+        limit=min(200, _int(request.query.get("limit"), 100)),
+        offset=max(0, _int(request.query.get("offset"), 0)),
+        # Identical and near-identical questions as one row with a count (issue 11).
         group=request.query.get("group") == "1",
     )
     return json_reply(await _service(request).inbox_page(query))
 
 
-def _number(value: str | None, default: int, low: int, high: int) -> int:
+def _int(value: str | None, default: int) -> int:
     try:
-        return min(high, max(low, int(value))) if value is not None else default
+        return int(value) if value is not None else default
     except ValueError:
         return default
 

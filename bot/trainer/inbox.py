@@ -22,6 +22,9 @@ from bot.knowledge import item_for
 from bot.privacy import mask
 
 LOW_CONFIDENCE = 0.5
+# Booking questions whose answer is personal data as a whole (a bare "陈小明" has no pattern to mask).
+PERSONAL_ANSWERS = ("booking_name", "booking_contact", "booking_surname", "booking_code")
+PERSONAL_MASK = "[预约信息]"
 FILTERS = ("all", "low_confidence", "fallback", "handoff")
 
 
@@ -34,8 +37,11 @@ class InboxQuery:
     # A language code (knowledge/languages.yml): only the citizens' lines in that language.
     language: str | None = None
     limit: int = 200
-    # Paging (the workbench shows 50 rows a page) and grouping of identical and near-identical questions.
+    # Paging (issue 10, item 8): the page starts after `offset` entries, and only the `scan` most
+    # recent citizen lines (in the date range) are read, not the whole transcript table.
     offset: int = 0
+    scan: int = 2000
+    # Identical and near-identical questions as one row with a count (issue 11).
     group: bool = False
 
 
@@ -104,18 +110,43 @@ class Inbox:
         self.db = database
 
     def entries(self, query: InboxQuery) -> list[dict[str, Any]]:
+        return self.page(query)["entries"]
+
+    def page(self, query: InboxQuery) -> dict[str, Any]:
+        """{"entries": one page, least certain first; "total": entries matching among the lines read;
+        "offset"; "more": whether a next page exists}."""
         with self.db.session() as session:
-            statement = select(DeskMessage).order_by(DeskMessage.conversation_id, DeskMessage.id)
+            citizen = select(DeskMessage).where(DeskMessage.sender == "citizen")
             if query.since:
-                statement = statement.where(DeskMessage.created_at >= query.since)
+                citizen = citizen.where(DeskMessage.created_at >= query.since)
             if query.until:
-                statement = statement.where(DeskMessage.created_at < query.until)
-            rows = list(session.execute(statement).scalars())
-            conversations = {c.id: c for c in session.execute(select(DeskConversation)).scalars()}
+                citizen = citizen.where(DeskMessage.created_at < query.until)
+            lines = list(session.execute(citizen.order_by(DeskMessage.id.desc()).limit(query.scan)).scalars())
+            if not lines:
+                return {"entries": [], "total": 0, "offset": query.offset, "more": False}
+            wanted_ids = {line.id for line in lines}
+            conversation_ids = {line.conversation_id for line in lines}
+            # The lines read and what followed them: every later line of their conversations.
+            rows = list(
+                session.execute(
+                    select(DeskMessage)
+                    .where(DeskMessage.conversation_id.in_(conversation_ids), DeskMessage.id >= min(wanted_ids))
+                    .order_by(DeskMessage.conversation_id, DeskMessage.id)
+                ).scalars()
+            )
+            conversations = {
+                c.id: c
+                for c in session.execute(
+                    select(DeskConversation).where(DeskConversation.id.in_(conversation_ids))
+                ).scalars()
+            }
         entries = []
+        asked: dict[str, str | None] = {}  # conversation -> the booking question its last bot turn asked
         for index, line in enumerate(rows):
-            if line.sender != "citizen":
+            if line.sender != "citizen" or line.id not in wanted_ids:
                 continue
+            personal = asked.get(line.conversation_id) in PERSONAL_ANSWERS
+            asked[line.conversation_id] = (((line.data or {}).get("nlu") or {}).get("slots") or {}).get("requested_slot")
             replies = []
             for later in rows[index + 1 :]:
                 if later.conversation_id != line.conversation_id or later.sender == "citizen":
@@ -125,7 +156,7 @@ class Inbox:
             entry = {
                 "message_id": line.id,
                 "conversation_id": line.conversation_id,
-                "text": mask(line.text),
+                "text": PERSONAL_MASK if personal else mask(line.text),
                 "at": line.created_at.isoformat(timespec="seconds") + "Z",
                 **understood,
                 "outcome": outcome_of(replies, conversations.get(line.conversation_id)),
@@ -137,12 +168,13 @@ class Inbox:
         entries.sort(key=lambda e: (e["confidence"] if e["confidence"] is not None else -1.0, e["message_id"]))
         if query.group:
             entries = _grouped(entries)
-        return entries[query.offset : query.offset + query.limit]
-
-    def page(self, query: InboxQuery) -> dict[str, Any]:
-        """One page of the inbox and the number of rows in all."""
-        everything = self.entries(InboxQuery(**{**query.__dict__, "offset": 0, "limit": 1_000_000}))
-        return {"entries": everything[query.offset : query.offset + query.limit], "total": len(everything)}
+        start = max(0, query.offset)
+        return {
+            "entries": entries[start : start + query.limit],
+            "total": len(entries),
+            "offset": start,
+            "more": start + query.limit < len(entries),
+        }
 
     @staticmethod
     def _wanted(entry: dict[str, Any], query: InboxQuery) -> bool:
@@ -189,7 +221,7 @@ class Inbox:
     def asked_counts(self) -> dict[str, int]:
         """How often each item was asked about (by what the bot answered or understood)."""
         counts: dict[str, int] = {}
-        for entry in self.entries(InboxQuery(limit=100000)):
+        for entry in self.entries(InboxQuery(limit=100000, scan=100000)):
             if entry["item"]:
                 counts[entry["item"]] = counts.get(entry["item"], 0) + 1
         return counts

@@ -115,6 +115,7 @@ class TrainerService:
         return await self.pool.run(self.inbox_.entries, query)
 
     async def inbox_page(self, query: InboxQuery) -> dict[str, Any]:
+        """One page of the inbox, with its total and whether more follow (issue 10, item 8)."""
         return await self.pool.run(self.inbox_.page, query)
 
     async def items(self) -> list[dict[str, Any]]:

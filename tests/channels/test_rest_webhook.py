@@ -128,7 +128,7 @@ def test_with_nlu_the_reply_carries_what_was_understood(rasa_stack):
     assert answer["nlu"]["intent"] == "item_passport_renewal"
     assert answer["nlu"]["slots"]["guide_item"] == "passport-renewal"
     # Only the slots the inbox shows: never the case proof.
-    assert set(answer["nlu"]["slots"]) == {"guide_item", "aspect", "language"}
+    assert set(answer["nlu"]["slots"]) == {"guide_item", "aspect", "language", "requested_slot"}
     # Without the flag, the reply is the plain list every other client reads.
     assert isinstance(rest(rasa_stack, user, "那要多少钱？"), list)
 

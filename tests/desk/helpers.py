@@ -4,6 +4,7 @@ a citizen's socket, and the browser's steps. Fixtures are in tests/conftest.py."
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from bot.desk.config import DeskConfig
 from bot.desk.conversations import Conversations
 from bot.desk.handlers import ACCOUNTS, SERVICE
 from bot.desk.ids import issue_id
+from bot.desk.passwords import hash_password
 from bot.desk.presence import Presence
 from bot.desk.service import DeskService
 from bot.server import create_app
@@ -42,10 +44,19 @@ def new_id() -> str:
     return issue_id()
 
 
+@functools.lru_cache(maxsize=1)
+def password_hash() -> str:
+    """PASSWORD hashed once: each scrypt run costs a noticeable part of a second."""
+    return hash_password(PASSWORD)
+
+
 def ensure_user(accounts: Accounts, name: str, role: str = "clerk") -> dict[str, Any]:
-    """Accounts persist in the session's shared database; create each once."""
+    """Accounts persist in the session's shared database; create each once.
+
+    The display name (what citizens see) is the name here, so that tests read as the console would.
+    """
     if accounts.user_by_name(name) is None:
-        accounts.create_user(name, role, PASSWORD)
+        accounts.add_user(name, role, password_hash(), display_name=name)
     return accounts.user_by_name(name)
 
 

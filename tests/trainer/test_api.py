@@ -89,6 +89,32 @@ async def test_inbox_is_masked_least_certain_first_and_filtered(desk_for_trainer
         await trainer.close()
 
 
+async def test_the_inbox_comes_in_pages_and_reads_only_recent_lines(desk_for_trainers):
+    """Issue 10, item 8: not every message on each request."""
+    from bot.trainer.inbox import Inbox, InboxQuery
+
+    ids = [
+        seed_message(desk_for_trainers, f"第{n}个问题", {"intent": "nlu_fallback", "confidence": n / 10}, {})
+        for n in range(7)
+    ]
+    trainer = await Clerk.login(desk_for_trainers, "训练员翻页", role="trainer")
+    try:
+        pages = []
+        for offset in (0, 3, 6):
+            status, page = await trainer.get(f"/trainer/api/inbox?limit=3&offset={offset}")
+            assert status == 200 and page["total"] == 7
+            pages.append(page)
+        assert [len(p["entries"]) for p in pages] == [3, 3, 1]
+        assert [p["more"] for p in pages] == [True, True, False]
+        seen = [e["message_id"] for p in pages for e in p["entries"]]
+        assert seen == ids, "least certain first, each entry on one page"
+    finally:
+        await trainer.close()
+    # Only the most recent citizen lines are read: the oldest fall out of a small scan.
+    recent = Inbox(Database(desk_for_trainers.config.database_url)).page(InboxQuery(scan=4))
+    assert recent["total"] == 4 and {e["message_id"] for e in recent["entries"]} == set(ids[3:])
+
+
 async def test_correction_is_validated_saved_masked_and_pending(desk_for_trainers):
     message = seed_message(
         desk_for_trainers,
@@ -170,5 +196,29 @@ async def test_marked_spans_are_checked_against_the_masked_text(desk_for_trainer
             body = {"intent": "check_case_status", "entities": [{"entity": "case_no", "text": guess}]}
             answers.append(await trainer.post(f"/trainer/api/inbox/{message}/correct", body))
         assert answers[0] == answers[1] and answers[0][0] == 422
+    finally:
+        await trainer.close()
+
+
+async def test_answers_to_the_booking_name_and_contact_questions_are_masked_whole(desk_for_trainers):
+    """A bare "陈小明" has no pattern to mask: the question it answered (`requested_slot`) tells (issue 14)."""
+    server = desk_for_trainers
+    conversation = new_id()
+    server.conversations.ensure_conversation(conversation)
+    asked = {"intent": "booking_choice", "confidence": 1.0, "slots": {"requested_slot": "booking_name"}}
+    server.conversations.add_line(conversation, Line("citizen", "/booking_choice", {"nlu": asked}))
+    name = server.conversations.add_line(
+        conversation, Line("citizen", "陈小明", {"nlu": {"intent": "greet", "slots": {"requested_slot": "booking_contact"}}})
+    )
+    contact = server.conversations.add_line(
+        conversation, Line("citizen", "chen.xm@example.com", {"nlu": {"intent": "greet", "slots": {"requested_slot": None}}})
+    )
+    after = server.conversations.add_line(conversation, Line("citizen", "谢谢", {"nlu": {"intent": "thank", "slots": {}}}))
+    trainer = await Clerk.login(server, "训练员乙", role="trainer")
+    try:
+        _, data = await trainer.get("/trainer/api/inbox")
+        texts = {entry["message_id"]: entry["text"] for entry in data["entries"]}
+        assert texts[name["id"]] == texts[contact["id"]] == "[预约信息]"
+        assert texts[after["id"]] == "谢谢"
     finally:
         await trainer.close()

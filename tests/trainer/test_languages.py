@@ -66,6 +66,9 @@ def test_a_candidate_worse_in_any_language_is_refused_unless_an_admin_overrides(
         async def load_model(self, model_path: str) -> bool:
             return True
 
+        async def model_file(self) -> str | None:
+            return None
+
     database = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
     database.create_schema()
     model = tmp_path / "candidate.tar.gz"

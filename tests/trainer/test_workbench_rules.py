@@ -147,12 +147,17 @@ def test_comparison_lists_better_and_worse_questions(tmp_path):
 class FakeRasa:
     """Stands in for the Rasa server's PUT /model (the stack tests use the real one)."""
 
-    def __init__(self):
+    def __init__(self, live: str | None = None):
         self.loaded = []
+        self.live = live
 
     async def load_model(self, model_path):
         self.loaded.append(model_path)
+        self.live = model_path
         return True
+
+    async def model_file(self):
+        return self.live
 
 
 def finished_job(db, tmp_path, worse: bool) -> int:
@@ -181,6 +186,21 @@ def test_worse_candidate_needs_an_admin_override(db, tmp_path):
     assert not asyncio.run(activation.activate(worse, "trainer1", "trainer", override=True)).ok
     assert asyncio.run(activation.activate(worse, "boss", "admin", override=True)).ok
     assert activation.history()[0]["override"] is True and activation.history()[0]["by"] == "boss"
+
+
+def test_the_comparison_is_with_the_model_live_at_activation_not_at_training(db, tmp_path):
+    """Issue 10: a job compared with model A; B went live since (an activation, a rollback)."""
+    job = finished_job(db, tmp_path, worse=False)
+    with db.session() as session:
+        row = session.get(TrainingJob, job)
+        row.result = {**row.result, "live_model": "live-a.tar.gz"}
+    server = FakeRasa(live=str(tmp_path / "live-b.tar.gz"))
+    refused = asyncio.run(Activation(db, server).activate(job, "trainer1", "trainer"))
+    assert not refused.ok and "live-b.tar.gz" in refused.message and not server.loaded
+    assert asyncio.run(Activation(db, server).activate(job, "boss", "admin", override=True)).ok
+    # Compared with the model that is live: nothing stale.
+    server = FakeRasa(live=str(tmp_path / "live-a.tar.gz"))
+    assert asyncio.run(Activation(db, server).activate(job, "trainer1", "trainer")).ok
 
 
 def test_activation_and_rollback_are_recorded(db, tmp_path):

@@ -1,0 +1,127 @@
+"""The booking forms' validation actions on their own (no Rasa): each answer read, the next question asked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.actions.booking import ValidateBookingForm, ValidateBookingManageForm
+from tests.helpers import make_tracker, run_action, slot_events
+
+
+class Conversation:
+    """Runs one form's validation action turn after turn, carrying the slots as Rasa would."""
+
+    def __init__(self, action, form: str, sender: str = "form-test"):
+        self.action, self.form, self.sender = action, form, sender
+        self.slots: dict[str, Any] = {}
+        self.active = False
+
+    def say(self, text: str, intent: str = "affirm", entities: list[dict] | None = None) -> list[dict]:
+        if text.startswith("/booking_choice"):
+            value = json.loads(text[len("/booking_choice") :])["booking_choice"]
+            intent, entities = "booking_choice", [{"entity": "booking_choice", "value": value}]
+        tracker = make_tracker(text, intent, entities=entities, slots=self.slots, sender_id=self.sender)
+        tracker.active_loop = {"name": self.form} if self.active else {}
+        events, messages = run_action(self.action, tracker)
+        self.slots.update(slot_events(events))
+        self.active = self.slots.get("requested_slot") is not None
+        return messages
+
+    def tap(self, messages: list[dict], start: str) -> list[dict]:
+        payload = next(
+            b["payload"]
+            for m in messages
+            for b in m.get("buttons") or []
+            if f'"booking_choice": "{start}' in b["payload"]
+        )
+        return self.say(payload)
+
+
+def text(messages: list[dict]) -> str:
+    return "\n".join(m.get("text") or "" for m in messages)
+
+
+def test_a_booking_turn_by_turn_with_a_correction_and_the_summary(database):
+    chat = Conversation(ValidateBookingForm(), "booking_form")
+    first = chat.say(
+        "我想预约米兰服务站视频办委托书公证",
+        "book_appointment",
+        [
+            {"entity": "guide_item", "value": "notary-power-of-attorney"},
+            {"entity": "place", "value": "milan", "start": 4, "end": 9},
+        ],
+    )
+    assert chat.slots["requested_slot"] == "booking_slot" and chat.slots["booking_mode"] == "video", text(first)
+    chat.tap(first, "slot:")
+    assert chat.slots["requested_slot"] == "booking_name"
+    assert "姓名" in text(chat.say("12345"))
+    chat.say("陈小明")
+    assert "格式不对" in text(chat.say("chen@"))
+    summary = chat.say("chen@example.com")
+    assert chat.slots["requested_slot"] == "booking_confirmed" and "chen@example.com" in text(summary)
+    again = chat.tap(summary, "change:booking_slot")
+    assert chat.slots["requested_slot"] == "booking_slot" and chat.slots["booking_name"] == "陈小明"
+    summary = chat.tap(again, "slot:")
+    done = chat.tap(summary, "do:confirm")
+    booking = next(m["custom"]["booking"] for m in done if "booking" in m.get("custom", {}))
+    assert chat.slots["requested_slot"] is None and booking["place"] == "milan"
+    assert database.booking_by_code(booking["code"]).contact == "chen@example.com"
+
+
+def test_a_forged_slot_is_not_booked_and_stop_saves_nothing(database):
+    chat = Conversation(ValidateBookingForm(), "booking_form", "forger")
+    chat.say(
+        "预约罗马服务站到场办委托书公证",
+        "book_appointment",
+        [
+            {"entity": "guide_item", "value": "notary-power-of-attorney"},
+            {"entity": "place", "value": "rome", "start": 2, "end": 7},
+        ],
+    )
+    forged = chat.say('/booking_choice{"booking_choice": "slot:2026-12-02T03:17Z"}')
+    assert chat.slots["requested_slot"] == "booking_slot" and "请点选一个时间" in text(forged)
+    stopped = chat.say("算了，不约了", "deny")
+    assert chat.slots["requested_slot"] is None and stopped[0]["custom"]["booking"] == {"stopped": True}
+    assert database.bookings_of_conversation("forger") == []
+
+
+def test_manage_with_a_wrong_surname_or_code_gets_the_same_answer(database):
+    from datetime import datetime
+
+    made = database.book(
+        place_id="rome",
+        starts_at=datetime(2026, 12, 3, 9),
+        capacity=2,
+        mode="in_person",
+        name="林小红",
+        contact="lin@example.com",
+        item_id="notary-power-of-attorney",
+    )
+    wrong_surname = Conversation(ValidateBookingManageForm(), "booking_manage_form", "m1").say(
+        f"查看预约 {made.code} 王", "manage_booking"
+    )
+    wrong_code = Conversation(ValidateBookingManageForm(), "booking_manage_form", "m2").say(
+        "查看预约 BK2222Z2 林", "manage_booking"
+    )
+    assert text(wrong_surname) == text(wrong_code)
+    chat = Conversation(ValidateBookingManageForm(), "booking_manage_form", "m3")
+    chat.say("我要取消预约", "manage_booking")
+    assert chat.slots["requested_slot"] == "booking_code"
+    chat.say(made.code)
+    assert chat.slots["requested_slot"] == "booking_surname"
+    cancelled = chat.say("lin")
+    assert chat.slots["requested_slot"] is None and "已取消" in text(cancelled)
+    assert database.booking_by_code(made.code).status == "cancelled"
+
+
+def test_a_question_about_booking_gets_the_guide_with_the_booking_button(database):
+    tracker = make_tracker(
+        "海外服务站怎么预约",
+        "book_appointment",
+        ranking=[("book_appointment", 0.55), ("item_overseas_site_appointment", 0.4), ("item_passport_renewal", 0.05)],
+    )
+    events, messages = run_action(ValidateBookingForm(), tracker)
+    assert messages[0]["custom"]["guide_item"] == "overseas-site-appointment"
+    assert any(b["payload"] == "/book_appointment" for b in messages[0]["buttons"])
+    assert slot_events(events)["requested_slot"] is None
