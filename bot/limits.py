@@ -16,6 +16,8 @@ MESSAGES_PER_ADDRESS = (60, 60)
 # socket.io session and history requests from one address: a reloading widget needs a few.
 SESSION_REQUESTS_PER_ADDRESS = (30, 60)
 HISTORY_REQUESTS_PER_ADDRESS = (120, 60)
+# Attachments (up to 10 MB each, kept in the database) from one address: 20 in 10 minutes.
+ATTACHMENTS_PER_ADDRESS = (20, 600)
 
 
 def rate_limit(name: str, default: tuple[int, int]) -> tuple[int, int]:

@@ -75,6 +75,17 @@ class RasaClient:
                 return reply.status == 200
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return False
+    async def ranking(self, text: str) -> list[tuple[str, float]]:
+        """The NLU's intent ranking for a text (Rasa's /model/parse; no tracker touched), [] when down."""
+        try:
+            async with self._http.post(f"{self.url}/model/parse", params={"token": self.token}, json={"text": text}) as reply:
+                if reply.status != 200:
+                    return []
+                parsed = await reply.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return []
+        ranking = parsed.get("intent_ranking") if isinstance(parsed, dict) else None
+        return [(r["name"], float(r.get("confidence") or 0.0)) for r in ranking or [] if isinstance(r, dict) and r.get("name")]
 
     async def resume(self, conversation_id: str) -> bool:
         """Appends `resume` to the tracker so the bot talks again, with the slots it had.

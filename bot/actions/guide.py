@@ -22,6 +22,7 @@ from bot.actions.answers import FULL
 from bot.actions.context import STRONG, Decision, State, Turn, decide, ordered_aspects
 from bot.actions.handoff import hand_off
 from bot.actions.language import Reply
+from bot.actions.platform import answer_platform, is_platform_question
 from bot.actions.resources import knowledge
 from bot.actions.understanding import item_ranking, latest_place
 from bot.knowledge import intent_for
@@ -99,11 +100,17 @@ def offer_candidates(
     kb = knowledge()
     entity = f'{{"aspect":"{aspect}"}}' if aspect else ""
     custom: dict[str, Any] = {"candidates": items}
-    reply.send(
-        reply.say("offer_candidates"),
-        [{"title": kb.title(item, reply.language), "payload": f"/{intent_for(item)}{entity}"} for item in items],
-        **custom,
-    )
+    if len(items) == 1:
+        # A list of one is a yes/no question: "您是想问普通护照换发吗？"
+        title = kb.title(items[0], reply.language)
+        yes = {"title": reply.say("button.yes"), "payload": f"/{intent_for(items[0])}{entity}"}
+        reply.send(reply.say("offer_one", title=title), [yes, reply.button("button.no", "/deny")], **custom)
+    else:
+        reply.send(
+            reply.say("offer_candidates"),
+            [{"title": kb.title(item, reply.language), "payload": f"/{intent_for(item)}{entity}"} for item in items],
+            **custom,
+        )
     # The offer is pending until a reply picks one (by title, word, ordinal or button).
     return [SlotSet("candidates", items), SlotSet("aspect", aspect), SlotSet("context", trace), *reply.events()]
 
@@ -139,6 +146,10 @@ def carry_out(reply: Reply, tracker: Tracker, decision: Decision, state: State) 
         return remembered + answer_guide(reply, decision.item, decision.aspects, place, trace, state.topics)
     if decision.action == "offer":
         return remembered + offer_candidates(reply, decision.candidates, aspect, trace)
+    if is_platform_question(turn.text) and decision.action in ("ask_item", "not_understood"):
+        # No item in question, but the platform itself: its sites' hours, addresses, phones.
+        answer_platform(reply, turn.text, knowledge(), place)
+        return remembered + [SlotSet("misunderstandings", 0.0), SlotSet("candidates", None), *reply.events()]
     if decision.action == "ask_item":
         return remembered + ask_which_item(reply, aspect)
     return remembered + not_understood(reply, tracker)

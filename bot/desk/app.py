@@ -44,6 +44,8 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/api/conversations", h.new_conversation),
     ("POST", "/api/conversations/{conversation_id}/messages", h.post_message),
     ("GET", "/api/conversations/{conversation_id}/messages", h.get_messages),
+    ("POST", "/api/conversations/{conversation_id}/attachments", h.citizen_attachment),
+    ("GET", "/api/conversations/{conversation_id}/attachments/{attachment_id}", h.citizen_attachment_file),
     ("GET", "/login", h.login_page),
     ("POST", "/api/login", h.login),
     ("POST", "/api/logout", h.logout),
@@ -56,6 +58,13 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/api/console/users/{user_id}/languages", h.set_languages),
     ("GET", "/api/console/cases/{case_no}", h.case_lookup),
     ("GET", "/api/console/conversations/{conversation_id}", h.conversation),
+    ("GET", "/api/console/conversations/{conversation_id}/suggestions", h.suggestions),
+    ("GET", "/api/console/canned", h.canned),
+    ("POST", "/api/console/canned", h.canned_add),
+    ("POST", "/api/console/canned/{canned_id}/delete", h.canned_delete),
+    ("GET", "/api/console/attachments/{attachment_id}", h.console_attachment_file),
+    # Before the {action} route, which would take "attachments" for an action.
+    ("POST", "/api/console/conversations/{conversation_id}/attachments", h.clerk_attachment),
     # {action}: one of handlers.CONSOLE_ACTIONS (claim, reply, note, transfer, handback, close).
     ("POST", "/api/console/conversations/{conversation_id}/{action}", h.console_action),
     # Appointments (issue 14): the bookings page, its API, the citizens' calendar files.
@@ -107,6 +116,7 @@ def init_app(
         locks=locks,
         redis=redis,
         manager=manager,
+        schedule=config.clerk_schedule,
     )
     accounts = AccountService(database)
     app = web.Application(middlewares=list(middlewares), client_max_size=64 * 1024)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.db import database_url
 from bot.desk.offers import OFFER_DELAY_S
+from bot.desk.waiting import Schedule
 from bot.limits import MESSAGES_PER_ADDRESS, MESSAGES_PER_CONVERSATION, rate_limit
 
 _PROJECT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,8 @@ class DeskConfig:
     offer_delay_s: float = OFFER_DELAY_S
     # Several desk instances (`make cluster`): socket.io rooms and the conversations' locks in Redis.
     redis_url: str | None = None
+    # When clerks work, for "back at … your time" out of hours. None (tests' default): always staffed.
+    clerk_schedule: Schedule | None = None
     # What the trainers' workbench edits and trains on; tests give a copy.
     training_data_dir: str = field(
         default_factory=lambda: os.environ.get("TRAINING_DATA_DIR", str(_PROJECT / "bot" / "data"))
@@ -56,6 +59,8 @@ class DeskConfig:
             "messages_per_address": rate_limit("DESK_MESSAGES_PER_ADDRESS", cls.messages_per_address),
             "offer_delay_s": float(os.environ.get("DESK_OFFER_DELAY_S", cls.offer_delay_s)),
             "redis_url": os.environ.get("DESK_REDIS_URL") or None,
+            # The schedule of sites.yml's clerk_hours (北京时间 周一至周六 8:30-20:30).
+            "clerk_schedule": None if os.environ.get("DESK_ALWAYS_STAFFED") == "1" else Schedule(),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ understood).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -300,6 +301,18 @@ class Conversations:
 
     def add_line(self, conversation_id: str, line: Line) -> dict[str, Any]:
         return self.add_lines(conversation_id, [line])[0]
+
+    def frequent_items(self, window: int) -> list[str]:
+        """The guide items of the bot's last `window` answers, the most frequent first."""
+        with self.db.session() as session:
+            rows = session.execute(
+                select(DeskMessage.data).where(DeskMessage.sender == "bot").order_by(DeskMessage.id.desc()).limit(window)
+            ).scalars()
+            counts = Counter(
+                ((data or {}).get("custom") or {}).get("guide_item") for data in rows if isinstance(data, dict)
+            )
+        counts.pop(None, None)
+        return [item for item, _ in counts.most_common()]
 
     def messages(self, conversation_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         with self.db.session() as session:

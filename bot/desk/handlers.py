@@ -6,13 +6,16 @@ Handlers never touch the tables: the DeskService and AccountService do, in their
 from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, Protocol
+from urllib.parse import quote, unquote
 
 from aiohttp import web
 
 from bot.desk import language
 from bot.desk.account_service import AccountService
+from bot.desk.attachments import MAX_BYTES, BadFile
 from bot.desk.config import DeskConfig
 from bot.desk.ids import issue_id
+from bot.desk.language import text as language_text
 from bot.desk.service import DeskError, DeskService, RouteFailed
 from bot.desk.webchat import bot_uttered, valid_session_id
 from bot.http_helpers import (
@@ -25,6 +28,7 @@ from bot.http_helpers import (
     requires,
     set_session_cookie,
 )
+from bot.knowledge import load_knowledge
 from bot.privacy import client_address, client_key, trusted_networks
 from bot.roles import CONSOLE, ROLES, STAFF
 
@@ -78,7 +82,14 @@ async def widget_js(request: web.Request) -> web.FileResponse:
 
 async def widget_strings(request: web.Request) -> web.Response:
     """The widget's languages and its own strings in each, from the catalog (knowledge/messages)."""
-    response = json_reply(language.widget_strings())
+    strings = language.widget_strings()
+    # The welcome's suggestions are the most asked items (their titles), once there is enough traffic.
+    frequent = await _service(request).frequent_items()
+    if len(frequent) >= 4:
+        knowledge = load_knowledge()
+        for code, texts in strings["strings"].items():
+            texts["suggestions"] = "|".join(knowledge.title(item, code) for item in frequent)
+    response = json_reply(strings)
     # Like widget.js: the widget may be embedded on any site.
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
@@ -214,12 +225,16 @@ async def me(request: web.Request) -> web.Response:
     # The supported languages (badges, filter, the admin's language page) come with who is logged in.
     names = language.load_languages().names
     supported = [{"code": code, "name": name} for code, name in names.items()]
+    knowledge = load_knowledge()
     return json_reply(
         {
             **{k: user[k] for k in ("id", "name", "display_name", "role", "must_change", "csrf")},
             "languages": user.get("languages") or [],
             "supported_languages": supported,
             "default_language": language.default_language(),
+            # The console shows items and aspects by their names, never by their internal ids (issue 11).
+            "guide_titles": {item_id: knowledge.title(item_id) for item_id in knowledge.guides},
+            "aspect_labels": {key: knowledge.aspect_label(key) for key in knowledge.aspects},
         }
     )
 
@@ -248,6 +263,125 @@ async def queue(request: web.Request) -> web.Response:
 @requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)
 async def live(request: web.Request) -> web.Response:
     return json_reply({"conversations": await _service(request).live()})
+
+
+async def _upload(request: web.Request) -> tuple[bytes, str]:
+    """The raw body of an upload (at most MAX_BYTES, read in chunks) and its display name (X-File-Name)."""
+    if (request.content_length or 0) > MAX_BYTES:
+        raise BadFile("attachment_too_big")
+    content = bytearray()
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        content += chunk
+        if len(content) > MAX_BYTES:
+            raise BadFile("attachment_too_big")
+    return bytes(content), unquote(request.headers.get("X-File-Name", "file"))[:200]
+
+
+async def _serve(found: Any, thumb: bool) -> web.Response:
+    body = found.thumb if thumb and found.thumb else found.content
+    mime = "image/jpeg" if thumb and found.thumb else found.mime
+    name = quote(found.name)
+    return web.Response(
+        body=body,
+        content_type=mime,
+        headers={
+            "Content-Disposition": f"inline; filename*=UTF-8''{name}",
+            "X-Content-Type-Options": "nosniff",
+            # A PDF opens in the browser's viewer, never as a page of the desk's origin.
+            "Content-Security-Policy": "sandbox",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
+
+
+async def citizen_attachment(request: web.Request) -> web.Response:
+    """A citizen sends a photo or a PDF (raw body): the conversation id is the key, as for messages."""
+    conversation_id = valid_session_id(request.match_info["conversation_id"])
+    if conversation_id is None:
+        return json_reply({"error": "会话编号不正确。"}, 400)
+    lang = language.normalise(request.headers.get("X-Language"))
+    if not await _service(request).allow_citizen_request("attachment", citizen_key(request)):
+        return json_reply({"error": language_text("too_fast", lang)}, 429)
+    try:
+        content, name = await _upload(request)
+    except BadFile as refused:
+        return json_reply({"error": language_text(refused.key, lang)}, 413)
+    try:
+        line = await _service(request).attach(conversation_id, content, name, language=lang)
+    except DeskError as error:
+        return _error(error)
+    return json_reply({"ok": True, "line": line})
+
+
+async def citizen_attachment_file(request: web.Request) -> web.Response:
+    conversation_id = valid_session_id(request.match_info["conversation_id"])
+    if conversation_id is None:
+        raise web.HTTPNotFound()
+    try:
+        found = await _service(request).attachment(conversation_id, int(request.match_info["attachment_id"]))
+    except (DeskError, ValueError):
+        raise web.HTTPNotFound() from None
+    return await _serve(found, request.query.get("thumb") == "1")
+
+
+@requires(*STAFF)  # clerks and admins: unmasked transcripts (issue 10, item 5)
+async def console_attachment_file(request: web.Request) -> web.Response:
+    try:
+        found = await _service(request).attachment(None, int(request.match_info["attachment_id"]))
+    except (DeskError, ValueError):
+        raise web.HTTPNotFound() from None
+    return await _serve(found, request.query.get("thumb") == "1")
+
+
+@requires(*STAFF)
+async def clerk_attachment(request: web.Request) -> web.Response:
+    """A clerk sends a file into the conversation they serve."""
+    try:
+        content, name = await _upload(request)
+        line = await _service(request).attach(request.match_info["conversation_id"], content, name, request["user"])
+    except BadFile as refused:
+        return json_reply({"error": language_text(refused.key, None)}, 413)
+    except DeskError as error:
+        return _error(error)
+    return json_reply({"ok": True, "line": line})
+
+
+@requires(*STAFF)
+async def canned(request: web.Request) -> web.Response:
+    """Shared and personal canned replies, in a language (`language`), matching a search (`q`)."""
+    language = request.query.get("language") or None
+    found = await _service(request).canned_search(request["user"]["id"], language, request.query.get("q", "")[:100])
+    return json_reply({"canned": found})
+
+
+@requires(*STAFF)
+async def canned_add(request: web.Request) -> web.Response:
+    try:
+        return json_reply(await _service(request).canned_add(request["user"], await read_json_body(request)))
+    except DeskError as error:
+        return _error(error)
+
+
+@requires(*STAFF)
+async def canned_delete(request: web.Request) -> web.Response:
+    try:
+        canned_id = int(request.match_info["canned_id"])
+    except ValueError:
+        return json_reply({"error": "没有这条常用回复。"}, 404)
+    try:
+        await _service(request).canned_delete(request["user"], canned_id)
+    except DeskError as error:
+        return _error(error)
+    return json_reply({"ok": True})
+
+
+@requires(*STAFF)  # clerks and admins: unmasked transcripts (issue 10, item 5)
+async def suggestions(request: web.Request) -> web.Response:
+    """The bot's top three items for the citizen's last message, with insertable sections."""
+    try:
+        return json_reply(await _service(request).suggestions(request.match_info["conversation_id"]))
+    except DeskError as error:
+        return _error(error)
 
 
 @requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)

@@ -22,7 +22,7 @@ from bot.desk.handlers import citizen_key
 from bot.desk.ids import issue_id
 from bot.desk.language import client_language
 from bot.desk.language import text as say_text
-from bot.desk.service import DeskError, DeskService, run_in_background
+from bot.desk.service import MAX_CONTACT, DeskError, DeskService, run_in_background
 from bot.desk.webchat import bot_uttered, valid_session_id
 from bot.http_helpers import COOKIE
 from bot.privacy import client_key
@@ -93,6 +93,9 @@ class SocketNotifier:
     async def typing(self, conversation_id: str, on: bool) -> None:
         await self.sio.emit("desk_typing", {"on": on}, room=conversation_id, namespace=CITIZENS)
 
+    async def queue_position(self, conversation_id: str, status: dict[str, Any]) -> None:
+        await self.sio.emit("desk_queue", status, room=conversation_id, namespace=CITIZENS)
+
     async def to_console(self, event: str, payload: dict[str, Any]) -> None:
         await self.sio.emit(event, payload, room=CLERKS_ROOM, namespace=CONSOLE)
 
@@ -156,8 +159,13 @@ class CitizenNamespace(socketio.AsyncNamespace):
         # `language` + `language_source` (our widget: "picked" or "locale"; rasa-webchat's
         # customData.language alone counts as the citizen's pick, see bot/desk/language.py).
         # Bounded: what a client sends is stored (country, site) and passed on to Rasa (issue 10, item 8).
-        keys = ("country", "site", "page", "lang", "language", "language_source")
+        # `timezone` (an IANA name from the browser): "back at 01:30 your time" out of hours.
+        keys = ("country", "site", "page", "lang", "language", "language_source", "timezone")
         metadata = {k: custom[k][:METADATA_CHARS] for k in keys if isinstance(custom.get(k), str)}
+        # `contact` (e-mail, phone or WeChat id): a message left while waiting, answered later (a ticket);
+        # longer than the other fields, bounded by the service (MAX_CONTACT).
+        if isinstance(custom.get("contact"), str):
+            metadata["contact"] = custom["contact"][:MAX_CONTACT]
         metadata["client"] = (await self.get_session(sid)).get("client")
         try:
             stored, created, conversation = await self.service.accept(

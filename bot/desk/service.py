@@ -27,6 +27,8 @@ from sqlalchemy.exc import OperationalError
 from bot.db import Database
 from bot.desk import feedback as satisfaction
 from bot.desk.accounts import Accounts
+from bot.desk.attachments import Attachments, BadFile, clean
+from bot.desk.canned import CannedError, CannedReplies
 from bot.desk.conversations import Conversations, Line, RateLimited
 from bot.desk.feedback import ASKED_CITIZEN, ASKED_CLOSED, ASKED_HANDBACK, Feedback
 from bot.desk.language import PICKED, client_language, speaks
@@ -35,10 +37,13 @@ from bot.desk.locks import ClusterLocks, KeyedLocks
 from bot.desk.offers import OFFER_DELAY_S, annotate, queue_for
 from bot.desk.presence import Presence
 from bot.desk.tables import BOT, CLERK, CLOSED, WAITING
+from bot.desk.waiting import Schedule, WaitStatus, expected_minutes, wait_status
 from bot.desk.webchat import bot_data
 from bot.i18n import load_languages
-from bot.knowledge import SAMPLE_NOTICE, load_knowledge
+from bot.knowledge import SAMPLE_NOTICE, item_for, load_knowledge
+from bot.knowledge.places import place_in
 from bot.limits import (
+    ATTACHMENTS_PER_ADDRESS,
     HISTORY_REQUESTS_PER_ADDRESS,
     MAX_TEXT,
     MESSAGES_PER_ADDRESS,
@@ -65,6 +70,11 @@ HEALTH_TIMEOUT_S = 2.0
 # longer than Rasa's timeout plus a conversation lock's expiry. Older than the look-back: let it be.
 UNROUTED_AFTER_S = 15.0
 UNROUTED_LOOKBACK = timedelta(hours=1)
+MAX_CONTACT = 120
+# Attachments one conversation may hold: a citizen cannot fill the shared database.
+MAX_ATTACHMENTS = 20
+# The widget's suggested questions: the most answered items among the bot's last answers, re-read every 10 minutes.
+FREQUENT_WINDOW, FREQUENT_TTL_S = 5000, 600
 # A payload is stored with the line when it differs from the text shown: bounded like the text (issue 10, item 8).
 MAX_PAYLOAD = MAX_TEXT
 # Events on system lines: the widget switches on these (bot_uttered metadata), never on the wording.
@@ -79,6 +89,8 @@ class Notifier(Protocol):
     async def typing(self, conversation_id: str, on: bool) -> None: ...
 
     async def to_console(self, event: str, payload: dict[str, Any]) -> None: ...
+
+    async def queue_position(self, conversation_id: str, status: dict[str, Any]) -> None: ...
 
 
 # Rasa reads text starting with "/" as an intent ("/restart" would reset the conversation and
@@ -124,8 +136,11 @@ class DeskService:
         locks: KeyedLocks | ClusterLocks | None = None,
         redis: Any = None,
         manager: Any = None,
+        schedule: Schedule | None = None,
     ):
         self.limits = limits
+        # When clerks work (waiting.py); None: always, the wording then depends on who is online.
+        self.schedule = schedule
         self.offer_delay = offer_delay
         self.database = database
         self.conversations = Conversations(database)
@@ -134,6 +149,9 @@ class DeskService:
         self.metrics = DeskMetrics()
         self.presence = Presence(database)
         self.accounts = Accounts(database)
+        self.canned = CannedReplies(database)
+        self.attachments = Attachments(database)
+        self._frequent: tuple[float, list[str]] | None = None
         self.rasa = rasa
         self.notifier = notifier
         self.clerk_hours = clerk_hours
@@ -220,10 +238,17 @@ class DeskService:
         if metadata.get("client"):
             limits.append((f"msg:addr:{metadata['client']}", *per_address))
         data = {"payload": payload} if payload and payload != text else {}
+        contact = str(metadata.get("contact") or "").strip()[:MAX_CONTACT]
+        if contact:
+            # A message left with a way to be reached: the console shows it as a ticket.
+            data["contact"] = contact
+        # The place the citizen names, for the console's 国家/站点 when the widget did not send it.
+        said_country, said_site = place_in(text)
+        country, site = metadata.get("country") or said_country, metadata.get("site") or said_site
         try:
             stored, created, conversation = await self._db(
                 self.conversations.accept_citizen_line,
-                conversation_id, text, data, client_id, limits, metadata.get("country"), metadata.get("site"),
+                conversation_id, text, data, client_id, limits, country, site,
                 language if source == PICKED else None, metadata.get("client"),
             )  # fmt: skip
         except RateLimited as refused:
@@ -376,10 +401,22 @@ class DeskService:
             language = _language(conversation, metadata)
             down = self._system("bot_down", EVENT_QUEUED, language)
             await self._db(self.conversations.mark_routed, stored["id"])
-            return await self._to_queue(conversation_id, "bot_unavailable", {}, down, False, language)
+            zone = metadata.get("timezone")
+            return await self._to_queue(conversation_id, "bot_unavailable", {}, down, False, language, zone=zone)
         await self.notifier.typing(conversation_id, False)
         self.metrics.messages.labels(outcome=outcome(replies)).inc()
         handoff = _handoff(replies)
+        language = None
+        if handoff:
+            # One coherent message: the bot's hand-off line says where the citizen stands (position and
+            # expected wait), or, with nobody online or out of hours, is replaced by what the desk says then.
+            picked = conversation.get("language") if conversation.get("language_source") == PICKED else None
+            language = picked or _reply_language(replies) or _language(conversation, metadata)
+            status = await self._wait_status(conversation_id, language, metadata.get("timezone"))
+            said = say_text(status.key, language, **status.values)
+            for reply in replies:
+                if (reply.get("custom") or {}).get("handoff") is not None:
+                    reply["text"] = f"{reply.get('text') or ''}{_space(language)}{said}" if status.kind == "position" else said
         # What the NLU made of the citizen's line goes to its `data.nlu` (the trainers' inbox).
         # `routed`: the line got its answer; a re-send or a restart does not send it again (item 4).
         data = {**stored["data"], "routed": True}
@@ -395,11 +432,8 @@ class DeskService:
         for line in lines:
             await self._deliver(conversation_id, line)
         if handoff:
-            # A pick stays the conversation's language; otherwise the bot's answer tells it.
-            picked = conversation.get("language") if conversation.get("language_source") == PICKED else None
-            language = picked or answered_in or _language(conversation, metadata)
             reason = handoff.get("reason") or "user_request"
-            more, state = await self._to_queue(conversation_id, reason, None, None, True, language)
+            more, state = await self._to_queue(conversation_id, reason, None, None, True, language, told=True)
             return lines + more, state
         return lines, BOT
 
@@ -420,7 +454,11 @@ class DeskService:
         line: Line | None,
         bot_paused: bool,
         language: str | None = None,
+        told: bool = False,
+        zone: str | None = None,
     ) -> tuple[list[dict[str, Any]], str]:
+        """Queues the conversation; unless `told` (the hand-off line said it), a desk line says where the
+        citizen stands (waiting.py)."""
         lines = []
         if line:
             lines.append(await self.say(conversation_id, line))
@@ -429,14 +467,21 @@ class DeskService:
             # A clerk has it already.
             return lines, (await self._db(self.conversations.conversation, conversation_id))["state"]
         online = await self._db(self.presence.online_clerks)
-        if not online:
-            nobody = self._system("nobody_online", EVENT_QUEUED, language, hours=self.hours(language))
-            lines.append(await self.say(conversation_id, nobody))
-        elif not any(speaks(clerk, language) for clerk in online):
+        if not told:
+            status = await self._wait_status(conversation_id, language, zone)
+            lines.append(await self.say(conversation_id, self._system(status.key, EVENT_QUEUED, language, **status.values)))
+        if online and not any(speaks(clerk, language) for clerk in online):
             # Said in the citizen's language: a clerk will answer, in Chinese or English.
             lines.append(await self.say(conversation_id, self._system("no_speaker", EVENT_QUEUED, language)))
         await self._announce(conversation_id, waiting=True)
         return lines, WAITING
+
+    async def _wait_status(self, conversation_id: str, language: str | None, zone: str | None) -> WaitStatus:
+        """Where the conversation stands (or would stand, if not queued yet) in the queue, and who is there."""
+        online = await self._db(self.presence.online_clerks)
+        waiting = [c["id"] for c in await self._db(self.conversations.queue)]
+        position = waiting.index(conversation_id) + 1 if conversation_id in waiting else len(waiting) + 1
+        return wait_status(self.schedule, position, len(online), self.hours(language), zone)
 
     def hours(self, language: str | None) -> str:
         """The clerks' hours in `language`: the configured text for Chinese, the translation otherwise."""
@@ -468,6 +513,10 @@ class DeskService:
         online = await self._db(self.presence.online_clerks)
         queue = [annotate(c, online, self.offer_delay) for c in await self._db(self.conversations.queue)]
         await self.notifier.to_console("queue", {"queue": queue})
+        # Each waiting citizen's widget shows its position and expected wait, updated as the queue moves.
+        for position, waiting_one in enumerate(queue, start=1):
+            minutes = expected_minutes(position, len(online)) if online else None
+            await self.notifier.queue_position(waiting_one["id"], {"position": position, "minutes": minutes})
         if waiting:
             await self.notifier.to_console("waiting", {"conversation": annotate(conversation, online, self.offer_delay)})
 
@@ -476,7 +525,8 @@ class DeskService:
 
         A missing address shares one bucket rather than escaping the limit.
         """
-        events, seconds = SESSION_REQUESTS_PER_ADDRESS if kind == "session" else HISTORY_REQUESTS_PER_ADDRESS
+        limits = {"session": SESSION_REQUESTS_PER_ADDRESS, "attachment": ATTACHMENTS_PER_ADDRESS}
+        events, seconds = limits.get(kind, HISTORY_REQUESTS_PER_ADDRESS)
         return await self._db(self.database.allow, f"{kind}:addr:{client or 'unknown'}", events, seconds)
 
     async def history(self, conversation_id: str, after: int = 0) -> tuple[dict[str, Any] | None, list[dict]]:
@@ -524,6 +574,60 @@ class DeskService:
             # Guide texts are sample content until the operating agency replaces them.
             "sample_notice": SAMPLE_NOTICE,
         }
+
+    async def frequent_items(self, limit: int = 5) -> list[str]:
+        """The items the bot answered most often lately (its last FREQUENT_WINDOW answers), read at most
+        every FREQUENT_TTL_S seconds: the widget's suggested questions."""
+        now = time.monotonic()
+        if self._frequent is None or now - self._frequent[0] > FREQUENT_TTL_S:
+            self._frequent = (now, await self._read(self.conversations.frequent_items, FREQUENT_WINDOW))
+        return self._frequent[1][:limit]
+
+    async def canned_search(self, user_id: int, language: str | None, query: str) -> list[dict[str, Any]]:
+        return await self._read(self.canned.search, user_id, language, query)
+
+    async def canned_add(self, user: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await self._db(
+                self.canned.add, user, bool(body.get("shared")), str(body.get("language") or ""),
+                str(body.get("title") or ""), str(body.get("text") or ""),
+            )  # fmt: skip
+        except CannedError as refused:
+            raise DeskError(400, str(refused)) from None
+
+    async def canned_delete(self, user: dict[str, Any], canned_id: int) -> None:
+        try:
+            await self._db(self.canned.delete, user, canned_id)
+        except CannedError as refused:
+            raise DeskError(403, str(refused)) from None
+
+    async def suggestions(self, conversation_id: str) -> dict[str, Any]:
+        """The bot's top three guide items for the citizen's last message, each with its sections in the
+        conversation's language, for the clerk to insert into a reply and edit."""
+        from bot.actions.answers import ASPECT_ORDER, COMPOSERS  # the bot's own wording of each section
+
+        found = await self._conversation(conversation_id)
+        lines = await self._read(self.conversations.messages, conversation_id)
+        last = next((m["text"] for m in reversed(lines) if m["sender"] == "citizen"), "")
+        kb = load_knowledge()
+        ranked = [item_for(intent) for intent, _ in await self.rasa.ranking(last)] if last else []
+        understood = found.get("understood") or {}
+        fallback = [understood.get("guide_item"), *(understood.get("candidates") or [])]
+        items: list[str] = []
+        for item in [*ranked, *fallback]:
+            if item and kb.guide(item) and item not in items:
+                items.append(item)
+        language = found.get("language") or load_languages().default
+        result = []
+        for item in items[:3]:
+            guide = kb.guide(item, language)
+            sections = [
+                {"aspect": aspect, "label": kb.aspect_label(aspect, language), "text": COMPOSERS[aspect](guide, kb, language)}
+                for aspect in ASPECT_ORDER
+                if aspect in COMPOSERS
+            ]
+            result.append({"item": item, "title": kb.title(item), "sections": sections})
+        return {"for_text": last, "language": language, "items": result}
 
     async def case(self, case_no: str, user: dict[str, Any] | None = None) -> dict[str, Any]:
         case = await self._read(self.database.case_by_number, case_no.strip())
@@ -596,6 +700,37 @@ class DeskService:
             raise DeskError(400, _too_long("回复"))
         await self._own(conversation_id, user)
         return await self.say(conversation_id, Line("clerk", text, {}, user["display_name"]))
+
+    async def attach(
+        self, conversation_id: str, content: bytes, name: str, user: dict[str, Any] | None = None,
+        language: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Stores a citizen's (no `user`) or a clerk's attachment and delivers its line to both sides.
+
+        A refused file raises DeskError with the reason in the conversation's language (desk.attachment_*).
+        """
+        if user is not None:
+            conversation = await self._own(conversation_id, user)
+        else:
+            await self._db(self.conversations.ensure_conversation, conversation_id)
+            conversation = await self._conversation(conversation_id)
+        language = conversation.get("language") or language
+        if await self._read(self.attachments.count, conversation_id) >= MAX_ATTACHMENTS:
+            raise DeskError(429, say_text("attachment_too_many", language, max=MAX_ATTACHMENTS))
+        try:
+            # Decoding and re-encoding a photo is CPU work: off the event loop.
+            cleaned = await asyncio.get_running_loop().run_in_executor(None, clean, content)
+        except BadFile as refused:
+            raise DeskError(413 if refused.key == "attachment_too_big" else 415, say_text(refused.key, language)) from None
+        stored = await self._db(self.attachments.store, conversation_id, "clerk" if user else "citizen", name, cleaned)
+        sender, author = ("clerk", user["name"]) if user else ("citizen", None)
+        return await self.say(conversation_id, Line(sender, f"📎 {stored['name']}", {"attachment": stored}, author))
+
+    async def attachment(self, conversation_id: str | None, attachment_id: int) -> Any:
+        found = await self._read(self.attachments.get, conversation_id, attachment_id)
+        if found is None:
+            raise DeskError(404, "没有这个附件。")
+        return found
 
     async def hand_back(self, conversation_id: str, user: dict[str, Any]) -> dict[str, Any]:
         conversation = await self._own(conversation_id, user)
@@ -705,3 +840,8 @@ async def run_in_background(coro: Awaitable[Any]) -> None:
         await coro
     except Exception:
         logger.exception("routing a citizen message failed")
+
+
+def _space(language: str | None) -> str:
+    """Chinese sentences follow each other without a space; the other languages' with one."""
+    return "" if (language or load_languages().default) == "zh" else " "

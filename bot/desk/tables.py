@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 
 from bot.db.tables import Base
 
@@ -172,6 +172,38 @@ class DeskRating(Base):
     score = Column(Integer)
     comment = Column(Text)
     rated_at = Column(DateTime)
+
+
+class DeskCanned(Base):
+    """A canned reply: shared (owner_id None, managed by admins) or a clerk's own, in one language."""
+
+    __tablename__ = "desk_canned"
+
+    id = Column(Integer, primary_key=True)
+    owner_id = Column(Integer, ForeignKey("desk_users.id"), nullable=True, index=True)
+    language = Column(String(8), nullable=False, index=True)
+    title = Column(String(64), nullable=False)
+    text = Column(Text, nullable=False)
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+
+class DeskAttachment(Base):
+    """A photo or PDF sent in a conversation, kept in the database so that every desk instance serves it.
+
+    Photos are stored re-encoded without their metadata (EXIF, GPS); `thumb` is a small JPEG.
+    """
+
+    __tablename__ = "desk_attachments"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), ForeignKey("desk_conversations.id"), nullable=False, index=True)
+    sender = Column(String(16), nullable=False)
+    name = Column(String(128), nullable=False)
+    mime = Column(String(32), nullable=False)
+    size = Column(Integer, nullable=False)
+    content = Column(LargeBinary, nullable=False)
+    thumb = Column(LargeBinary)
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
 
 
 class DeskAudit(Base):

@@ -41,6 +41,9 @@ def bot_uttered(message: dict[str, Any]) -> dict[str, Any]:
         "client_id": message.get("client_id"),
         "at": message.get("at"),
         "event": data.get("event"),
+        # A photo or PDF sent in the conversation (desk_attachments): id, name, type, size; the widget
+        # fetches it at /api/conversations/<id>/attachments/<attachment id>.
+        "attachment": data.get("attachment"),
         # The line's language, for the widget's `lang` attribute: the desk's own lines say it in
         # `data.language`, the bot's in `custom.language`.
         "language": data.get("language") or custom.get("language"),

@@ -20,16 +20,19 @@
     return s < 60 ? s + "秒" : Math.floor(s / 60) + "分" + (s % 60) + "秒";
   }
 
+  // What the bot understood, in words: the item's title and the aspect's name. The raw intent is the
+  // trainers' business (their workbench shows it), not the clerks'.
   function understoodText(u) {
     if (!u) return "";
     var parts = [];
     if (u.guide_item) parts.push(title(u.guide_item));
-    if (u.aspect) parts.push(u.aspect);
-    if (u.intent) parts.push("意图 " + u.intent);
+    if (u.aspect) parts.push(aspect(u.aspect));
     return parts.join(" · ");
   }
-  var guideTitles = {};
+  var guideTitles = {}, aspectLabels = {};
   function title(item) { return guideTitles[item] || item; }
+  function aspect(key) { return aspectLabels[key] || key; }
+  function place(c) { return [c.country, c.site].filter(Boolean).join(" / "); }
 
   // The conversation's language as a badge; green when it is one of mine besides Chinese.
   function langBadge(c) {
@@ -41,9 +44,17 @@
 
   function shown(c) { return !langFilter || c.language === langFilter; }
 
+  // A list entry opens its conversation with a click, or Enter or Space when it has the keyboard focus.
+  function pickable(li, id) {
+    li.tabIndex = 0;
+    li.addEventListener("click", function () { select(id); });
+    li.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(id); } });
+  }
+
   function renderQueue() {
     var list = $("queue"); list.textContent = "";
     var visible = queue.filter(shown);
+    if ($("queue-count").textContent !== String(visible.length)) announce("排队中 " + visible.length + " 个会话");
     $("queue-count").textContent = String(visible.length);
     if (!visible.length) list.appendChild(el("li", "muted", "暂无排队"));
     visible.forEach(function (c) {
@@ -55,9 +66,10 @@
       row.appendChild(reason);
       var wait = el("span", "wait", waited(c.waiting_since)); wait.setAttribute("data-since", c.waiting_since || "");
       row.appendChild(wait); li.appendChild(row);
-      li.appendChild(el("div", "meta", [c.country, c.site].filter(Boolean).join(" / ") + (understoodText(c.understood) ? "  " + understoodText(c.understood) : "")));
+      var meta = [place(c), understoodText(c.understood)].filter(Boolean).join(" · ");
+      if (meta) li.appendChild(el("div", "meta", meta));
       if (c.last_citizen_text) li.appendChild(el("div", "last", c.last_citizen_text));
-      li.addEventListener("click", function () { select(c.id); });
+      pickable(li, c.id);
       list.appendChild(li);
     });
   }
@@ -73,8 +85,10 @@
       row.appendChild(what);
       row.appendChild(el("span", "muted", c.id.slice(0, 6)));
       li.appendChild(row);
+      var meta = [place(c), understoodText(c.understood)].filter(Boolean).join(" · ");
+      if (meta) li.appendChild(el("div", "meta", meta));
       if (c.last_citizen_text) li.appendChild(el("div", "last", c.last_citizen_text));
-      li.addEventListener("click", function () { select(c.id); });
+      pickable(li, c.id);
       list.appendChild(li);
     });
   }
@@ -97,18 +111,59 @@
     var written = (m.data && (m.data.language || (m.data.custom && m.data.custom.language))) || "";
     if (written) text.lang = written;
     node.appendChild(text);
+    // A photo (thumbnail) or a PDF (link), opening the full file.
+    var file = m.data && m.data.attachment;
+    if (file && file.id) {
+      var a = el("a", "file"); a.href = "/api/console/attachments/" + file.id; a.target = "_blank"; a.rel = "noopener";
+      if (file.thumb) { var img = el("img"); img.src = a.href + "?thumb=1"; img.alt = file.name; a.appendChild(img); }
+      else a.textContent = "打开文件：" + file.name;
+      a.appendChild(el("small", null, file.name + " · " + Math.ceil(file.size / 1024) + " KB"));
+      node.appendChild(a);
+    }
+    // A message left while waiting, with a contact: a ticket a clerk answers when they can.
+    if (m.data && m.data.contact) node.appendChild(el("span", "contact", "留言 · 联系方式：" + m.data.contact));
     var custom = (m.data && m.data.custom) || {};
-    if (custom.guide_item) node.appendChild(el("span", "guide", "指南：" + title(custom.guide_item) + (custom.aspect ? " · " + custom.aspect : "") + "（示例内容）"));
+    if (custom.guide_item) node.appendChild(el("span", "guide", "指南：" + title(custom.guide_item) + (custom.aspect ? " · " + aspect(custom.aspect) : "") + "（示例内容）"));
     if (m.data && m.data.buttons && m.data.buttons.length) {
       node.appendChild(el("span", "buttons", "选项：" + m.data.buttons.map(function (b) { return b.title; }).join(" / ")));
     }
     return node;
   }
 
-  function appendLine(m) {
+  // New lines scroll into view, unless the clerk has scrolled up to read: then a marker says there are some.
+  function atBottom(box) { return box.scrollHeight - box.scrollTop - box.clientHeight < 40; }
+
+  function toBottom() { var box = $("transcript"); box.scrollTop = box.scrollHeight; $("new-marker").hidden = true; }
+
+  // The case panel fills itself once the bot has shown a case's status, i.e. after the citizen gave the
+  // case number and the proof of ownership: the clerk sees the same case without typing its number.
+  var CASE_NO = /WZ\d{8,}/i, lastCaseNo = null, shownCase = null;
+  function followCase(m) {
+    if (m.sender === "citizen") { var found = CASE_NO.exec(m.text || ""); if (found) lastCaseNo = found[0].toUpperCase(); return; }
+    var custom = (m.data && m.data.custom) || {};
+    if (m.sender === "bot" && custom["case"] && lastCaseNo && shownCase !== lastCaseNo) {
+      shownCase = lastCaseNo; $("case-no").value = lastCaseNo; $("case-form").requestSubmit();
+    }
+  }
+
+  function appendLine(m, live) {
     var box = $("transcript");
     if (box.querySelector('[data-id="' + m.id + '"]')) return;
-    box.appendChild(line(m)); box.scrollTop = box.scrollHeight;
+    followCase(m);
+    var follow = !live || atBottom(box);
+    box.appendChild(line(m));
+    if (follow) toBottom(); else $("new-marker").hidden = false;
+  }
+
+  function announce(text) { $("announce").textContent = ""; setTimeout(function () { $("announce").textContent = text; }, 50); }
+
+  // The lists' previews and states follow the conversation live (a new line, a new state).
+  function preview(conversationId, m) {
+    if (m.sender !== "citizen") return;
+    [queue, live].forEach(function (list) {
+      list.forEach(function (c) { if (c.id === conversationId) { c.last_citizen_text = m.text; } });
+    });
+    renderQueue(); renderLive();
   }
 
   function renderConversation(data) {
@@ -120,17 +175,20 @@
     $("chat-head").insertBefore(langBadge(c), $("chat-head").firstChild);
     $("chat-head").classList.remove("muted");
     var box = $("transcript"); box.textContent = "";
-    data.messages.forEach(appendLine);
+    if (!current || shownFor !== c.id) { lastCaseNo = null; shownCase = null; $("case").textContent = ""; $("case-no").value = ""; shownFor = c.id; }
+    data.messages.forEach(function (m) { appendLine(m); });
+    toBottom();
     var dl = $("understood"); dl.textContent = "";
     var u = c.understood || {};
-    [["办事事项", u.guide_item ? title(u.guide_item) : "—"], ["方面", u.aspect || "—"], ["意图", u.intent ? u.intent + "（" + u.confidence + "）" : "—"],
-     ["候选", (u.candidates || []).map(title).join("、") || "—"], ["国家/站点", [c.country, c.site].filter(Boolean).join(" / ") || "—"]]
+    [["办事事项", u.guide_item ? title(u.guide_item) : "—"], ["方面", u.aspect ? aspect(u.aspect) : "—"],
+     ["候选", (u.candidates || []).map(title).join("、") || "—"], ["国家/站点", place(c) || "—"]]
       .forEach(function (p) { dl.appendChild(el("dt", null, p[0])); dl.appendChild(el("dd", null, p[1])); });
     var hasGuide = Object.keys(data.guides || {}).length > 0;
     $("sample-notice").hidden = !hasGuide; $("sample-notice").textContent = data.sample_notice;
     var notes = $("notes"); notes.textContent = "";
     data.notes.forEach(addNote);
     updateActions();
+    loadSuggestions();
     loadBookings(c.id);
   }
 
@@ -161,7 +219,113 @@
     $("claim").textContent = c && c.state === "bot" ? "接管" : "接入";
     $("handback").disabled = !mine; $("transfer").disabled = !mine; $("transfer-to").disabled = !mine;
     $("close").disabled = !(staff && c && c.state !== "closed" && (mine || !c.claimed_by));
-    $("reply").disabled = !mine; $("send").disabled = !mine;
+    $("reply").disabled = !mine; $("send").disabled = !mine; $("attach").disabled = !mine;
+  }
+
+  // Suggestions while writing: the bot's top three items for the citizen's last message; each section
+  // (materials, fees…) is inserted into the reply box at the cursor, for the clerk to edit before sending.
+  var suggestTimer = null, shownFor = null, shownSuggestions = null;
+  function loadSuggestions() {
+    clearTimeout(suggestTimer);
+    suggestTimer = setTimeout(async function () {
+      if (!current) return;
+      var id = current.id, box = $("suggestions");
+      var data = await api("GET", "/api/console/conversations/" + encodeURIComponent(id) + "/suggestions").catch(function () { return null; });
+      if (!data || !current || current.id !== id) return;
+      // Unchanged suggestions are left as they are: a section the clerk opened stays open.
+      var key = id + JSON.stringify(data.items);
+      if (key === shownSuggestions) return;
+      shownSuggestions = key;
+      box.textContent = "";
+      if (!data.items.length) { box.appendChild(el("p", "muted", "暂无建议")); return; }
+      data.items.forEach(function (item) {
+        var details = el("details", "suggestion"); details.setAttribute("data-item", item.item);
+        details.appendChild(el("summary", null, item.title));
+        item.sections.forEach(function (section) {
+          var b = el("button", "insert", "插入" + section.label); b.type = "button"; b.setAttribute("data-aspect", section.aspect);
+          b.addEventListener("click", function () { insertReply(section.text); });
+          details.appendChild(b);
+        });
+        box.appendChild(details);
+      });
+    }, 200);
+  }
+
+  function insertReply(text) {
+    var box = $("reply");
+    var start = box.selectionStart || 0, end = box.selectionEnd || 0;
+    box.value = box.value.slice(0, start) + text + box.value.slice(end);
+    box.focus(); box.selectionStart = box.selectionEnd = start + text.length;
+  }
+
+  // Canned replies: "/" plus a search at the start of the reply box lists the shared and personal ones
+  // in the conversation's language; arrows pick, Enter or a click inserts, Esc closes.
+  var cannedItems = [], cannedIndex = 0, cannedTimer = null;
+  function cannedQuery() { var v = $("reply").value; return /^\/[^\n]*$/.test(v) ? v.slice(1) : null; }
+
+  function closeCanned() { $("canned-list").hidden = true; $("reply").removeAttribute("aria-activedescendant"); cannedItems = []; }
+
+  function showCanned() {
+    var q = cannedQuery();
+    if (q === null || !current) return closeCanned();
+    clearTimeout(cannedTimer);
+    cannedTimer = setTimeout(async function () {
+      var params = new URLSearchParams({ q: q, language: current.language || me.default_language });
+      var data = await api("GET", "/api/console/canned?" + params.toString()).catch(function () { return { canned: [] }; });
+      if (cannedQuery() === null) return;
+      cannedItems = data.canned; cannedIndex = 0; drawCanned();
+    }, 120);
+  }
+
+  function drawCanned() {
+    var list = $("canned-list"); list.textContent = "";
+    if (!cannedItems.length) { list.appendChild(el("li", "muted", "没有匹配的常用回复")); list.hidden = false; return; }
+    cannedItems.forEach(function (c, i) {
+      var li = el("li", null, c.title + (c.shared ? "（共享）" : "（我的）"));
+      li.id = "canned-" + c.id; li.setAttribute("role", "option"); li.setAttribute("aria-selected", i === cannedIndex ? "true" : "false");
+      li.appendChild(el("small", null, c.text));
+      li.addEventListener("mousedown", function (e) { e.preventDefault(); useCanned(i); });
+      list.appendChild(li);
+    });
+    list.hidden = false;
+    $("reply").setAttribute("aria-activedescendant", "canned-" + cannedItems[cannedIndex].id);
+  }
+
+  function useCanned(i) {
+    var c = cannedItems[i]; if (!c) return;
+    $("reply").value = c.text; closeCanned(); $("reply").focus();
+  }
+
+  async function openCannedDialog() {
+    var langSelect = $("canned-language");
+    if (!langSelect.options.length) {
+      me.supported_languages.forEach(function (l) { var o = el("option", null, l.name); o.value = l.code; o.lang = l.code; langSelect.appendChild(o); });
+    }
+    langSelect.value = (current && current.language) || me.default_language;
+    $("canned-shared-box").hidden = me.role !== "admin";
+    await drawCannedTable();
+    $("canned-dialog").showModal();
+  }
+
+  async function drawCannedTable() {
+    var data = await api("GET", "/api/console/canned");
+    var table = $("canned-table"); table.textContent = "";
+    data.canned.forEach(function (c) {
+      var tr = el("tr"); tr.setAttribute("data-id", c.id);
+      tr.appendChild(el("td", null, LANGS[c.language] || c.language));
+      tr.appendChild(el("td", null, c.title + (c.shared ? "（共享）" : "（我的）")));
+      tr.appendChild(el("td", null, c.text));
+      var td = el("td");
+      if (!c.shared || me.role === "admin") {
+        var del = el("button", null, "删除"); del.type = "button"; del.setAttribute("aria-label", "删除 " + c.title);
+        del.addEventListener("click", async function () {
+          try { await api("POST", "/api/console/canned/" + c.id + "/delete"); drawCannedTable(); }
+          catch (err) { $("canned-error").textContent = err.message; }
+        });
+        td.appendChild(del);
+      }
+      tr.appendChild(td); table.appendChild(tr);
+    });
   }
 
   async function select(id) {
@@ -229,13 +393,15 @@
     socket.on("conversation", function (d) {
       var c = d.conversation;
       var i = live.findIndex(function (x) { return x.id === c.id; });
+      var before = i >= 0 ? live[i].state : null;
       if (i >= 0) live[i] = Object.assign(live[i], c); else live.unshift(c);
       renderLive();
+      if (selected === c.id && before && before !== c.state) announce("会话状态：" + STATES[c.state] + (c.clerk ? "（" + c.clerk + "）" : ""));
       if (selected === c.id) { current = Object.assign(current || {}, c); updateActions(); select(c.id); }
     });
     socket.on("message", function (d) {
-      if (d.conversation_id === selected) appendLine(d.message);
-      if (!live.some(function (x) { return x.id === d.conversation_id; })) refreshLists();
+      if (d.conversation_id === selected) { appendLine(d.message, true); if (d.message.sender === "citizen") loadSuggestions(); }
+      if (!live.some(function (x) { return x.id === d.conversation_id; })) refreshLists(); else preview(d.conversation_id, d.message);
     });
     socket.on("note", function (d) { if (d.conversation_id === selected) addNote(d.note); });
     socket.on("presence", function (d) { renderOnline(d.clerks); fillTransfer(); refreshLists(); });
@@ -290,7 +456,40 @@
       $("reply").value = ""; act("reply", { text: text, sent_at: Date.now() });
     });
     $("reply").addEventListener("keydown", function (e) {
+      if (!$("canned-list").hidden && cannedItems.length) {
+        if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+          e.preventDefault(); cannedIndex = (cannedIndex + (e.key === "ArrowDown" ? 1 : cannedItems.length - 1)) % cannedItems.length; drawCanned(); return;
+        }
+        if (e.key === "Enter" && !e.isComposing) { e.preventDefault(); useCanned(cannedIndex); return; }
+      }
+      if (e.key === "Escape" && !$("canned-list").hidden) { e.preventDefault(); closeCanned(); return; }
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); $("reply-form").requestSubmit(); }
+    });
+    $("reply").addEventListener("input", showCanned);
+    $("reply").addEventListener("blur", function () { setTimeout(closeCanned, 150); });
+    $("canned-open").addEventListener("click", openCannedDialog);
+    $("attach").addEventListener("click", function () { $("attach-file").click(); });
+    $("attach-file").addEventListener("change", async function () {
+      var file = $("attach-file").files[0]; $("attach-file").value = "";
+      if (!file || !current) return;
+      $("action-error").textContent = "";
+      var reply = await fetch("/api/console/conversations/" + encodeURIComponent(current.id) + "/attachments", {
+        method: "POST", body: file, credentials: "same-origin",
+        headers: { "Content-Type": "application/octet-stream", "X-File-Name": encodeURIComponent(file.name), "X-CSRF-Token": me.csrf }
+      });
+      var data = await reply.json().catch(function () { return {}; });
+      if (!reply.ok) $("action-error").textContent = data.error || "发送失败";
+    });
+    $("canned-close").addEventListener("click", function () { $("canned-dialog").close(); });
+    $("canned-form").addEventListener("submit", async function (e) {
+      e.preventDefault(); $("canned-error").textContent = "";
+      try {
+        await api("POST", "/api/console/canned", {
+          language: $("canned-language").value, title: $("canned-title-input").value, text: $("canned-text").value,
+          shared: $("canned-shared").checked
+        });
+        $("canned-title-input").value = ""; $("canned-text").value = ""; drawCannedTable();
+      } catch (err) { $("canned-error").textContent = err.message; }
     });
     $("note-form").addEventListener("submit", async function (e) {
       e.preventDefault(); var text = $("note").value.trim(); if (!text || !current) return;
@@ -311,6 +510,8 @@
       audio = audio || new (window.AudioContext || window.webkitAudioContext)();
       soundOn = !soundOn; $("sound").textContent = soundOn ? "关闭提示音" : "开启提示音"; beep();
     });
+    $("new-marker").addEventListener("click", toBottom);
+    $("transcript").addEventListener("scroll", function () { if (atBottom($("transcript"))) $("new-marker").hidden = true; });
     $("lang-filter").addEventListener("change", function () { langFilter = $("lang-filter").value; renderQueue(); renderLive(); });
     $("languages-open").addEventListener("click", openLanguages);
     $("logout").addEventListener("click", async function () { await api("POST", "/api/logout"); location.href = "/login"; });
@@ -341,6 +542,7 @@
       LANGS[l.code] = l.name;
       var o = el("option", null, l.name); o.value = l.code; o.lang = l.code; $("lang-filter").appendChild(o);
     });
+    Object.assign(guideTitles, me.guide_titles || {}); Object.assign(aspectLabels, me.aspect_labels || {});
     wire(); connectSocket(); fillTransfer();
   }
   start();

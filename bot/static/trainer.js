@@ -11,6 +11,7 @@
 
   var $ = DeskCommon.$, el = DeskCommon.el;
   var api = DeskCommon.makeApi("/trainer", function () { return me && me.csrf; });
+  var PAGE = 50, inboxOffset = 0;
   function pct(v) { return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%"; }
 
   function intentTitle(intent) { return titles[intent] || intent || "—"; }
@@ -29,21 +30,23 @@
   }
 
   /* --- inbox ------------------------------------------------------------------------- */
-  var inboxOffset = 0;
-  // One page at a time (issue 10, item 8): "下一页" asks for the entries after this page.
-  async function loadInbox(next) {
-    inboxOffset = next ? inboxOffset + 200 : 0;
+  // One page at a time (issue 10, item 8), PAGE rows; 上一页/下一页 move `inboxOffset`.
+  async function loadInbox() {
     var params = new URLSearchParams();
-    params.set("offset", String(inboxOffset)); params.set("limit", "200");
     params.set("filter", $("f-filter").value);
     if ($("f-item").value) params.set("item", $("f-item").value);
     if ($("f-language").value) params.set("language", $("f-language").value);
     if ($("f-since").value) params.set("since", $("f-since").value);
     if ($("f-until").value) params.set("until", $("f-until").value);
+    // Identical and near-identical questions are one row with a count; the list comes a page at a time.
+    params.set("group", "1"); params.set("offset", String(inboxOffset)); params.set("limit", String(PAGE));
     var data = await api("GET", "/trainer/api/inbox?" + params.toString());
+    if (!data.entries.length && inboxOffset > 0) { inboxOffset = Math.max(0, inboxOffset - PAGE); return loadInbox(); }
     var body = $("inbox"); body.textContent = "";
-    $("inbox-count").textContent = (data.total > data.entries.length ? (inboxOffset + 1) + "–" + (inboxOffset + data.entries.length) + " / " : "") + data.total + " 条";
-    $("inbox-more").hidden = !data.more;
+    var pages = Math.max(1, Math.ceil(data.total / PAGE)), pageNo = Math.floor(inboxOffset / PAGE) + 1;
+    $("inbox-count").textContent = "共 " + data.total + " 组问题";
+    $("inbox-page").textContent = "第 " + pageNo + " / " + pages + " 页";
+    $("inbox-prev").disabled = inboxOffset === 0; $("inbox-next").disabled = inboxOffset + PAGE >= data.total;
     data.entries.forEach(function (e) { body.appendChild(inboxRow(e)); });
     if (!data.entries.length) { var tr = el("tr"); tr.appendChild(el("td", "muted", "没有符合条件的消息")); body.appendChild(tr); }
   }
@@ -73,7 +76,9 @@
 
   function inboxRow(e) {
     var tr = el("tr"); tr.setAttribute("data-message", e.message_id);
+    var ids = e.message_ids || [e.message_id];
     var said = el("td", "text", e.text); if (e.language) { said.lang = e.language; said.title = e.language; }
+    if (ids.length > 1) said.appendChild(el("span", "badge count", "×" + ids.length));
     tr.appendChild(said);
     var understood = e.item ? intentTitle("item_" + e.item.replace(/-/g, "_")) : (e.intent || "—");
     var cell = el("td", null, understood + (e.aspect ? " · " + (vocab.aspects[e.aspect] || e.aspect) : ""));
@@ -88,15 +93,20 @@
     }
     if (e.rating !== null && e.rating !== undefined) outcome.appendChild(el("div", "rating", "会话评分 " + e.rating + " 星"));
     tr.appendChild(outcome);
+    var label = "纠正：" + e.text;
     var td = el("td", "correct");
     if (e.corrected) { td.appendChild(el("span", "ok", "已纠正：" + intentTitle(e.corrected.intent))); tr.appendChild(td); return tr; }
-    var select = intentSelect(e.item ? "item_" + e.item.replace(/-/g, "_") : e.intent);
+    // Never pre-filled with an item or aspect carried from an earlier turn ("查办件进度" after a fees
+    // question showed 收费标准): only the intent the NLU found in this very message, else nothing.
+    var select = intentSelect(e.intent && e.intent !== "nlu_fallback" ? e.intent : "");
+    select.setAttribute("aria-label", label + "（事项或意图）");
     var aspect = el("select"); aspect.appendChild(el("option", null, "（方面）")).value = "";
+    aspect.setAttribute("aria-label", label + "（方面）");
     Object.keys(vocab.aspects).forEach(function (k) { var o = el("option", null, vocab.aspects[k]); o.value = k; aspect.appendChild(o); });
-    if (e.aspect) aspect.value = e.aspect;
     // Optional entity span: the words as they appear in the message, and their type.
     var spanText = el("input"); spanText.placeholder = "标注文字（可选）"; spanText.size = 10; spanText.className = "span-text";
-    var spanType = el("select"); spanType.className = "span-type";
+    spanText.setAttribute("aria-label", "标注文字（可选）");
+    var spanType = el("select"); spanType.className = "span-type"; spanType.setAttribute("aria-label", "实体类型");
     spanType.appendChild(el("option", null, "（实体类型）")).value = "";
     vocab.entities.forEach(function (name) { var o = el("option", null, name); o.value = name; spanType.appendChild(o); });
     var confirm = el("button", null, "确认"); confirm.type = "button";
@@ -105,7 +115,8 @@
     async function send(body) {
       status.textContent = ""; status.className = "msg";
       try {
-        await api("POST", "/trainer/api/inbox/" + e.message_id + "/correct", body);
+        // A grouped row's correction is every one of its lines'.
+        for (var i = 0; i < ids.length; i++) await api("POST", "/trainer/api/inbox/" + ids[i] + "/correct", body);
         td.textContent = ""; td.appendChild(el("span", "ok", "已保存为训练数据")); loadPending();
       } catch (err) { status.textContent = err.message; status.className = "msg error"; }
     }
@@ -302,8 +313,9 @@
       if (button.getAttribute("data-tab") === "train") { loadPending(); pollJob(); }
     });
   });
-  $("inbox-filter").addEventListener("submit", function (ev) { ev.preventDefault(); loadInbox(); });
-  $("inbox-more").addEventListener("click", function () { loadInbox(true); });
+  $("inbox-filter").addEventListener("submit", function (ev) { ev.preventDefault(); inboxOffset = 0; loadInbox(); });
+  $("inbox-prev").addEventListener("click", function () { inboxOffset = Math.max(0, inboxOffset - PAGE); loadInbox(); });
+  $("inbox-next").addEventListener("click", function () { inboxOffset += PAGE; loadInbox(); });
   $("item-search").addEventListener("input", renderItems);
   $("logout").addEventListener("click", async function () { await api("POST", "/api/logout", {}).catch(function () {}); location.href = "/login"; });
 

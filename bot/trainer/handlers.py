@@ -62,6 +62,8 @@ async def inbox(request: web.Request) -> web.Response:
         language=request.query.get("language") or None,
         limit=min(200, _int(request.query.get("limit"), 200)),
         offset=max(0, _int(request.query.get("offset"), 0)),
+        # Identical and near-identical questions as one row with a count (issue 11).
+        group=request.query.get("group") == "1",
     )
     return json_reply(await _service(request).inbox_page(query))
 

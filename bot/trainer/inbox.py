@@ -8,6 +8,8 @@ document or phone numbers, or names.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,10 +43,25 @@ class InboxQuery:
     # recent citizen lines (in the date range) are read, not the whole transcript table.
     offset: int = 0
     scan: int = 2000
+    # Identical and near-identical questions as one row with a count (issue 11).
+    group: bool = False
+
+
+# What does not change a question: punctuation, spaces, case, width, and the sentence-final particles.
+_NOISE = re.compile(r"[\s\W_]+|[吗呢啊呀吧了哈嘛呀么]+(?=$|[\s\W_])", re.UNICODE)
+
+
+def question_key(text: str) -> str:
+    """The key near-identical questions share: "需要多少钱？", "需要多少钱呢" and "需要 多少钱" are one."""
+    folded = unicodedata.normalize("NFKC", text).lower()
+    return _NOISE.sub("", folded + " ")
 
 
 def outcome_of(replies: list[DeskMessage], conversation: DeskConversation | None) -> str:
     """answered / clarified / fallback / handed_off / out_of_scope / case / clerk / no_reply."""
+    # A line a clerk handled is "clerk", even when a system line (joined, transferred) came before the answer.
+    if any(reply.sender == "clerk" or (reply.data or {}).get("event") == "joined" for reply in replies):
+        return "clerk"
     for reply in replies:
         if reply.sender == "clerk":
             return "clerk"
@@ -82,7 +99,11 @@ def _understood(line: DeskMessage, replies: list[DeskMessage]) -> dict[str, Any]
         "intent": intent,
         "confidence": nlu.get("confidence"),
         "item": answered.get("guide_item") or item_for(intent),
-        "aspect": answered.get("aspect", nlu.get("aspect")),
+        # The aspect of the answer; else the slot only when this very message asked about an aspect or an
+        # item: a case-status question after a fees question is not about fees (the slot is just carried).
+        "aspect": answered.get("aspect")
+        if answered
+        else (nlu.get("aspect") if intent == "ask_aspect" or item_for(intent) else None),
         # Which context decided the answer (decided_by, how, offered, previous_item), if any.
         "context": nlu.get("context") if isinstance(nlu.get("context"), dict) else None,
     }
@@ -175,6 +196,8 @@ class Inbox:
                 entries.append(entry)
         # The least certain first; unknown confidence counts as least certain.
         entries.sort(key=lambda e: (e["confidence"] if e["confidence"] is not None else -1.0, e["message_id"]))
+        if query.group:
+            entries = _grouped(entries)
         start = max(0, query.offset)
         return {
             "entries": entries[start : start + query.limit],
@@ -236,3 +259,19 @@ class Inbox:
             if entry["item"]:
                 counts[entry["item"]] = counts.get(entry["item"], 0) + 1
         return counts
+
+
+def _grouped(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per question (see question_key), in the order of its least certain line, with a count and
+    every line's id (a correction of the row corrects them all). Lines already corrected stay apart."""
+    rows: dict[str, dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
+    for entry in entries:
+        key = question_key(entry["text"]) if not entry["corrected"] else f"#{entry['message_id']}"
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = {**entry, "count": 0, "message_ids": []}
+            out.append(row)
+        row["count"] += 1
+        row["message_ids"].append(entry["message_id"])
+    return out

@@ -89,7 +89,7 @@ def test_a_correction_in_the_middle_and_stopping_half_way(rasa_stack):
 
 def test_video_at_a_place_without_video_offers_the_nearest_with_video(rasa_stack):
     who = sender("novideo")
-    first = rest(rasa_stack, who, "我想在米兰北区服务点视频办华侨身份确认")
+    first = rest(rasa_stack, who, "我想预约在米兰北区服务点视频办华侨身份确认")
     assert "暂不提供视频" in text(first)
     payloads = [b["payload"] for b in buttons(first)]
     assert any("place:milan|mode:video" in p for p in payloads) and any("mode:in_person" in p for p in payloads)

@@ -257,3 +257,39 @@ async def post(server: DeskServer, conversation: str, text: str) -> tuple[int, d
         url = f"{server.url}/api/conversations/{conversation}/messages"
         async with http.post(url, json={"message": text}) as reply:
             return reply.status, await reply.json()
+
+
+# --- accessibility: axe-core (vendored, tests/desk/vendor/axe.min.js, MPL-2.0) ------------
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+# WCAG 2.1 levels A and AA (axe's tags for 2.0 and 2.1 rules).
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+async def axe_violations(page, surface: str) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2.1 A/AA violations on the page as it is now, each with its impact and nodes.
+
+    Also appends them to results/axe_<surface>.json, so that a failure shows what axe found.
+    """
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        # Evaluated through the DevTools protocol: the staff pages' CSP (script-src 'self') refuses a script tag.
+        await page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")
+    result = await page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})", AXE_TAGS
+    )
+    violations = [
+        {
+            "id": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [{"target": n["target"], "summary": n.get("failureSummary", "")} for n in v["nodes"]],
+        }
+        for v in result["violations"]
+    ]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"axe_{surface}.json").write_text(json.dumps(violations, ensure_ascii=False, indent=1), "utf-8")
+    return violations
+
+
+def serious(violations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [v for v in violations if v["impact"] in ("serious", "critical")]

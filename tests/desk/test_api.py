@@ -28,6 +28,9 @@ PUBLIC = {
     "/api/status",
     "/api/conversations",
     "/api/conversations/{conversation_id}/messages",
+    # A citizen's attachments: the conversation id is the key, as for its messages.
+    "/api/conversations/{conversation_id}/attachments",
+    "/api/conversations/{conversation_id}/attachments/{attachment_id}",
     "/calendar/{token}.ics",  # a booking's calendar file, behind its unguessable token (issue 14)
     "/login",
     "/api/login",
