@@ -95,6 +95,13 @@ def asks_about_booking(text: str) -> bool:
     return said(text, "question") and not said(text, "request")
 
 
+def asks_for_booking(text: str) -> bool:
+    """A request for a booking in words ("我想预约…"), whatever item the classifier saw in it."""
+    if not text or text.startswith("/"):
+        return False
+    return said(text, "book") and said(text, "request") and not said(text, "question")
+
+
 def places() -> dict[str, Place]:
     return load_places(knowledge(), database().place_settings())
 
@@ -378,6 +385,9 @@ class Form:
         if not place:
             return self.ask_place(item, allowed)
         site = places()[place]
+        if not values["booking_slot"] and not free_slots(site):
+            # Nothing free in the window: say so (another place, a message) before asking how to come.
+            return self.ask_slot(site)
         mode = values["booking_mode"]
         if mode == "video" and not video_allowed(item):
             self.notes.append(reply.say("booking.no_video_item", title=title))

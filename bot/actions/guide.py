@@ -14,11 +14,12 @@ from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import answers
 from bot.actions.answers import FULL
+from bot.actions.booking import asks_for_booking
 from bot.actions.context import STRONG, Decision, State, Turn, decide, ordered_aspects
 from bot.actions.handoff import hand_off
 from bot.actions.language import Reply
@@ -202,6 +203,9 @@ class ActionAnswerGuide(Action):
         return "action_answer_guide"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        if not tracker.active_loop_name and asks_for_booking(tracker.latest_message.get("text") or ""):
+            # "我想预约…办华侨身份确认" read as the guide item about booking: the citizen asked to book.
+            return [FollowupAction("booking_form")]
         return respond_in_context(dispatcher, tracker, strong_only=False) or []
 
 

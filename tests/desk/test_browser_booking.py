@@ -31,7 +31,7 @@ async def test_book_by_video_at_milan_clerk_marks_it_done_citizen_cancels_anothe
     await citizen_says(widget, "我想预约米兰服务站视频办委托书公证")
     await line(widget, "bot", "当地时间").first.wait_for(timeout=20000)
     await widget.screenshot(path=str(RESULTS / "booking_widget_slots.png"))
-    await widget.locator(".wzd-qr").first.click()
+    await widget.locator(".wzd-qr:not([disabled])").first.click()
     await line(widget, "bot", "姓名").first.wait_for(timeout=15000)
     await citizen_says(widget, "陈小明")
     await line(widget, "bot", "联系方式").first.wait_for(timeout=15000)
