@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import logging
 import os
+import random
 import secrets
 import signal
 import socket
@@ -44,10 +45,22 @@ STOP_GRACE_S = 3.0
 logger = logging.getLogger("bot.stack")
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel hands out for 0 can be taken by some
+# process's outgoing connection (a desk to PostgreSQL) before the server meant for it binds it; the
+# cluster test lost an action server that way.
+_CHOSEN_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    for _ in range(500):
+        port = random.choice(_CHOSEN_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {_CHOSEN_PORTS}")
 
 
 def train(config: str = "config.yml", out: Path = MODELS, extra_args: list[str] | None = None) -> Path:
