@@ -10,6 +10,7 @@ understood).
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -371,15 +372,12 @@ class Conversations:
         with self.db.session() as session:
             row = session.get(DeskConversation, conversation_id)
             if row is None:
-                # A savepoint: a rollback() inside the session's begin() would raise (issue 10).
-                try:
-                    with session.begin_nested():
-                        session.add(
-                            DeskConversation(id=conversation_id, state=BOT, country=country, site=site, understood={})
-                        )
-                except IntegrityError:
-                    # Another instance created it at the same moment; that row is as good.
-                    pass
+                # A savepoint: a rollback() inside the session's begin() would raise (issue 10). Losing the
+                # race to another instance that created it at the same moment is fine: that row is as good.
+                with contextlib.suppress(IntegrityError), session.begin_nested():
+                    session.add(
+                        DeskConversation(id=conversation_id, state=BOT, country=country, site=site, understood={})
+                    )
             elif (country and not row.country) or (site and not row.site):
                 row.country = row.country or country
                 row.site = row.site or site
