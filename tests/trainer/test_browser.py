@@ -68,6 +68,11 @@ async def trainer_desk(own_stack, tmp_path):
     await server.stop()
 
 
+def rasa_log_tail(stack: Stack, lines: int = 40) -> str:
+    logs = sorted((stack.workdir / "logs").glob(f"rasa-{stack.rasa_port}.log"))
+    return "\n".join(logs[0].read_text(errors="replace").splitlines()[-lines:]) if logs else "(no Rasa log)"
+
+
 async def answered_item(server: DeskServer, text: str) -> str | None:
     conversation = new_id()
     await say(server, conversation, text)
@@ -122,13 +127,20 @@ async def test_trainer_corrects_trains_compares_and_puts_live(trainer_desk, own_
         elapsed = time.monotonic() - started
         print(f"\nretrain and compare from the browser: {elapsed:.0f} s")
         (RESULTS / "trainer_retrain_seconds.txt").write_text(f"{elapsed:.1f}\n", encoding="utf-8")
-        assert "候选" in await page.locator("#overall").text_content()
+        overall = await page.locator("#overall").text_content()
+        print(f"comparison: {overall}")
+        assert "候选" in overall
         assert await page.locator("#confusion").evaluate("img => img.complete && img.naturalWidth > 0")
         await page.screenshot(path=str(RESULTS / "trainer_comparison.png"), full_page=True)
 
         # Put it live: the running Rasa loads it without a restart.
-        await page.click("#activate")
-        await page.locator("#activate-msg.ok").wait_for(timeout=180_000)
+        # The API's own answer is read, so that a refusal, a lost session or a Rasa that would not load
+        # the model fails here with its reason (and Rasa's last log lines), not as a silent wait.
+        async with page.expect_response(lambda r: r.url.endswith("/activate"), timeout=240_000) as answer:
+            await page.click("#activate")
+        reply = await answer.value
+        assert reply.status == 200, f"{reply.status} {await reply.text()}\n{rasa_log_tail(own_stack)}"
+        await page.locator("#activate-msg.ok").wait_for(timeout=10_000)
         await page.locator("#history tr", has_text="训练员").first.wait_for(timeout=5000)
         await page.screenshot(path=str(RESULTS / "trainer_live.png"), full_page=True)
 
