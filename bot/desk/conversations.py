@@ -340,6 +340,15 @@ class Conversations:
             ).scalars()
             return [message_dict(row) for row in rows]
 
+    def purge_owed(self, older_than: datetime) -> int:
+        """Settled owed replies older than `older_than`: their lines say what happened (issue 10, item 8)."""
+        table = DeskOwedReply.__table__
+        with self.db.transaction() as connection:
+            done = connection.execute(
+                table.delete().where(table.c.settled.is_not(None), table.c.created_at < older_than)
+            )
+            return done.rowcount
+
     def mark_routed(self, message_id: int) -> None:
         with self.db.session() as session:
             row = session.get(DeskMessage, message_id)

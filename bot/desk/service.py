@@ -84,6 +84,8 @@ MAX_CONTACT = 120
 LATE_FIRST_POLL_S, LATE_MAX_POLL_S = 0.25, 4.0
 # An owed reply still unsettled this long after its window: its desk died; any desk's sweep settles it.
 LATE_MARGIN_S = 10.0
+# Settled owed replies are purged after a day (the transcript keeps what the citizen was told).
+OWED_KEPT = timedelta(days=1)
 # Attachments one conversation may hold: a citizen cannot fill the shared database.
 MAX_ATTACHMENTS = 20
 # The widget's suggested questions: the most answered items among the bot's last answers, re-read every 10 minutes.
@@ -379,6 +381,7 @@ class DeskService:
             try:
                 await self._db(self.database.purge_rate_events)
                 await self._db(self.accounts.purge_login_throttle)
+                await self._db(self.conversations.purge_owed, datetime.utcnow() - OWED_KEPT)
             except Exception:
                 logger.exception("purging rate-limit events failed")
             await asyncio.sleep(seconds)

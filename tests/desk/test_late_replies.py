@@ -112,6 +112,11 @@ async def test_a_reply_that_never_comes_gets_the_apology_once(rasa_stack, stack_
         assert await server.app_service.settle_overdue() == 0
         assert texts(server, conversation, "bot") == []
         assert texts(server, conversation, "system").count(BOT_DOWN) == 1
+        # Settled rows go with the daily purge (item 8); the transcript keeps what the citizen was told.
+        server.conversations.purge_owed(datetime.utcnow() - timedelta(days=1))
+        assert owed(server, line["id"]) is not None, "a fresh row is kept"
+        server.conversations.purge_owed(datetime.utcnow() + timedelta(seconds=1))
+        assert owed(server, line["id"]) is None
     finally:
         await server.stop()
 
