@@ -423,7 +423,8 @@ class DeskService:
                 if late is None:
                     raise RasaUnavailable(f"no reply within {self.late_reply_s:.0f} s after the timeout") from error
                 replies, understood = late
-                self.metrics.messages.labels(outcome="late_reply").inc()
+                # Not a second outcome of the message (its answer counts below): a timeout that was read back.
+                self.metrics.rasa_errors.labels(kind="late_reply").inc()
             self.metrics.bot_seconds.observe(time.perf_counter() - started)
             if not replies:
                 # Every intent of the domain gets an answer: silence means the action server failed.
