@@ -43,7 +43,7 @@ ACTIVATION_DRAIN_S = 30.0
 # The load itself; with the drain, below what the workbench's page waits (trainer.js ACTIVATE_WAIT_MS, 180 s).
 MODEL_LOAD_TIMEOUT_S = 120.0
 # After the webhook timed out, how long the desk looks for the reply in the tracker (DESK_LATE_REPLY_S).
-LATE_REPLY_S = 20.0
+LATE_REPLY_S = 15.0
 # One read of the tracker while a late reply is looked for.
 TRACKER_READ_S = 5.0
 
