@@ -184,3 +184,25 @@ def test_book_after_a_guide_answer_takes_its_item_and_proposes_the_site_named(ra
     asked = rest(rasa_stack, who, "/book_appointment")
     assert "委托书公证" in text(asked) and "离您最近的是米兰服务站" in text(asked)
     assert '"place:milan"' in buttons(asked)[0]["payload"]
+
+
+def test_a_typed_date_and_time_is_offered_then_booked(rasa_stack):
+    from zoneinfo import ZoneInfo
+
+    from bot.booking.slots import slot_key_to_datetime
+
+    who = sender("typed")
+    first = rest(rasa_stack, who, "我想预约罗马服务站到场办委托书公证")
+    keys = customs(first)["booking"]["slots"]
+    wanted = keys[-1]
+    at = slot_key_to_datetime(wanted).astimezone(ZoneInfo("Europe/Rome"))
+    offered = rest(rasa_stack, who, f"{at.month}月{at.day}号 {at.hour}点{at.minute or ''}{'分' if at.minute else ''}")
+    assert customs(offered)["booking"]["proposed"] == wanted and "有空位" in text(offered), text(offered)
+    asked_name = rest(rasa_stack, who, "好的")
+    assert "姓名" in text(asked_name), text(asked_name)
+    rest(rasa_stack, who, "林小红")
+    summary = rest(rasa_stack, who, "lin@example.com")
+    booking = customs(tap(rasa_stack, who, summary, "do:confirm"))["booking"]
+    assert booking["starts_at"] == wanted
+    made = Database(rasa_stack.database_url).booking_by_code(booking["code"])
+    assert made.conversation_id == who and made.starts_at.strftime("%Y-%m-%dT%H:%MZ") == wanted
