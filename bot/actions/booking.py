@@ -593,9 +593,10 @@ class Form:
         if found.kind == "refused":
             days = int(defaults(knowledge())["days_ahead"])
             return reply.say(f"booking.typed.{found.reason}", place=name, day=day, days=days)
-        if found.reason == "full":
-            return reply.say("booking.typed.full", place=name, day=day)
-        return reply.say("booking.typed.nearest_day" if found.day else "booking.typed.nearest", place=name, day=day)
+        if found.reason in ("full", "nearest"):
+            key = "full" if found.reason == "full" else "nearest_day" if found.day else "nearest"
+            return reply.say(f"booking.typed.{key}", place=name, day=day)
+        return reply.say("booking.typed.day", place=name, day=day)
 
     def summary(self, site: Place) -> None:
         reply, values = self.reply, self.values

@@ -263,10 +263,11 @@ def parse(text: str, today: date) -> Wanted | None:
 
 @dataclass(frozen=True)
 class Match:
-    """What to say: `exact` (one slot to confirm), `nearest` (slots to choose), or why not.
+    """What to say: `exact` (one slot to confirm), `nearest` (slots to choose), or `refused`, and why.
 
-    `reason`: "past", "closed" (the place's weekly day off), "holiday", "closure", "too_far" or
-    "full" (nothing free that day: `slots` are the next days' first ones).
+    `reason` of a refusal: "past", "closed" (the place's weekly day off), "holiday", "closure", "too_far".
+    Of `nearest`: None (the day's times, or its part's), "nearest" (not at the time or part asked: the
+    closest ones), "full" (nothing free that day: the next days' first times).
     """
 
     kind: str  # exact / nearest / refused
@@ -315,17 +316,17 @@ def match(wanted: Wanted, free: list[Slot], place: PlaceHours, now: datetime, da
         if exact:
             return Match("exact", (exact[0],), day=exact[0].local.date())
     if not candidates:
-        # Nothing free that day (or that time on no day): the first free times after it.
+        # Nothing free that day: the first free times after it.
         later = [s for s in free if day is None or s.local.date() > day]
-        return Match("nearest", tuple(_spread(later, size)), reason="full" if day else None, day=day)
-    if day is None:
-        # A time without a day ("10点"): the nearest times on the first days that have one close to it.
-        best = sorted(candidates, key=lambda s: (_distance(s, wanted), s.starts_at))
-        return Match("nearest", tuple(sorted(best[:size], key=lambda s: s.starts_at)))
-    ordered = sorted(candidates, key=lambda s: (_distance(s, wanted), s.starts_at))
-    if wanted.at is None and wanted.part is None:
-        return Match("nearest", tuple(_spread(candidates, size)), day=day)
-    return Match("nearest", tuple(sorted(ordered[:size], key=lambda s: s.starts_at)), day=day)
+        return Match("nearest", tuple(_spread(later, size)), reason="full" if day else "nearest", day=day)
+    if wanted.at is None:
+        # A day, or a part of it ("明天下午"): its times, one per hour; the nearest ones when that part is full.
+        inside = [s for s in candidates if _distance(s, wanted) == 0]
+        if inside:
+            return Match("nearest", tuple(_spread(inside, size)), day=day)
+    # A time that is taken (or a full part of the day): the nearest times, that day or, without a day, any.
+    nearest = sorted(candidates, key=lambda s: (_distance(s, wanted), s.starts_at))[:size]
+    return Match("nearest", tuple(sorted(nearest, key=lambda s: s.starts_at)), reason="nearest", day=day)
 
 
 def _spread(slots: list[Slot], size: int) -> list[Slot]:

@@ -182,6 +182,7 @@ def test_a_typed_part_of_the_day_offers_times_within_it_in_italian(database):
     offered = chat.say(f"il {day.day} {months[day.month - 1]} pomeriggio", "inform")
     times = [slot_key_to_datetime(k).astimezone(ZoneInfo("Europe/Rome")) for k in slot_keys(offered)]
     assert times and all(t.date() == day and 12 <= t.hour < 18 for t in times), text(offered)
+    assert "可约的时间" in text(offered)  # that afternoon's times, not "no place at that exact time"
 
 
 def test_times_are_shown_in_the_citizens_browser_zone_too_named_by_city(database):

@@ -85,7 +85,14 @@ def test_a_full_time_offers_the_nearest_that_day_and_a_full_day_the_next_days() 
 
 def test_a_part_of_the_day_offers_times_in_it() -> None:
     found = wish("明天下午")
-    assert found.kind == "nearest" and all("12:00" <= t[6:] < "18:00" for t in local(found)) and found.slots
+    assert found.kind == "nearest" and found.reason is None
+    assert local(found) == ["12-01 12:00", "12-01 13:00", "12-01 14:00", "12-01 15:00"]  # one per hour
+    assert local(wish("周五"))[0] == "12-04 09:30" and wish("周五").reason is None
+    taken = {
+        s.starts_at: 2 for s in generate(MILAN, NOW, 14) if s.local.date() == date(2026, 12, 1) and s.local.hour >= 12
+    }
+    found = match(parse("明天下午", MONDAY), generate(MILAN, NOW, 14, taken=taken), MILAN, NOW, days=14)
+    assert found.reason == "nearest" and local(found)[-1] == "12-01 11:30"  # the afternoon is full: the closest
 
 
 def test_past_closed_holiday_and_too_far_are_refused_with_their_reason() -> None:
