@@ -376,6 +376,11 @@ class Form:
         # free slots when the next question is decided (ask_slot).
         self.wish = parse(self.text, citizen_today(self.tracker, site)) if answering_slot and site else None
         proposed = self.state.pop("proposed", None)
+        opening = parse(self.text, now().date()) if self.starting and not self.choice else None
+        if opening is not None and opening.day is not None:
+            # "我想预约下周二上午在罗马办委托书公证": the day is matched when the times are offered (after the
+            # place and the mode), read then against the citizen's today.
+            self.state["wish_text"] = self.text
         if self.choice.get("later") or (answering_slot and not self.wish and said(self.text, "later")):
             self.state["after"] = self.state.get("last_shown")
         elif self.choice.get("slot"):
@@ -542,6 +547,8 @@ class Form:
             self.state["no_slots"] = site.id
             return "booking_slot"
         text = reply.say("booking.ask_slot", place=place_name(site.id, reply.language))
+        if self.wish is None and self.state.get("wish_text"):
+            self.wish = parse(self.state.pop("wish_text"), citizen_today(self.tracker, site))
         if self.wish is not None:
             found = match(self.wish, free, site.hours, now(), int(defaults(knowledge())["days_ahead"]), SLOTS_SHOWN)
             if found.kind == "exact":

@@ -211,3 +211,13 @@ def test_relative_words_are_the_citizens_today_not_the_places():
     assert today in (before, before + timedelta(days=1))
     before = datetime.now(ZoneInfo("Asia/Dubai")).date()
     assert citizen_today(make_tracker("明天", "inform"), places()["dubai"]) in (before, before + timedelta(days=1))
+
+
+def test_a_day_in_the_opening_message_is_matched_when_the_times_are_offered(database):
+    chat = Conversation(ValidateBookingForm(), "booking_form", "typed-opening")
+    said = "我想预约周日上午在罗马服务站到场办委托书公证"
+    start = said.index("罗马服务站")
+    entities = [ROME_NOTARY[0], {"entity": "place", "value": "rome", "start": start, "end": start + 5}]
+    offered = chat.say(said, "book_appointment", entities)
+    assert "不对外办公" in text(offered) and slot_keys(offered), text(offered)  # Rome is closed on Sundays
+    assert "wish_text" not in chat.slots["booking_offered"]  # used once: "later" pages on as usual
