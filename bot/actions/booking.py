@@ -554,7 +554,7 @@ class Form:
             if found.kind == "exact":
                 return self.propose(site, found.slots[0])
             shown = list(found.slots)
-            self.notes.append(self.typed_note(site, found))
+            self.notes.append(typed_note(reply, site, found))
             if not shown:
                 shown = page(free, None, SLOTS_SHOWN)
             text = ""
@@ -591,19 +591,6 @@ class Form:
         )
         self.state.update(proposed=slot.key, shown=[slot.key], last_shown=slot.key)
         return "booking_slot"
-
-    def typed_note(self, site: Place, found: Match) -> str:
-        """Why the typed time is not offered as such, and what the buttons below are."""
-        reply = self.reply
-        day = day_name(found.day, reply) if found.day else ""
-        name = place_name(site.id, reply.language)
-        if found.kind == "refused":
-            days = int(defaults(knowledge())["days_ahead"])
-            return reply.say(f"booking.typed.{found.reason}", place=name, day=day, days=days)
-        if found.reason in ("full", "nearest"):
-            key = "full" if found.reason == "full" else "nearest_day" if found.day else "nearest"
-            return reply.say(f"booking.typed.{key}", place=name, day=day)
-        return reply.say("booking.typed.day", place=name, day=day)
 
     def summary(self, site: Place) -> None:
         reply, values = self.reply, self.values
@@ -648,6 +635,22 @@ class Form:
         logger.info("booking made: code=%s place=%s", mask_booking_code(made.code), site.id)
         confirm(reply, made, self.tracker)
         return None
+
+
+def typed_note(reply: Reply, site: Place, found: Match) -> str:
+    """Why a typed time is not offered as such, and what the buttons below it are."""
+    day = day_name(found.day, reply) if found.day else ""
+    name = place_name(site.id, reply.language)
+    if found.kind == "exact":
+        at = when_for_citizen(found.slots[0].starts_at, site, reply.tracker, reply)
+        return reply.say("booking.typed.exact", place=name, time=at)
+    if found.kind == "refused":
+        days = int(defaults(knowledge())["days_ahead"])
+        return reply.say(f"booking.typed.{found.reason}", place=name, day=day, days=days)
+    if found.reason in ("full", "nearest"):
+        key = "full" if found.reason == "full" else "nearest_day" if found.day else "nearest"
+        return reply.say(f"booking.typed.{key}", place=name, day=day)
+    return reply.say("booking.typed.day", place=name, day=day)
 
 
 def calendar_url(booking: BookingView) -> str:
@@ -866,12 +869,19 @@ class ValidateBookingManageForm(Action):
             shown = page(free, slot_key_to_datetime(after) if after else None, SLOTS_SHOWN) or page(
                 free, None, SLOTS_SHOWN
             )
+            lead = reply.say("booking.ask_slot", place=place_name(site.id, reply.language))
+            # "改到下周二上午": the typed day or time matched to the free slots, as in the booking form.
+            wish = parse(_CODE.sub(" ", text), citizen_today(tracker, site)) if not choice else None
+            if wish is not None:
+                days = int(defaults(knowledge())["days_ahead"])
+                found = match(wish, free, site.hours, now(), days, SLOTS_SHOWN)
+                shown, lead = list(found.slots) or shown, typed_note(reply, site, found)
             buttons = [
                 choice_button(reply, when_for_citizen(s.starts_at, site, tracker, reply), f"slot:{s.key}")
                 for s in shown
             ]
             buttons.append(choice_button(reply, reply.say("booking.button.later"), f"after:{shown[-1].key}"))
-            reply.send(reply.say("booking.ask_slot", place=place_name(site.id, reply.language)), buttons)
+            reply.send(lead, buttons)
             return [*ask("booking_new_slot"), reset]
         # view, or nothing said yet: the booking, with what can be done next
         text = reply.say(

@@ -221,3 +221,25 @@ def test_a_day_in_the_opening_message_is_matched_when_the_times_are_offered(data
     offered = chat.say(said, "book_appointment", entities)
     assert "不对外办公" in text(offered) and slot_keys(offered), text(offered)  # Rome is closed on Sundays
     assert "wish_text" not in chat.slots["booking_offered"]  # used once: "later" pages on as usual
+
+
+def test_a_booking_is_moved_to_a_typed_day(database):
+    first_free = Conversation(ValidateBookingForm(), "booking_form", "move-probe")
+    keys = slot_keys(first_free.say("预约罗马服务站到场办委托书公证", "book_appointment", ROME_NOTARY))
+    made = database.book(
+        place_id="rome",
+        starts_at=slot_key_to_datetime(keys[0]).replace(tzinfo=None),
+        capacity=2,
+        mode="in_person",
+        name="林小红",
+        contact="lin@example.com",
+        item_id="notary-power-of-attorney",
+    )
+    wanted = slot_key_to_datetime(keys[-1]).astimezone(ZoneInfo("Europe/Rome"))
+    chat = Conversation(ValidateBookingManageForm(), "booking_manage_form", "move-typed")
+    chat.say(f"改约 {made.code} 林", "manage_booking")
+    offered = chat.say(f"{wanted.month}月{wanted.day}号{wanted.hour}点{wanted.minute or ''}", "inform")
+    assert "有空位" in text(offered) and slot_keys(offered) == [keys[-1]], text(offered)
+    moved = chat.say(next(b["payload"] for m in offered for b in m["buttons"] if keys[-1] in b["payload"]))
+    assert "已改到" in text(moved), text(moved)
+    assert database.booking_by_code(made.code).starts_at.strftime("%Y-%m-%dT%H:%MZ") == keys[-1]
