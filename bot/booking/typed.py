@@ -293,7 +293,9 @@ def _distance(slot: Slot, wanted: Wanted) -> float:
     if wanted.part is not None:
         start, end = wanted.part
         low, high = start.hour * 60 + start.minute, end.hour * 60 + end.minute + (1 if end == time.max else 0)
-        return 0 if low <= minutes < high else min(abs(minutes - low), abs(minutes - high))
+        if low <= minutes < high:
+            return 0
+        return low - minutes if minutes < low else minutes - high + 1  # the end is not in the part
     return 0
 
 
@@ -309,7 +311,10 @@ def match(wanted: Wanted, free: list[Slot], place: PlaceHours, now: datetime, da
             return Match("refused", reason="too_far", day=day)
         reason = closed_reason(place, day)
         if reason:
-            return Match("refused", reason=reason, day=day)
+            # The next open days, at the time or in the part of the day asked when they have it.
+            later = [s for s in free if s.local.date() > day]
+            fitting = [s for s in later if _distance(s, wanted) == 0] if wanted.at or wanted.part else []
+            return Match("refused", tuple(_spread(fitting or later, size)), reason=reason, day=day)
     candidates = [s for s in free if day is None or s.local.date() == day]
     if wanted.at is not None:
         exact = [s for s in candidates if (s.local.hour, s.local.minute) == (wanted.at.hour, wanted.at.minute)]

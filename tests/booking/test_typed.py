@@ -100,6 +100,9 @@ def test_past_closed_holiday_and_too_far_are_refused_with_their_reason() -> None
     assert wish("今天上午9点").reason == "past"  # 9:00 has begun in Milan
     assert wish("周日").reason == "closed"
     assert wish("12月8号").reason == "holiday"
+    # Tuesday 8 December is a holiday: the next open days' mornings are offered.
+    assert local(wish("下周二上午")) == ["12-09 09:30", "12-09 10:00", "12-09 11:00", "12-10 09:30"]
+    assert local(wish("周日10点")) == ["12-07 10:00", "12-09 10:00", "12-10 10:00", "12-11 10:00"]
     assert wish("12月25号").reason == "too_far"
     closed = PlaceHours("milan", "Europe/Rome", MILAN.weekly, closures=frozenset({date(2026, 12, 4)}))
     assert match(parse("周五", MONDAY), generate(closed, NOW, 14), closed, NOW, days=14).reason == "closure"
