@@ -195,11 +195,14 @@ def zone_city(zone: str, language: str) -> str:
         return zone.rsplit("/", 1)[-1].replace("_", " ")
 
 
-def when_for_citizen(moment: datetime, place: Place, tracker: Tracker, reply: Reply) -> str:
-    """The place's time; when the citizen's clock differs, both named: "北京时间 12月3日周四 10:00（巴黎时间 03:00）"."""
+def when_for_citizen(moment: datetime, place: Place, tracker: Tracker, reply: Reply, labelled: bool = False) -> str:
+    """The place's time; when the citizen's clock differs, both named: "北京时间 12月3日周四 10:00（巴黎时间 3:00）".
+
+    `labelled`: a lone place's time says it is local ("（当地时间）"), where no heading says so.
+    """
     other = citizen_zone(tracker, place)
     if not other:
-        return when(moment, place.timezone, reply)
+        return when(moment, place.timezone, reply) + (reply.say("booking.local_label") if labelled else "")
     there, here = moment.astimezone(ZoneInfo(place.timezone)), moment.astimezone(ZoneInfo(other))
     theirs = (
         reply.say("booking.clock", hour=here.hour, minute=f"{here.minute:02d}")
@@ -677,7 +680,8 @@ def confirm(reply: Reply, made: BookingView, tracker: Tracker) -> None:
     rows = [
         reply.say("booking.confirmed", code=made.code),
         reply.say(
-            "booking.when", time=when_for_citizen(made.starts_at.replace(tzinfo=timezone.utc), site, tracker, reply)
+            "booking.when",
+            time=when_for_citizen(made.starts_at.replace(tzinfo=timezone.utc), site, tracker, reply, labelled=True),
         ),
         reply.say("booking.address", address=entry["address"], phone=entry["phone"]),
     ]
@@ -852,7 +856,9 @@ class ValidateBookingManageForm(Action):
                     booking.code, values["booking_surname"], slot_key_to_datetime(choice["slot"]), site.hours.capacity
                 )
                 if status == "moved":
-                    at = when_for_citizen(moved.starts_at.replace(tzinfo=timezone.utc), site, tracker, reply)
+                    at = when_for_citizen(
+                        moved.starts_at.replace(tzinfo=timezone.utc), site, tracker, reply, labelled=True
+                    )
                     reply.send(
                         reply.say("booking.manage.moved", code=booking.code, time=at), booking=booking_payload(moved)
                     )
@@ -890,7 +896,7 @@ class ValidateBookingManageForm(Action):
             title=item_title(booking.item_id, reply.language),
             place=place_name(site.id, reply.language),
             mode=reply.say(f"booking.mode.{booking.mode}"),
-            time=when_for_citizen(booking.starts_at.replace(tzinfo=timezone.utc), site, tracker, reply),
+            time=when_for_citizen(booking.starts_at.replace(tzinfo=timezone.utc), site, tracker, reply, labelled=True),
             status=reply.say(f"booking.status.{booking.status}"),
         )
         if booking.cancel_reason and booking.cancelled_by == "staff":

@@ -71,6 +71,7 @@ def test_a_booking_turn_by_turn_with_a_correction_and_the_summary(database):
     done = chat.tap(summary, "do:confirm")
     booking = next(m["custom"]["booking"] for m in done if "booking" in m.get("custom", {}))
     assert chat.slots["requested_slot"] is None and booking["place"] == "milan"
+    assert "时间：" in text(done) and "（当地时间）" in text(done)  # no citizen's zone: the local time, said so
     assert database.booking_by_code(booking["code"]).contact == "chen@example.com"
 
 
