@@ -155,7 +155,7 @@ def browser_zone(tracker: Tracker) -> str | None:
         if isinstance(zone, str) and zone:
             try:
                 ZoneInfo(zone)
-            except (ValueError, ZoneInfoNotFoundError):
+            except (ValueError, OSError, ZoneInfoNotFoundError):  # "Europe" is a folder; a long name is too long
                 continue
             return zone
     return None
