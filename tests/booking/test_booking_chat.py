@@ -206,3 +206,19 @@ def test_a_typed_date_and_time_is_offered_then_booked(rasa_stack):
     assert booking["starts_at"] == wanted
     made = Database(rasa_stack.database_url).booking_by_code(booking["code"])
     assert made.conversation_id == who and made.starts_at.strftime("%Y-%m-%dT%H:%MZ") == wanted
+
+
+@pytest.mark.parametrize(
+    "language, asked",
+    [
+        ("zh", "我想预约"),
+        ("it", "vorrei prenotare un appuntamento"),
+        ("fr", "je voudrais prendre rendez-vous"),
+        ("en", "I'd like to book an appointment"),
+    ],
+)
+def test_a_request_to_book_in_words_starts_the_form_in_each_language(rasa_stack, language, asked):
+    from bot.actions.language import say
+
+    said = text(rest(rasa_stack, sender(f"ask-{language}"), asked))
+    assert say("booking.ask_item", language) in said, said

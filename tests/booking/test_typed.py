@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.booking.slots import PlaceHours, generate, parse_hours
 from bot.booking.typed import Wanted, match, parse
@@ -115,3 +117,12 @@ def test_a_time_without_a_day_is_the_first_day_that_has_it() -> None:
     late = NOW + timedelta(hours=8)  # 17:00 in Milan: today's 15:00 has gone
     found = match(parse("15:00", MONDAY), generate(MILAN, late, 14), MILAN, late, days=14)
     assert local(found) == ["12-01 15:00"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("0123456789:：.号日月年点时分半周星期下这上午后明天 hamp/")), max_size=14))
+def test_any_mix_of_date_characters_reads_as_a_real_date_or_nothing(typed: str) -> None:
+    wanted = parse(typed, MONDAY)
+    assert wanted is None or wanted.day or wanted.at or wanted.part
+    if wanted is not None and wanted.at is not None:
+        assert 0 <= wanted.at.hour <= 23
