@@ -103,6 +103,11 @@ def asks_for_booking(text: str) -> bool:
     return said(text, "book") and said(text, "request") and not said(text, "question")
 
 
+def names_a_booking(text: str) -> bool:
+    """A booking code in the message ("查看预约 BKKVBHBX 王"), which the classifier may take for case proofs."""
+    return bool(text) and _CODE.search(text) is not None
+
+
 def places() -> dict[str, Place]:
     return load_places(knowledge(), database().place_settings())
 

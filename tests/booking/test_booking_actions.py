@@ -245,3 +245,15 @@ def test_a_booking_is_moved_to_a_typed_day(database):
     moved = chat.say(next(b["payload"] for m in offered for b in m["buttons"] if keys[-1] in b["payload"]))
     assert "已改到" in text(moved), text(moved)
     assert database.booking_by_code(made.code).starts_at.strftime("%Y-%m-%dT%H:%MZ") == keys[-1]
+
+
+def test_a_booking_code_read_as_case_proofs_goes_to_the_booking_lookup(database):
+    from bot.actions.case_status import ActionCheckCase
+
+    misread = make_tracker("查看预约 BKKVBHBX 王", "provide_case_info", entities=[{"entity": "surname", "value": "王"}])
+    events, messages = run_action(ActionCheckCase(), misread)
+    assert events == [{"event": "followup", "name": "booking_manage_form", "timestamp": None}] and not messages
+    case = make_tracker(
+        "WZ202611300001 王 1234", "provide_case_info", entities=[{"entity": "case_no", "value": "WZ202611300001"}]
+    )
+    assert not any(event.get("event") == "followup" for event in run_action(ActionCheckCase(), case)[0])
