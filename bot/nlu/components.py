@@ -18,10 +18,12 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List
 
+import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.nlu.tokenizers.jieba_tokenizer import JiebaTokenizer
 from rasa.nlu.tokenizers.tokenizer import Token
@@ -59,6 +61,34 @@ class WenzhouJiebaTokenizer(JiebaTokenizer):
         text = normalize(message.get(attribute))
         tokens = [Token(word, start) for word, start, _ in jieba.tokenize(text) if word.strip()]
         return self._apply_token_pattern(tokens)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class FastLogisticRegressionClassifier(LogisticRegressionClassifier):
+    """Rasa's LogisticRegressionClassifier with its weights laid out for scoring one message at a time.
+
+    scikit-learn scores a message as `X @ coef_.T`. `coef_` is C-ordered (intents x features), so its
+    transpose is Fortran-ordered, and scipy copies the whole matrix into C order to multiply it by a
+    sparse row: 98 x 48,581 floats (38 MB) per message, 30% of Rasa's CPU under load (bench.latency's
+    py-spy profile). Kept in Fortran order, `coef_.T` is C-contiguous and the product reads it in place
+    (0.03 ms). Same numbers in the same order of summation: the same predictions.
+    """
+
+    def train(self, training_data: TrainingData) -> Resource:
+        resource = super().train(training_data)
+        self._lay_out_weights()
+        return resource
+
+    @classmethod
+    def load(cls, *args: Any, **kwargs: Any) -> FastLogisticRegressionClassifier:
+        component = super().load(*args, **kwargs)
+        component._lay_out_weights()
+        return component
+
+    def _lay_out_weights(self) -> None:
+        weights = getattr(self.clf, "coef_", None)
+        if weights is not None:
+            self.clf.coef_ = np.asfortranarray(weights)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
