@@ -270,3 +270,43 @@ def test_a_stated_circumstance_read_as_a_neighbouring_item_moves_to_it(kb):
 def test_colloquial_spellings_of_aspect_words_are_recognised(kb):
     words = kb.aspect_words()
     assert "要带啥" in words["materials"] and "咋办" in words["steps"] and "哪儿办" in words["where"]
+
+
+HUKOU = ("hukou-move-out", "hukou-cancel-emigration", "hukou-book-reissue")
+
+
+def test_a_general_question_about_an_area_offers_its_items_first_ranked_first(kb):
+    """ "户籍方面的问题", taken for out of scope alone: which of the hukou items, the classifier's first."""
+    message = turn(
+        "户籍方面的问题",
+        "out_of_scope",
+        [("hukou-info-correction", 0.15), ("hukou-certificate", 0.14), ("passport-renewal", 0.05)],
+        [entity("topic", "household", 0, 2)],
+    )
+    decision = decide(kb, message, State())
+    assert (decision.action, decision.decided_by, decision.how) == ("offer", "topic", "general_question")
+    assert decision.candidates[:2] == ["hukou-info-correction", "hukou-certificate"] and len(decision.candidates) == 3
+    assert set(decision.candidates) <= set(kb.topic_items(["household"]))
+    # Without the topic (a question of its own), the classifier's item is answered as before.
+    assert decide(kb, turn("x", intent_for("hukou-move-out"), [("hukou-move-out", 0.9)]), State()).item == "hukou-move-out"
+
+
+def test_a_general_question_keeps_the_aspect_and_recalls_the_one_discussed(kb):
+    message = turn("passeport, quels documents ?", "ask_aspect", [], [entity("topic", "passport", 0, 9), entity("aspect", "materials")])
+    decision = decide(kb, message, State())
+    assert (decision.action, decision.aspects) == ("offer", ["materials"])
+    # "那护照呢" after the passport renewal was discussed, now on the ID card: back to it.
+    state = State(item="id-card-renewal", topics=("passport-renewal", "id-card-renewal"))
+    decision = decide(kb, turn("那护照呢", "affirm", [], [entity("topic", "passport", 1, 3)]), state)
+    assert (decision.action, decision.item, decision.decided_by) == ("answer", "passport-renewal", "earlier_topic")
+    # The area of the item under discussion: a follow-up about that item.
+    state = State(item="passport-renewal", topics=("passport-renewal",))
+    decision = decide(kb, turn("护照要带什么", "ask_aspect", [], [entity("topic", "passport"), entity("aspect", "materials", 2, 6)]), state)
+    assert (decision.action, decision.item, decision.aspects) == ("answer", "passport-renewal", ["materials"])
+
+
+def test_being_abroad_picks_the_overseas_variant_among_the_offered(kb):
+    offered = ("driving-licence-renewal", "driving-licence-reissue", "driving-licence-overseas-extension")
+    message = turn("però abito a Prato, non posso tornare", "out_of_scope", [], [entity("place", "prato", 11, 16)])
+    decision = decide(kb, message, State(candidates=offered))
+    assert (decision.item, decision.decided_by, decision.how) == ("driving-licence-overseas-extension", "candidates", "circumstance")
