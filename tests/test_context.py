@@ -310,3 +310,22 @@ def test_being_abroad_picks_the_overseas_variant_among_the_offered(kb):
     message = turn("però abito a Prato, non posso tornare", "out_of_scope", [], [entity("place", "prato", 11, 16)])
     decision = decide(kb, message, State(candidates=offered))
     assert (decision.item, decision.decided_by, decision.how) == ("driving-licence-overseas-extension", "candidates", "circumstance")
+
+
+def test_a_first_aspect_question_that_names_items_offers_them(kb):
+    ranking = [("apostille-authentication", 0.24), ("pension-qualification-certification", 0.23)]
+    message = turn("文件要拿去国外用要做认证", "ask_aspect", ranking, [entity("aspect", "materials", 0, 2)])
+    decision = decide(kb, message, State())
+    assert (decision.action, decision.candidates) == ("offer", ["apostille-authentication", "pension-qualification-certification"])
+    # Nothing but the aspect: which item?
+    assert decide(kb, turn("要多少钱", "ask_aspect", ranking, [entity("aspect", "fees", 1, 4)]), State()).action == "ask_item"
+
+
+def test_a_reply_the_classifier_is_sure_is_about_an_item_not_offered_is_no_choice(kb):
+    """ "不是，我说的是房子继承" after the property-certificate items: "房子" is a word of one of them,
+    but the classifier is sure of the inheritance transfer, whose words the reply uses."""
+    offered = ("realestate-certificate-reissue", "realestate-change", "realestate-record-query")
+    ranking = [("realestate-inheritance", 0.75), ("realestate-record-query", 0.02), ("realestate-change", 0.01)]
+    message = turn("不是，我说的是房子继承", intent_for("realestate-inheritance"), ranking)
+    decision = decide(kb, message, State(candidates=offered))
+    assert (decision.item, decision.decided_by) == ("realestate-inheritance", "candidates")

@@ -287,10 +287,16 @@ def choose_among(kb: KnowledgeBase, turn: Turn, offered: list[str]) -> tuple[str
         if len(top) == 1:
             title = normalize(kb.title(top[0]))
             return top[0], "title" if title and title in normalize(turn.text) else "synonym"
+    # "不是，我说的是房子继承" after the certificate items: the classifier is sure of an item not offered.
+    rival = turn.ranking[0][0] if turn.ranking and turn.ranking[0][1] >= TOPIC_CHANGE_CONFIDENCE else None
+    rival = rival if rival not in offered else None
     pick, score = distinguishing_pick(kb, turn.content(), offered, turn.ranking)
     if pick and score >= 1:
-        return pick, "distinguishing_word"
-    if len(units(turn.content())) >= MIN_CONTENT_UNITS:
+        # "房子" is a word of one of the offered items, but the reply uses the rival's words as much or
+        # more (a tie goes to the classifier's choice, the rival).
+        wider = distinguishing_pick(kb, turn.content(), [*offered, rival], turn.ranking)[0] if rival else None
+        return (None, None) if wider == rival and rival else (pick, "distinguishing_word")
+    if len(units(turn.content())) >= MIN_CONTENT_UNITS and not rival:
         among = [(item, confidence) for item, confidence in turn.ranking if item in offered]
         if among:
             second = among[1][1] if len(among) > 1 else 0.0
@@ -585,6 +591,10 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
                 return Decision("answer", top[0], aspects, decided_by="message", how="named")
         items = candidates_of(turn.ranking)
         if items and (turn.intent == "nlu_fallback" or (named and (state.item or state.topics))):
+            return _offer_or_recall(items, aspects, state)
+        if not state.item and turn.intent == "ask_aspect" and items and speaks_of_items(kb, turn):
+            # "文件要拿去国外用要做认证" read as a bare aspect question ("文件"): its other words name
+            # items, the likely ones are offered rather than asking which item from nothing.
             return _offer_or_recall(items, aspects, state)
         if not state.item and turn.intent == "ask_aspect":
             return Decision("ask_item", aspects=aspects)
