@@ -329,3 +329,14 @@ def test_a_reply_the_classifier_is_sure_is_about_an_item_not_offered_is_no_choic
     message = turn("不是，我说的是房子继承", intent_for("realestate-inheritance"), ranking)
     decision = decide(kb, message, State(candidates=offered))
     assert (decision.item, decision.decided_by) == ("realestate-inheritance", "candidates")
+
+
+def test_two_areas_named_together_mean_the_items_they_share(kb):
+    message = turn(
+        "notarisation du permis chinois",
+        intent_for("notary-remote-video"),
+        [("notary-remote-video", 0.3), ("notary-driving-licence", 0.2)],
+        [entity("topic", "notary", 0, 13), entity("topic", "driving", 17, 23)],
+    )
+    decision = decide(kb, message, State())
+    assert (decision.action, decision.item, decision.how) == ("answer", "notary-driving-licence", "topics_meet")

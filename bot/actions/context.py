@@ -333,6 +333,9 @@ def general_topic(kb: KnowledgeBase, turn: Turn) -> list[str]:
     (the NLU gives `topic` entities only to a message of topic and general words)."""
     keys = list(dict.fromkeys(turn.values("topic")))
     items = kb.topic_items(keys)
+    # Two areas named together ("notarisation du permis", "驾照 公证") mean the items they share.
+    shared = [item for item in items if all(item in kb.topic_items([key]) for key in keys)]
+    items = shared or items
     ranked = [item for item, _ in turn.ranking if item in items]
     return ranked + [item for item in items if item not in ranked]
 
@@ -493,6 +496,8 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
     # A general question about an area of the catalog ("问下房本的事", "une question sur mon hukou"):
     # which of its items? Unless it is the area of the item under discussion, whose follow-up it is.
     general = general_topic(kb, turn)
+    if len(general) == 1 and not turn.is_button:
+        return Decision("answer", general[0], aspects, decided_by="topic", how="topics_meet")
     if general and not turn.is_button and state.item not in general:
         decision = _offer_or_recall(general, aspects, state)
         if decision.action == "offer":

@@ -63,7 +63,7 @@
     still_open: "仍待选择", previous_topic: "上一个话题", ranking: "按模型排序", named: "提到了事项名称",
     own_words: "本事项的用词", context_word: "上下文词（代办、在国外等）", follow_up: "无新事项的追问",
     topic_change: "换了话题", abroad: "说明人在国外", abroad_earlier: "此前说过人在国外",
-    general_question: "只提到事项类别", circumstance: "按所说情况（人在国外）"
+    general_question: "只提到事项类别", topics_meet: "两个类别的交集", circumstance: "按所说情况（人在国外）"
   };
   function itemTitle(id) { return intentTitle("item_" + String(id).replace(/-/g, "_")); }
   function contextNote(c) {
