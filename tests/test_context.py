@@ -270,3 +270,73 @@ def test_a_stated_circumstance_read_as_a_neighbouring_item_moves_to_it(kb):
 def test_colloquial_spellings_of_aspect_words_are_recognised(kb):
     words = kb.aspect_words()
     assert "要带啥" in words["materials"] and "咋办" in words["steps"] and "哪儿办" in words["where"]
+
+
+HUKOU = ("hukou-move-out", "hukou-cancel-emigration", "hukou-book-reissue")
+
+
+def test_a_general_question_about_an_area_offers_its_items_first_ranked_first(kb):
+    """ "户籍方面的问题", taken for out of scope alone: which of the hukou items, the classifier's first."""
+    message = turn(
+        "户籍方面的问题",
+        "out_of_scope",
+        [("hukou-info-correction", 0.15), ("hukou-certificate", 0.14), ("passport-renewal", 0.05)],
+        [entity("topic", "household", 0, 2)],
+    )
+    decision = decide(kb, message, State())
+    assert (decision.action, decision.decided_by, decision.how) == ("offer", "topic", "general_question")
+    assert decision.candidates[:2] == ["hukou-info-correction", "hukou-certificate"] and len(decision.candidates) == 3
+    assert set(decision.candidates) <= set(kb.topic_items(["household"]))
+    # Without the topic (a question of its own), the classifier's item is answered as before.
+    assert decide(kb, turn("x", intent_for("hukou-move-out"), [("hukou-move-out", 0.9)]), State()).item == "hukou-move-out"
+
+
+def test_a_general_question_keeps_the_aspect_and_recalls_the_one_discussed(kb):
+    message = turn("passeport, quels documents ?", "ask_aspect", [], [entity("topic", "passport", 0, 9), entity("aspect", "materials")])
+    decision = decide(kb, message, State())
+    assert (decision.action, decision.aspects) == ("offer", ["materials"])
+    # "那护照呢" after the passport renewal was discussed, now on the ID card: back to it.
+    state = State(item="id-card-renewal", topics=("passport-renewal", "id-card-renewal"))
+    decision = decide(kb, turn("那护照呢", "affirm", [], [entity("topic", "passport", 1, 3)]), state)
+    assert (decision.action, decision.item, decision.decided_by) == ("answer", "passport-renewal", "earlier_topic")
+    # The area of the item under discussion: a follow-up about that item.
+    state = State(item="passport-renewal", topics=("passport-renewal",))
+    decision = decide(kb, turn("护照要带什么", "ask_aspect", [], [entity("topic", "passport"), entity("aspect", "materials", 2, 6)]), state)
+    assert (decision.action, decision.item, decision.aspects) == ("answer", "passport-renewal", ["materials"])
+
+
+def test_being_abroad_picks_the_overseas_variant_among_the_offered(kb):
+    offered = ("driving-licence-renewal", "driving-licence-reissue", "driving-licence-overseas-extension")
+    message = turn("però abito a Prato, non posso tornare", "out_of_scope", [], [entity("place", "prato", 11, 16)])
+    decision = decide(kb, message, State(candidates=offered))
+    assert (decision.item, decision.decided_by, decision.how) == ("driving-licence-overseas-extension", "candidates", "circumstance")
+
+
+def test_a_first_aspect_question_that_names_items_offers_them(kb):
+    ranking = [("apostille-authentication", 0.24), ("pension-qualification-certification", 0.23)]
+    message = turn("文件要拿去国外用要做认证", "ask_aspect", ranking, [entity("aspect", "materials", 0, 2)])
+    decision = decide(kb, message, State())
+    assert (decision.action, decision.candidates) == ("offer", ["apostille-authentication", "pension-qualification-certification"])
+    # Nothing but the aspect: which item?
+    assert decide(kb, turn("要多少钱", "ask_aspect", ranking, [entity("aspect", "fees", 1, 4)]), State()).action == "ask_item"
+
+
+def test_a_reply_the_classifier_is_sure_is_about_an_item_not_offered_is_no_choice(kb):
+    """ "不是，我说的是房子继承" after the property-certificate items: "房子" is a word of one of them,
+    but the classifier is sure of the inheritance transfer, whose words the reply uses."""
+    offered = ("realestate-certificate-reissue", "realestate-change", "realestate-record-query")
+    ranking = [("realestate-inheritance", 0.75), ("realestate-record-query", 0.02), ("realestate-change", 0.01)]
+    message = turn("不是，我说的是房子继承", intent_for("realestate-inheritance"), ranking)
+    decision = decide(kb, message, State(candidates=offered))
+    assert (decision.item, decision.decided_by) == ("realestate-inheritance", "candidates")
+
+
+def test_two_areas_named_together_mean_the_items_they_share(kb):
+    message = turn(
+        "notarisation du permis chinois",
+        intent_for("notary-remote-video"),
+        [("notary-remote-video", 0.3), ("notary-driving-licence", 0.2)],
+        [entity("topic", "notary", 0, 13), entity("topic", "driving", 17, 23)],
+    )
+    decision = decide(kb, message, State())
+    assert (decision.action, decision.item, decision.how) == ("answer", "notary-driving-licence", "topics_meet")

@@ -1,8 +1,10 @@
 """Multi-turn dialogues through the REST webhook on the real stack.
 
-Two sets: tests/data/dialogues.yml (the logic was tuned on it) and
+Three sets: tests/data/dialogues.yml (the logic was tuned on it),
 tests/data/dialogues_unseen.yml (written apart from it and from the training
-data, run once before tuning: the estimate of the issue's hidden set). Every
+data, run once before tuning: the estimate of the issue's hidden set) and
+tests/data/dialogues_heldout.yml (written apart from both before the context3
+branch's changes, of the kinds the unseen set still failed on). Every
 turn's item and aspect are checked; the figures are dialogues right on the last
 turn and right on every turn, per set.
 
@@ -28,11 +30,18 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DIALOGUES = ROOT / "tests" / "data" / "dialogues.yml"
 UNSEEN = ROOT / "tests" / "data" / "dialogues_unseen.yml"
-SETS = {"tuned": DIALOGUES, "unseen": UNSEEN}
+HELDOUT = ROOT / "tests" / "data" / "dialogues_heldout.yml"
+SETS = {"tuned": DIALOGUES, "unseen": UNSEEN, "heldout": HELDOUT}
 # The issue's bar for the hidden set is 95% right on the last turn. The unseen set stands in for
 # it and is not tuned dialogue by dialogue, so it is held to the level reached (88-90% after the
 # general fixes of the context2 branch; 76% before them): a floor against falling back, not the bar.
 UNSEEN_LAST_TURN_FLOOR = 0.88
+# The held-out set of the context3 branch (vague first turns, documents for use abroad, the pension's
+# life certificate, one-word follow-ups), scored before (65%) and after its general fixes; a floor too.
+HELDOUT_LAST_TURN_FLOOR = 0.85
+FLOORS = {"unseen": UNSEEN_LAST_TURN_FLOOR, "heldout": HELDOUT_LAST_TURN_FLOOR}
+# The issue asks for 80 dialogues of 2-4 turns; the held-out set of one branch is smaller.
+MIN_DIALOGUES = {"tuned": 80, "unseen": 80, "heldout": 25}
 Post = Callable[[str, str], list[dict[str, Any]]]
 
 
@@ -60,7 +69,12 @@ def check_turn(turn: dict[str, Any], messages: list[dict[str, Any]], offered: li
         # A statement with no question yet: no guide answer, no hand-off.
         return None if messages and not custom.get("guide_item") and "handoff" not in custom else got
     if turn.get("offer"):
-        return None if len(custom.get("candidates") or []) >= 2 else got
+        offered_now = custom.get("candidates") or []
+        if len(offered_now) < 2:
+            return got
+        # `among`: a vague first turn is asked back with the items of its topic, not others.
+        outside = [item for item in offered_now if "among" in turn and item not in turn["among"]]
+        return f"offered outside {turn['among']}: {outside}; {got}" if outside else None
     if "vague" in turn:
         wanted = set(turn["vague"])
         if custom.get("guide_item") in wanted or wanted & set(custom.get("candidates") or []):
@@ -130,14 +144,17 @@ def test_dialogues_are_written_apart_from_the_training_data():
     said = [turn["say"] for path in SETS.values() for dialogue in load_dialogues(path) for turn in dialogue["turns"]]
     leaked = [text for text in said if f"- {text}\n" in training]
     assert not leaked, f"dialogue turns found in the training data: {leaked[:5]}"
-    shared = [turn["say"] for d in load_dialogues(UNSEEN) for turn in d["turns"] if turn["say"] in tuned]
+    unseen = {turn["say"] for dialogue in load_dialogues(UNSEEN) for turn in dialogue["turns"]}
+    shared = [text for text in unseen if text in tuned]
     assert not shared, f"unseen dialogue turns also in dialogues.yml: {shared[:5]}"
+    shared = [turn["say"] for d in load_dialogues(HELDOUT) for turn in d["turns"] if turn["say"] in tuned | unseen]
+    assert not shared, f"held-out dialogue turns also in dialogues.yml or the unseen set: {shared[:5]}"
 
 
 @pytest.mark.stack
 def test_dialogues_through_the_rest_webhook(rasa_stack):
-    """Both sets on the one stack: the tuned set right on every turn, the unseen one not below
-    the level reached on the last turn (it is not tuned dialogue by dialogue)."""
+    """The three sets on the one stack: the tuned set right on every turn, the unseen and held-out
+    ones not below the level reached on the last turn (they are not tuned dialogue by dialogue)."""
     from tests.helpers import rest
 
     def post(sender: str, text: str) -> list[dict[str, Any]]:
@@ -146,13 +163,13 @@ def test_dialogues_through_the_rest_webhook(rasa_stack):
     texts, failures = [], []
     for name, path in SETS.items():
         dialogues = load_dialogues(path)
-        assert len(dialogues) >= 80 and all(2 <= len(d["turns"]) <= 4 for d in dialogues)
+        assert len(dialogues) >= MIN_DIALOGUES[name] and all(2 <= len(d["turns"]) <= 4 for d in dialogues)
         results = [(d["name"], run_dialogue(post, d)) for d in dialogues]
         texts.append(f"{name}: {report(results)}")
         f = figures(results)
         if name == "tuned" and f["every_turn_right"] < f["dialogues"]:
             failures.append(name)
-        if name == "unseen" and f["last_turn_right"] < UNSEEN_LAST_TURN_FLOOR * f["dialogues"]:
+        if name in FLOORS and f["last_turn_right"] < FLOORS[name] * f["dialogues"]:
             failures.append(name)
     text = "\n".join(texts)
     print(text)

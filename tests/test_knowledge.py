@@ -131,3 +131,15 @@ def test_demo_case_sites_and_items_exist():
 
 def test_generated_files_are_up_to_date():
     assert generate.main(["--check"]) == 0
+
+
+def test_a_topic_with_an_unknown_item_or_language_is_named(knowledge_copy):
+    path = knowledge_copy / "topics.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["topics"]["passport"]["items"].append("passport-for-pets")
+    data["topics"]["passport"]["words"]["es"] = ["pasaporte"]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(KnowledgeError) as error:
+        KnowledgeBase(knowledge_copy)
+    assert "topics.passport.items: unknown item passport-for-pets" in str(error.value)
+    assert "topics.passport.words.es: not a language of languages.yml" in str(error.value)

@@ -87,3 +87,33 @@ def test_ranker_component_rewrites_intent_and_cuts_ranking():
     ranker.process([message])
     assert message.get("intent")["name"] == PASSPORT
     assert len(message.get("intent_ranking")) == 2
+
+
+def test_a_general_question_about_an_area_gets_its_topic_in_any_language():
+    extractor = KnowledgeEntityExtractor({"knowledge_dir": None})
+    for text, topic in [
+        ("户籍方面的问题", "household"),
+        ("問下房本的事", "real_estate"),
+        ("公积金咋弄", "housing_fund"),
+        ("una domanda sul passaporto", "passport"),
+        ("j'ai une question sur mon hukou", "household"),
+        ("a question about notarization", "notary"),
+    ]:
+        message = Message(data={"text": text})
+        extractor.process([message])
+        assert [e["value"] for e in message.get("entities") if e["entity"] == "topic"] == [topic], text
+
+
+def test_a_question_with_more_than_the_area_gets_no_topic():
+    # An item's name, a detail or a case number make it a question of its own.
+    for text in ["户口迁出去怎么弄", "护照丢了", "我的passport过期了想renew", "je vends mon appartement", "户口 WZ202610080017"]:
+        phrases = shared_matcher().find(text)
+        assert not shared_matcher().topics(text, phrases), text
+
+
+def test_a_progress_question_is_no_question_of_place():
+    aspects = lambda text: [p.values for p in shared_matcher().find(text) if p.entity == "aspect"]  # noqa: E731
+    assert aspects("到哪") == [("where",)] and aspects("到哪儿打印") == [("where",)]
+    assert aspects("我的申请办到哪了") == [] and aspects("到哪一步了") == []
+    # "要什么条件": the condition is asked, "要什么" alone asks for the materials.
+    assert aspects("要什么条件") == [("conditions",)] and aspects("要啥") == [("materials",)]

@@ -46,8 +46,9 @@ ORDINALS = {"ordinal_1": 0, "ordinal_2": 1, "ordinal_3": 2}
 CIRCUMSTANCE_ASPECTS = ("remote",)
 
 # Which parts of the context may override an intent the classifier gave to a
-# social or out-of-scope message ("不是，我说的是继承的").
-STRONG = {"candidates", "return", "earlier_topic", "current_item", "narrowing", "circumstance"}
+# social or out-of-scope message ("不是，我说的是继承的"); "topic": a general question about an
+# area of the catalog ("问下房本的事"), which the classifier often takes for out of scope.
+STRONG = {"candidates", "return", "earlier_topic", "current_item", "narrowing", "circumstance", "topic"}
 
 _CJK = re.compile(r"[\u3400-\u9fff]+")
 _LATIN = re.compile(r"[a-zà-öø-ÿ']{3,}")
@@ -286,10 +287,16 @@ def choose_among(kb: KnowledgeBase, turn: Turn, offered: list[str]) -> tuple[str
         if len(top) == 1:
             title = normalize(kb.title(top[0]))
             return top[0], "title" if title and title in normalize(turn.text) else "synonym"
+    # "不是，我说的是房子继承" after the certificate items: the classifier is sure of an item not offered.
+    rival = turn.ranking[0][0] if turn.ranking and turn.ranking[0][1] >= TOPIC_CHANGE_CONFIDENCE else None
+    rival = rival if rival not in offered else None
     pick, score = distinguishing_pick(kb, turn.content(), offered, turn.ranking)
     if pick and score >= 1:
-        return pick, "distinguishing_word"
-    if len(units(turn.content())) >= MIN_CONTENT_UNITS:
+        # "房子" is a word of one of the offered items, but the reply uses the rival's words as much or
+        # more (a tie goes to the classifier's choice, the rival).
+        wider = distinguishing_pick(kb, turn.content(), [*offered, rival], turn.ranking)[0] if rival else None
+        return (None, None) if wider == rival and rival else (pick, "distinguishing_word")
+    if len(units(turn.content())) >= MIN_CONTENT_UNITS and not rival:
         among = [(item, confidence) for item, confidence in turn.ranking if item in offered]
         if among:
             second = among[1][1] if len(among) > 1 else 0.0
@@ -320,11 +327,38 @@ def _with_variant(kb: KnowledgeBase, decision: Decision, turn: Turn, state: Stat
     return decision
 
 
+def general_topic(kb: KnowledgeBase, turn: Turn) -> list[str]:
+    """The items of the topics a general question asks about ("户籍方面的问题": the hukou items),
+    those the classifier ranks highest first; none when the message asks something more precise
+    (the NLU gives `topic` entities only to a message of topic and general words)."""
+    keys = list(dict.fromkeys(turn.values("topic")))
+    items = kb.topic_items(keys)
+    # Two areas named together ("notarisation du permis", "驾照 公证") mean the items they share.
+    shared = [item for item in items if all(item in kb.topic_items([key]) for key in keys)]
+    items = shared or items
+    ranked = [item for item, _ in turn.ranking if item in items]
+    return ranked + [item for item in items if item not in ranked]
+
+
+def _pick_variant(kb: KnowledgeBase, turn: Turn, offered: list[str], place_named: bool) -> str | None:
+    """A stated circumstance ("我人在米兰") among offered items picks the one made for it: the
+    overseas variant of another offered item."""
+    if not ("abroad" in turn.signals() or place_named):
+        return None
+    variants = [item for item in offered if item in kb.abroad_variants.values()]
+    return variants[0] if len(variants) == 1 else None
+
+
 def _known(kb: KnowledgeBase, turn: Turn) -> Turn:
     """The turn with only entities the knowledge base knows, with whole-number spans: a message or
     button payload can carry anything ("guide_item": " ")."""
     sites = {site["id"] for kind in ("overseas_sites", "domestic_desks") for site in kb.sites[kind]}
-    known = {"guide_item": set(kb.guides), "aspect": set(kb.aspects) | {"full"}, "place": sites}
+    known = {
+        "guide_item": set(kb.guides),
+        "aspect": set(kb.aspects) | {"full"},
+        "place": sites,
+        "topic": set(kb.topics),
+    }
     entities = []
     for entity in turn.entities:
         kind, value = entity.get("entity"), entity.get("value")
@@ -414,6 +448,8 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
             turn = replace(turn, ranking=[(item, c) for item, c in turn.ranking if item not in ways])
             intent_item = None if intent_item in ways else intent_item
         pick, how = choose_among(kb, turn, offered)
+        if not pick and not named:
+            pick, how = _pick_variant(kb, turn, offered, place_named), "circumstance"
         if pick:
             offered_aspect = [state.aspect] if state.aspect else []
             return Decision("answer", pick, aspects or offered_aspect, decided_by="candidates", how=how)
@@ -456,6 +492,18 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
         ambiguous = [item for item in named if item in state.topics]
         if len(named) > 1 and len(ambiguous) == 1 and state.item not in named:
             return Decision("answer", ambiguous[0], aspects, decided_by="earlier_topic")
+
+    # A general question about an area of the catalog ("问下房本的事", "une question sur mon hukou"):
+    # which of its items? Unless it is the area of the item under discussion, whose follow-up it is.
+    general = general_topic(kb, turn)
+    if len(general) == 1 and not turn.is_button:
+        return Decision("answer", general[0], aspects, decided_by="topic", how="topics_meet")
+    if general and not turn.is_button and state.item not in general:
+        decision = _offer_or_recall(general, aspects, state)
+        if decision.action == "offer":
+            decision.candidates, decision.decided_by = general[:MAX_CANDIDATES], "topic"
+        decision.how = "general_question"
+        return decision
 
     # 3. An item is under discussion.
     if state.item and kb.guide(state.item):
@@ -548,6 +596,10 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
                 return Decision("answer", top[0], aspects, decided_by="message", how="named")
         items = candidates_of(turn.ranking)
         if items and (turn.intent == "nlu_fallback" or (named and (state.item or state.topics))):
+            return _offer_or_recall(items, aspects, state)
+        if not state.item and turn.intent == "ask_aspect" and items and speaks_of_items(kb, turn):
+            # "文件要拿去国外用要做认证" read as a bare aspect question ("文件"): its other words name
+            # items, the likely ones are offered rather than asking which item from nothing.
             return _offer_or_recall(items, aspects, state)
         if not state.item and turn.intent == "ask_aspect":
             return Decision("ask_item", aspects=aspects)

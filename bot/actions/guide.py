@@ -165,6 +165,9 @@ def overrides_intent(decision: Decision, turn: Turn, short_reply: bool = False) 
     """
     if decision.action == "offer" and decision.how == "still_open":
         return short_reply
+    if decision.action == "offer" and decision.decided_by == "topic":
+        # "问下房本的事" taken for out of scope or small talk: a general question about an area.
+        return True
     if decision.action != "answer" or decision.decided_by not in STRONG:
         return False
     if decision.how == "ranking_among_candidates":

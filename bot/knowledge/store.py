@@ -17,6 +17,7 @@ from bot.knowledge.translations import check_translation, overlay
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ROOT = PROJECT_ROOT / "knowledge"
 CONTEXT_FILE = "context.yml"
+TOPICS_FILE = "topics.yml"
 # What a context word can signal; the actions read these values from `context` entities.
 CONTEXT_SIGNALS = {"ordinal_1", "ordinal_2", "ordinal_3", "return", "abroad", "relative"}
 SAMPLE_NOTICE = "示例内容：本指南为项目编写的示例文本，正式上线前由运营机构替换为官方办事指南。"
@@ -79,6 +80,11 @@ class KnowledgeBase:
         self.colloquial: dict[str, list[str]] = (context or {}).get("colloquial") or {}
         self._check_context()
         self.languages = load_languages(str(self.root))
+        topics = _read_yaml(self.root / TOPICS_FILE) if (self.root / TOPICS_FILE).exists() else {}
+        # Areas of the catalog named as a whole ("户口", "passeport"): topic key -> items, words per language.
+        self.topics: dict[str, dict[str, Any]] = (topics or {}).get("topics") or {}
+        self.general_words: dict[str, list[str]] = (topics or {}).get("general") or {}
+        self._check_topics()
         # language -> item id -> translated text fields; language -> sites.yml / aspects.yml of that language
         self.translated: dict[str, dict[str, dict[str, Any]]] = {}
         self.translated_sites: dict[str, dict[str, Any]] = {}
@@ -129,6 +135,45 @@ class KnowledgeBase:
                     problems.append(f"{path}: abroad_variants.{domestic}: unknown item {item_id}")
         if problems:
             raise KnowledgeError(problems)
+
+    def _check_topics(self) -> None:
+        path = self.root / TOPICS_FILE
+        problems = []
+        known = set(self.languages.supported)
+        for key, topic in self.topics.items():
+            items = (topic or {}).get("items")
+            if not isinstance(items, list) or len(items) < 2:
+                problems.append(f"{path}: topics.{key}.items: a topic needs two items or more")
+            else:
+                problems += [f"{path}: topics.{key}.items: unknown item {item}" for item in items if item not in self.guides]
+            for language, words in ((topic or {}).get("words") or {}).items():
+                if language not in known:
+                    problems.append(f"{path}: topics.{key}.words.{language}: not a language of languages.yml")
+                if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+                    problems.append(f"{path}: topics.{key}.words.{language}: must be a list of non-empty strings")
+        for language, words in self.general_words.items():
+            if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+                problems.append(f"{path}: general.{language}: must be a list of non-empty strings")
+        if problems:
+            raise KnowledgeError(problems)
+
+    def topic_words(self) -> dict[str, set[str]]:
+        """Every topic word (all languages) and the topics it names."""
+        words: dict[str, set[str]] = {}
+        for key, topic in self.topics.items():
+            for found in ((topic or {}).get("words") or {}).values():
+                for word in found:
+                    words.setdefault(word.strip().lower(), set()).add(key)
+        return words
+
+    def topic_items(self, keys: list[str]) -> list[str]:
+        """The items of these topics, in the order of the file, each once."""
+        items: list[str] = []
+        for key in keys:
+            for item in (self.topics.get(key) or {}).get("items") or []:
+                if item in self.guides and item not in items:
+                    items.append(item)
+        return items
 
     def context_phrases(self) -> dict[str, set[str]]:
         """Every context word (all languages) and the signals it gives."""
@@ -209,6 +254,13 @@ class KnowledgeBase:
             for key, entry in aspects.items():
                 if key in words:
                     words[key].update(entry.get("words") or [])
+        return words
+
+    def not_aspect_words(self) -> set[str]:
+        """Phrases that contain an aspect word without asking that aspect (`not` in aspects.yml)."""
+        words = {word for aspect in self.aspects.values() for word in aspect.get("not") or []}
+        for aspects in self.translated_aspects.values():
+            words.update(word for entry in aspects.values() for word in entry.get("not") or [])
         return words
 
     def item_phrases(self) -> dict[str, set[str]]:

@@ -117,7 +117,8 @@ class KnowledgeEntityExtractor(GraphComponent, EntityExtractorMixin):
 
     def extract(self, text: str) -> List[Dict[str, Any]]:
         entities = []
-        for phrase in self.matcher.find(text):
+        phrases = self.matcher.find(text)
+        for phrase in phrases + self.matcher.topics(text, phrases):
             for value in phrase.values:
                 entities.append(
                     {

@@ -10,6 +10,7 @@ whatever jieba would have made of the words around it.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 import spacy
@@ -18,7 +19,10 @@ from spacy.language import Language
 from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.nlu.normalize import normalize
 
-ITEM, ASPECT, PLACE, CONTEXT = "guide_item", "aspect", "place", "context"
+ITEM, ASPECT, PLACE, CONTEXT, TOPIC = "guide_item", "aspect", "place", "context", "topic"
+# Phrases that contain an aspect word without asking that aspect ("到哪了" is no "到哪"): matched so
+# that, being longer, they win over the aspect word, then dropped.
+NOT_ASPECT = "not_aspect"
 _SEPARATOR = "|"
 # A keyword naming more items than this says little about which one is meant.
 MAX_ITEMS_PER_KEYWORD = 12
@@ -62,6 +66,8 @@ def build_pipeline(knowledge: KnowledgeBase) -> Language:
     for key, words in sorted(knowledge.aspect_words().items()):
         for word in sorted(words):
             patterns.append({"label": ASPECT, "pattern": normalize(word), "id": key})
+    for word in sorted(knowledge.not_aspect_words()):
+        patterns.append({"label": NOT_ASPECT, "pattern": normalize(word), "id": NOT_ASPECT})
     for name, site_id in sorted(knowledge.place_names().items()):
         patterns.append({"label": PLACE, "pattern": normalize(name), "id": site_id})
     # How the message relates to the conversation (knowledge/context.yml, every language).
@@ -89,6 +95,21 @@ def build_keywords(knowledge: KnowledgeBase) -> dict[str, frozenset[str]]:
     return {word: frozenset(items) for word, items in items_by_word.items() if len(items) <= MAX_ITEMS_PER_KEYWORD}
 
 
+def _word_pattern(word: str) -> re.Pattern[str]:
+    """A word anywhere in Chinese text; a Latin word only as a whole word."""
+    norm = normalize(word)
+    before = r"(?<![a-z0-9])" if norm[:1].isascii() and norm[:1].isalnum() else ""
+    after = r"(?![a-z0-9])" if norm[-1:].isascii() and norm[-1:].isalnum() else ""
+    return re.compile(before + re.escape(norm) + after)
+
+
+def build_topics(knowledge: KnowledgeBase) -> tuple[list[tuple[re.Pattern[str], tuple[str, ...]]], list[re.Pattern[str]]]:
+    """Patterns of the topic words (with their topics) and of the words of a general question."""
+    topics = [(_word_pattern(word), tuple(sorted(keys))) for word, keys in sorted(knowledge.topic_words().items())]
+    general = [_word_pattern(word) for words in knowledge.general_words.values() for word in words]
+    return topics, general
+
+
 class PhraseMatcher:
     """Finds item, aspect and place phrases; offsets refer to the original text."""
 
@@ -96,6 +117,34 @@ class PhraseMatcher:
         self.knowledge = knowledge or load_knowledge()
         self.nlp = build_pipeline(self.knowledge)
         self.keywords = build_keywords(self.knowledge)
+        self.topic_patterns, self.general_patterns = build_topics(self.knowledge)
+
+    def topics(self, text: str, phrases: list[Phrase]) -> list[Phrase]:
+        """The topic words of a message that asks about topics in general ("问下房本的事"): one made of
+        topic words, general words ("问下", "的事", "une question sur") and the aspect, place and
+        context phrases found (`phrases`), and nothing else. Any other word, an item's name ("户口迁出")
+        or any detail, makes it a question of its own: then no topic."""
+        norm = normalize(text)
+        # Two spellings of one word ("身分证", "身份证") can match one span: each span once.
+        found = sorted(
+            {
+                (match.start(), match.end(), keys)
+                for pattern, keys in self.topic_patterns
+                for match in pattern.finditer(norm)
+            }
+        )
+        if not found:
+            return []
+        covered = [False] * len(norm)
+        spans = [(start, end) for start, end, _ in found]
+        spans += [(match.start(), match.end()) for pattern in self.general_patterns for match in pattern.finditer(norm)]
+        spans += [(p.start, p.end) for p in phrases if p.entity in (ASPECT, PLACE, CONTEXT)]
+        for start, end in spans:
+            for index in range(start, end):
+                covered[index] = True
+        if any(char.isalnum() and not covered[index] for index, char in enumerate(norm)):
+            return []
+        return [Phrase(TOPIC, keys, start, end, text[start:end]) for start, end, keys in found]
 
     def keyword_items(self, text: str) -> set[str]:
         """Items sharing a content word with the message (weaker than a phrase match)."""
@@ -118,7 +167,7 @@ class PhraseMatcher:
                 text[span.start_char : span.end_char],
             )
             for span in doc.ents
-            if _whole_words(norm, span.start_char, span.end_char)
+            if _whole_words(norm, span.start_char, span.end_char) and span.label_ != NOT_ASPECT
         ]
 
 
