@@ -200,18 +200,29 @@ def warm_up_masking() -> None:
 # any exception about such a request (issue 10, item 7).
 _TOKEN_IN_URL = re.compile(r"((?:[?&]|%3F|%26)token(?:=|%3D))[^&\s'\"<>)]+", re.IGNORECASE)
 REDACTED = "[redacted]"
+# A conversation id as the desk issues it (bot/desk/ids.py: 32 hex digits, a dash, 16 of tag) is the
+# citizen's bearer secret (issue 10, item 1): in a log (an access log's URL, Rasa's sender id) it
+# becomes a short hash, the same in every process, so the lines of one conversation still go together.
+_CONVERSATION_ID = re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{32}-[0-9a-f]{16}(?![0-9A-Za-z])")
+
+
+def conversation_ref(conversation_id: str) -> str:
+    """What logs say for a conversation id: "conv:" and 10 hex digits of its SHA-256 (not reversible)."""
+    return "conv:" + hashlib.sha256(conversation_id.encode()).hexdigest()[:10]
 
 
 def redact(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
-    """`text` without the given secrets and without any `token=` value of a URL."""
+    """`text` without the given secrets, any `token=` value of a URL, and conversation ids (as `conversation_ref`)."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
+    text = _CONVERSATION_ID.sub(lambda m: conversation_ref(m.group(0)), text)
     return _TOKEN_IN_URL.sub(lambda m: m.group(1) + REDACTED, text)
 
 
 def install_secret_redaction(secrets: list[str]) -> None:
-    """Every log record of this process, from any logger and with its traceback, leaves without the secrets.
+    """Every log record of this process, from any logger and with its traceback, leaves without the secrets
+    (and without conversation ids, see `redact`).
 
     A record factory rather than a handler filter: it also covers the handlers a library (Rasa,
     Sanic) installs after this call, and records that only propagate to the root logger.

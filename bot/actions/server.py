@@ -23,6 +23,8 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.privacy import install_secret_redaction
+
 logger = logging.getLogger(__name__)
 
 ACTIONS_PACKAGE = "bot.actions"
@@ -148,6 +150,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The tracker's sender id is the conversation id, the citizen's bearer secret: never in a log (issue 10).
+    install_secret_redaction([])
     warm_up()
     create_app().run(args.host, args.port, workers=1, access_log=False)
 

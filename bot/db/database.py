@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import bindparam, create_engine, delete, event, func, insert, select
 from sqlalchemy.engine import Connection, Engine
@@ -129,6 +129,12 @@ def count_events(session: Session | Connection, limits: list[tuple[str, int, flo
     return None
 
 
+# Data upgrades after the tables and columns exist (a module that defines tables appends its own, e.g.
+# bot/desk/tables.py numbers the conversations stored before staff numbers existed). Each runs in one
+# transaction at every start, so it must do nothing when there is nothing to upgrade.
+UPGRADES: list[Callable[[Connection], Any]] = []
+
+
 def add_missing_columns(engine: Engine) -> list[str]:
     """Adds the nullable columns a newer version of a table has to an older database's table.
 
@@ -187,6 +193,12 @@ class Database(BookingStore):
         else:
             Base.metadata.create_all(self.engine)
         add_missing_columns(self.engine)
+        with self.engine.begin() as connection:
+            if self.engine.dialect.name == "postgresql":
+                # Two desks starting at once would number the same old rows twice.
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(15150001)")
+            for upgrade in UPGRADES:
+                upgrade(connection)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -24,6 +24,7 @@ from bot.desk.config import DeskConfig
 from bot.desk.locks import ClusterLocks
 from bot.desk.realtime import CitizenNamespace, ConsoleNamespace, RedisManager, SocketNotifier
 from bot.desk.service import DeskService
+from bot.desk.staff import StaffNumbers
 from bot.http_helpers import SESSIONS, STATIC
 from bot.rasa_client import RasaClient
 
@@ -57,16 +58,17 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/api/console/clerks", h.clerks),
     ("POST", "/api/console/users/{user_id}/languages", h.set_languages),
     ("GET", "/api/console/cases/{case_no}", h.case_lookup),
-    ("GET", "/api/console/conversations/{conversation_id}", h.conversation),
-    ("GET", "/api/console/conversations/{conversation_id}/suggestions", h.suggestions),
+    # Staff name a conversation by its number, never by its id, the citizen's bearer secret (issue 10, item 1).
+    ("GET", r"/api/console/conversations/{number:\d+}", h.conversation),
+    ("GET", r"/api/console/conversations/{number:\d+}/suggestions", h.suggestions),
     ("GET", "/api/console/canned", h.canned),
     ("POST", "/api/console/canned", h.canned_add),
     ("POST", "/api/console/canned/{canned_id}/delete", h.canned_delete),
     ("GET", "/api/console/attachments/{attachment_id}", h.console_attachment_file),
     # Before the {action} route, which would take "attachments" for an action.
-    ("POST", "/api/console/conversations/{conversation_id}/attachments", h.clerk_attachment),
+    ("POST", r"/api/console/conversations/{number:\d+}/attachments", h.clerk_attachment),
     # {action}: one of handlers.CONSOLE_ACTIONS (claim, reply, note, transfer, handback, close).
-    ("POST", "/api/console/conversations/{conversation_id}/{action}", h.console_action),
+    ("POST", r"/api/console/conversations/{number:\d+}/{action}", h.console_action),
     # Appointments (issue 14): the bookings page, its API, the citizens' calendar files.
     *bookings.ROUTES,
 ]
@@ -106,10 +108,11 @@ def init_app(
     sio = socketio.AsyncServer(
         async_mode="aiohttp", cors_allowed_origins=config.widget_origins, logger=False, client_manager=manager
     )
+    notifier = SocketNotifier(sio)
     service = DeskService(
         database,
         rasa,
-        SocketNotifier(sio),
+        notifier,
         config.clerk_hours,
         limits=(config.messages_per_conversation, config.messages_per_address),
         offer_delay=config.offer_delay_s,
@@ -120,8 +123,12 @@ def init_app(
         late_reply_s=config.late_reply_s,
     )
     accounts = AccountService(database)
+    # Staff see conversation numbers, never ids: the console's routes and its socket's events (issue 10, item 1).
+    numbers = StaffNumbers(service.conversations, service.reads)
+    notifier.staff = numbers
     app = web.Application(middlewares=list(middlewares), client_max_size=64 * 1024)
     app[h.CONFIG], app[h.SERVICE], app[h.ACCOUNTS], app[SIO] = config, service, accounts, sio
+    app[h.NUMBERS] = numbers
     # Who is logged in, for `requires` in this app and in any app mounted under it.
     app[SESSIONS] = accounts
     sio.attach(app)

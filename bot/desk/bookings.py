@@ -19,7 +19,7 @@ from aiohttp import web
 from bot.booking.calendar import booking_calendar
 from bot.booking.places import load_places, weekly_from_json, weekly_to_json
 from bot.db.bookings import STAFF_STATUSES, BookingView
-from bot.desk.handlers import SERVICE
+from bot.desk.handlers import NUMBERS, SERVICE, conversation_of
 from bot.http_helpers import json_error, json_reply, page, read_json_body, requires
 from bot.knowledge import load_knowledge
 from bot.roles import STAFF
@@ -46,7 +46,8 @@ def _title(item_id: str | None) -> str:
     return kb.guides[item_id].title if item_id and item_id in kb.guides else (item_id or "")
 
 
-def _row(booking: BookingView, places: dict[str, Any]) -> dict[str, Any]:
+def _row(booking: BookingView, places: dict[str, Any], numbers: dict[str, int] | None = None) -> dict[str, Any]:
+    """A booking for staff; `numbers`: conversation numbers by id (staff never see a conversation id, issue 10)."""
     place = places.get(booking.place_id)
     zone = ZoneInfo(place.timezone) if place else timezone.utc
     local = booking.starts_at.replace(tzinfo=timezone.utc).astimezone(zone)
@@ -64,8 +65,12 @@ def _row(booking: BookingView, places: dict[str, Any]) -> dict[str, Any]:
         "language": booking.language,
         "status": booking.status,
         "cancel_reason": booking.cancel_reason,
-        "conversation_id": booking.conversation_id,
+        "conversation": (numbers or {}).get(booking.conversation_id or ""),
     }
+
+
+async def _numbers(request: web.Request, rows: list[BookingView]) -> dict[str, int]:
+    return await request.config_dict[NUMBERS].numbers([b.conversation_id for b in rows if b.conversation_id])
 
 
 def _day_range(place: Any, day: date) -> tuple[datetime, datetime]:
@@ -133,8 +138,8 @@ async def places_list(request: web.Request) -> web.Response:
 @requires(*STAFF)
 async def day_list(request: web.Request) -> web.Response:
     place, day, rows = await _day_bookings(request)
-    places = _places(request)
-    return json_reply({"place": place.id, "day": day.isoformat(), "bookings": [_row(b, places) for b in rows]})
+    places, numbers = _places(request), await _numbers(request, rows)
+    return json_reply({"place": place.id, "day": day.isoformat(), "bookings": [_row(b, places, numbers) for b in rows]})
 
 
 @requires(*STAFF)
@@ -143,10 +148,12 @@ async def day_csv(request: web.Request) -> web.Response:
     places = _places(request)
     out = io.StringIO()
     fields = ["code", "local_time", "place_name", "item_title", "mode", "name", "contact", "status", "cancel_reason"]
+    fields.append("conversation")  # the staff number of the conversation it was booked in, if any
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
+    numbers = await _numbers(request, rows)
     for booking in rows:
-        row = _row(booking, places)
+        row = _row(booking, places, numbers)
         # A cell starting with = + - @ is a formula to a spreadsheet: quoted as text.
         writer.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v) for k, v in row.items()})
     return web.Response(
@@ -197,7 +204,7 @@ async def set_status(request: web.Request) -> web.Response:
     done = await _write(request, db.set_booking_status, request.match_info["code"], status)
     if done is None:
         raise json_error(web.HTTPNotFound, "没有这个预约，或已取消。")
-    return json_reply({"booking": _row(done, _places(request))})
+    return json_reply({"booking": _row(done, _places(request), await _numbers(request, [done]))})
 
 
 @requires(*STAFF)
@@ -210,16 +217,16 @@ async def cancel(request: web.Request) -> web.Response:
     done = await _write(request, db.staff_cancel_booking, request.match_info["code"], reason)
     if done is None:
         raise json_error(web.HTTPNotFound, "没有这个预约。")
-    return json_reply({"booking": _row(done, _places(request))})
+    return json_reply({"booking": _row(done, _places(request), await _numbers(request, [done]))})
 
 
 @requires(*STAFF)
 async def of_conversation(request: web.Request) -> web.Response:
     """The conversation's bookings, for its panel in the console."""
     db = request.app[SERVICE].database
-    rows = await _read(request, db.bookings_of_conversation, request.match_info["conversation_id"])
-    places = _places(request)
-    return json_reply({"bookings": [_row(b, places) for b in rows]})
+    rows = await _read(request, db.bookings_of_conversation, await conversation_of(request))
+    places, numbers = _places(request), await _numbers(request, rows)
+    return json_reply({"bookings": [_row(b, places, numbers) for b in rows]})
 
 
 # --- an admin's settings -----------------------------------------------------------------------
@@ -315,5 +322,5 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/api/console/bookings.ics", day_ics),
     ("POST", "/api/console/bookings/{code}/status", set_status),
     ("POST", "/api/console/bookings/{code}/cancel", cancel),
-    ("GET", "/api/console/conversations/{conversation_id}/bookings", of_conversation),
+    ("GET", r"/api/console/conversations/{number:\d+}/bookings", of_conversation),
 ]

@@ -102,6 +102,8 @@ def conversation_dict(
 ) -> dict[str, Any]:
     return {
         "id": row.id,
+        # The staff number: the only name staff pages use for the conversation (bot/desk/staff.py).
+        "number": row.number,
         "state": row.state,
         "claimed_by": row.claimed_by,
         # `clerk`: the log-in name, for staff; `clerk_display`: what the citizen sees (issue 10, item 6).
@@ -438,6 +440,30 @@ class Conversations:
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         with self.db.session() as session:
             return self._conversation(session, conversation_id)
+
+    def number_of(self, conversation_id: str) -> int | None:
+        """The staff number of a conversation (None: no such conversation)."""
+        with self.db.session() as session:
+            return session.execute(
+                select(DeskConversation.number).where(DeskConversation.id == conversation_id)
+            ).scalar_one_or_none()
+
+    def numbers_of(self, conversation_ids: list[str]) -> dict[str, int]:
+        """Staff numbers of several conversations, by id (unknown ids are left out)."""
+        if not conversation_ids:
+            return {}
+        with self.db.session() as session:
+            rows = session.execute(
+                select(DeskConversation.id, DeskConversation.number).where(DeskConversation.id.in_(set(conversation_ids)))
+            ).all()
+            return {conversation_id: number for conversation_id, number in rows}
+
+    def id_of_number(self, number: int) -> str | None:
+        """The conversation a staff number names (None: no such number)."""
+        with self.db.session() as session:
+            return session.execute(
+                select(DeskConversation.id).where(DeskConversation.number == number)
+            ).scalar_one_or_none()
 
     def ensure_conversation(self, conversation_id: str, country: str | None = None, site: str | None = None) -> None:
         with self.db.session() as session:

@@ -17,11 +17,13 @@ from bot.desk.config import DeskConfig
 from bot.desk.ids import issue_id
 from bot.desk.language import text as language_text
 from bot.desk.service import DeskError, DeskService, RouteFailed
+from bot.desk.staff import StaffNumbers
 from bot.desk.webchat import bot_uttered, valid_session_id
 from bot.http_helpers import (
     COOKIE,
     CSRF_HEADER,
     current_user,
+    json_error,
     json_reply,
     page,
     read_json_body,
@@ -43,6 +45,8 @@ CONFIG = web.AppKey("config", DeskConfig)
 SERVICE = web.AppKey("service", DeskService)
 ACCOUNTS = web.AppKey("accounts", AccountService)
 CONSOLE_SOCKETS = web.AppKey("console_sockets", ConsoleSockets)
+# Staff name conversations by number, never by id (issue 10, item 1; bot/desk/staff.py).
+NUMBERS = web.AppKey("numbers", StaffNumbers)
 
 
 def _service(request: web.Request) -> DeskService:
@@ -57,6 +61,23 @@ def citizen_key(request: web.Request) -> str:
     """The rate-limit key of the citizen behind `request` (through trusted proxies only, item 2)."""
     trusted = trusted_networks(request.config_dict[CONFIG].trusted_proxies)
     return client_key(client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted))
+
+
+def numbers(request: web.Request) -> StaffNumbers:
+    return request.config_dict[NUMBERS]
+
+
+async def conversation_of(request: web.Request) -> str:
+    """The conversation a console route's `{number}` names; 404 (JSON) when there is none."""
+    found = await numbers(request).conversation_id(request.match_info["number"])
+    if found is None:
+        raise json_error(web.HTTPNotFound, "找不到这个会话。")
+    return found
+
+
+async def staff_reply(request: web.Request, payload: Any, status: int = 200) -> web.Response:
+    """A JSON answer to staff: conversation ids replaced by numbers."""
+    return json_reply(await numbers(request).for_staff(payload), status)
 
 
 def _error(error: DeskError) -> web.Response:
@@ -257,12 +278,12 @@ async def change_password(request: web.Request) -> web.Response:
 
 @requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)
 async def queue(request: web.Request) -> web.Response:
-    return json_reply(await _service(request).queue(request["user"]))
+    return await staff_reply(request, await _service(request).queue(request["user"]))
 
 
 @requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)
 async def live(request: web.Request) -> web.Response:
-    return json_reply({"conversations": await _service(request).live()})
+    return await staff_reply(request, {"conversations": await _service(request).live()})
 
 
 async def _upload(request: web.Request) -> tuple[bytes, str]:
@@ -336,14 +357,15 @@ async def console_attachment_file(request: web.Request) -> web.Response:
 @requires(*STAFF)
 async def clerk_attachment(request: web.Request) -> web.Response:
     """A clerk sends a file into the conversation they serve."""
+    conversation_id = await conversation_of(request)
     try:
         content, name = await _upload(request)
-        line = await _service(request).attach(request.match_info["conversation_id"], content, name, request["user"])
+        line = await _service(request).attach(conversation_id, content, name, request["user"])
     except BadFile as refused:
         return json_reply({"error": language_text(refused.key, None)}, 413)
     except DeskError as error:
         return _error(error)
-    return json_reply({"ok": True, "line": line})
+    return await staff_reply(request, {"ok": True, "line": line})
 
 
 @requires(*STAFF)
@@ -378,16 +400,18 @@ async def canned_delete(request: web.Request) -> web.Response:
 @requires(*STAFF)  # clerks and admins: unmasked transcripts (issue 10, item 5)
 async def suggestions(request: web.Request) -> web.Response:
     """The bot's top three items for the citizen's last message, with insertable sections."""
+    conversation_id = await conversation_of(request)
     try:
-        return json_reply(await _service(request).suggestions(request.match_info["conversation_id"]))
+        return await staff_reply(request, await _service(request).suggestions(conversation_id))
     except DeskError as error:
         return _error(error)
 
 
 @requires(*STAFF)  # clerks and admins: unmasked transcripts and cases (item 5)
 async def conversation(request: web.Request) -> web.Response:
+    conversation_id = await conversation_of(request)
     try:
-        return json_reply(await _service(request).conversation_view(request.match_info["conversation_id"]))
+        return await staff_reply(request, await _service(request).conversation_view(conversation_id))
     except DeskError as error:
         return _error(error)
 
@@ -441,9 +465,10 @@ async def console_action(request: web.Request) -> web.Response:
     action = CONSOLE_ACTIONS.get(request.match_info["action"])
     if action is None:
         raise web.HTTPNotFound()
+    conversation_id = await conversation_of(request)
     body = await read_json_body(request)
     try:
-        result = await action(_service(request), request.match_info["conversation_id"], request["user"], body)
+        result = await action(_service(request), conversation_id, request["user"], body)
     except DeskError as error:
         return _error(error)
-    return json_reply({"ok": True, "result": result})
+    return await staff_reply(request, {"ok": True, "result": result})

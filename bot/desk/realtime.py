@@ -23,6 +23,7 @@ from bot.desk.ids import issue_id
 from bot.desk.language import client_language
 from bot.desk.language import text as say_text
 from bot.desk.service import MAX_CONTACT, DeskError, DeskService, run_in_background
+from bot.desk.staff import StaffNumbers
 from bot.desk.webchat import bot_uttered, valid_session_id
 from bot.http_helpers import COOKIE
 from bot.privacy import client_key
@@ -83,8 +84,10 @@ class RedisManager(socketio.AsyncRedisManager):
 class SocketNotifier:
     """Delivers stored lines and console events through socket.io rooms."""
 
-    def __init__(self, sio: socketio.AsyncServer):
+    def __init__(self, sio: socketio.AsyncServer, staff: StaffNumbers | None = None):
         self.sio = sio
+        # Console events name conversations by number, never by id (issue 10, item 1); set by init_app.
+        self.staff = staff
 
     async def to_citizen(self, conversation_id: str, message: dict[str, Any]) -> None:
         if message["sender"] != "citizen":
@@ -97,7 +100,9 @@ class SocketNotifier:
         await self.sio.emit("desk_queue", status, room=conversation_id, namespace=CITIZENS)
 
     async def to_console(self, event: str, payload: dict[str, Any]) -> None:
-        await self.sio.emit(event, payload, room=CLERKS_ROOM, namespace=CONSOLE)
+        if self.staff is None:
+            raise RuntimeError("console events need the staff numbers (SocketNotifier.staff)")
+        await self.sio.emit(event, await self.staff.for_staff(payload), room=CLERKS_ROOM, namespace=CONSOLE)
 
 
 class CitizenNamespace(socketio.AsyncNamespace):

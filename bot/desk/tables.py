@@ -7,19 +7,70 @@ several desk instances can serve the same conversations.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
 
+from bot.db.database import UPGRADES
 from bot.db.tables import Base
 
 # Conversation states: who is in charge.
 BOT, WAITING, CLERK, CLOSED = "bot", "waiting", "clerk", "closed"
 
 
+# Staff numbers of conversations (issue 10, item 1): PostgreSQL hands them out from this sequence, so
+# several desks never collide; SQLite has no sequences and ignores it (see next_conversation_number).
+CONVERSATION_NUMBERS = Sequence("desk_conversation_number_seq", metadata=Base.metadata)
+
+
+class next_conversation_number(FunctionElement):  # noqa: N801 - a SQL function, named like one
+    """The next staff number, computed by the database inside the INSERT (or UPDATE) that stores it."""
+
+    type = Integer()
+    name = "next_conversation_number"
+    inherit_cache = True
+
+
+@compiles(next_conversation_number)
+def _next_number_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    # SQLite lets one writer in at a time and a writing statement takes the lock before it reads, so
+    # the highest number is read and the next one stored without another desk coming in between.
+    # Conversations are never deleted: a number is never handed out twice.
+    return "(SELECT COALESCE(MAX(number), 0) + 1 FROM desk_conversations)"
+
+
+@compiles(next_conversation_number, "postgresql")
+def _next_number_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+    return compiler.process(CONVERSATION_NUMBERS.next_value(), **kw)
+
+
 class DeskConversation(Base):
     __tablename__ = "desk_conversations"
 
+    # The conversation id is the citizen's bearer secret (bot/desk/ids.py): staff never see it.
     id = Column(String(128), primary_key=True)
+    # What staff see and use instead ("会话 #1042"): given by the database when the row is stored.
+    # Nullable only so that add_missing_columns can add it to an older database, whose rows
+    # number_conversations numbers at start.
+    number = Column(Integer, default=next_conversation_number(), unique=True, index=True)
     state = Column(String(16), nullable=False, default=BOT, index=True)
     claimed_by = Column(Integer, ForeignKey("desk_users.id"), nullable=True)
     reason = Column(String(48))
@@ -237,3 +288,25 @@ class DeskAudit(Base):
     target = Column(String(64), nullable=False)
     found = Column(Boolean, nullable=False)
     at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+
+def number_conversations(connection: Connection) -> int:
+    """Gives conversations stored before staff numbers existed theirs, oldest first, then makes the numbers unique.
+
+    Run by Database.create_schema (UPGRADES) after add_missing_columns added the column.
+    """
+    table = DeskConversation.__table__
+    missing = connection.execute(
+        select(table.c.id).where(table.c.number.is_(None)).order_by(table.c.created_at, table.c.id)
+    ).scalars().all()
+    if missing:
+        connection.execute(
+            update(table).where(table.c.id == bindparam("p_id")).values(number=next_conversation_number()),
+            [{"p_id": conversation_id} for conversation_id in missing],
+        )
+    for index in table.indexes:
+        index.create(connection, checkfirst=True)
+    return len(missing)
+
+
+UPGRADES.append(number_conversations)

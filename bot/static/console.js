@@ -58,8 +58,8 @@
     $("queue-count").textContent = String(visible.length);
     if (!visible.length) list.appendChild(el("li", "muted", "暂无排队"));
     visible.forEach(function (c) {
-      var li = el("li"); li.setAttribute("data-id", c.id); li.setAttribute("data-lang", c.language || "");
-      if (c.id === selected) li.classList.add("selected");
+      var li = el("li"); li.setAttribute("data-id", c.number); li.setAttribute("data-lang", c.language || "");
+      if (c.number === selected) li.classList.add("selected");
       var row = el("div", "row");
       var reason = el("span", "reason"); reason.appendChild(langBadge(c));
       reason.appendChild(document.createTextNode(REASONS[c.reason] || c.reason || "转人工"));
@@ -69,7 +69,7 @@
       var meta = [place(c), understoodText(c.understood)].filter(Boolean).join(" · ");
       if (meta) li.appendChild(el("div", "meta", meta));
       if (c.last_citizen_text) li.appendChild(el("div", "last", c.last_citizen_text));
-      pickable(li, c.id);
+      pickable(li, c.number);
       list.appendChild(li);
     });
   }
@@ -77,18 +77,18 @@
   function renderLive() {
     var list = $("live"); list.textContent = "";
     live.filter(function (c) { return c.state !== "waiting" && shown(c); }).forEach(function (c) {
-      var li = el("li"); li.setAttribute("data-id", c.id); li.setAttribute("data-lang", c.language || "");
-      if (c.id === selected) li.classList.add("selected");
+      var li = el("li"); li.setAttribute("data-id", c.number); li.setAttribute("data-lang", c.language || "");
+      if (c.number === selected) li.classList.add("selected");
       var row = el("div", "row");
       var what = el("span"); what.appendChild(langBadge(c));
       what.appendChild(document.createTextNode(STATES[c.state] + (c.clerk ? " · " + c.clerk : "")));
       row.appendChild(what);
-      row.appendChild(el("span", "muted", c.id.slice(0, 6)));
+      row.appendChild(el("span", "muted", "#" + c.number));
       li.appendChild(row);
       var meta = [place(c), understoodText(c.understood)].filter(Boolean).join(" · ");
       if (meta) li.appendChild(el("div", "meta", meta));
       if (c.last_citizen_text) li.appendChild(el("div", "last", c.last_citizen_text));
-      pickable(li, c.id);
+      pickable(li, c.number);
       list.appendChild(li);
     });
   }
@@ -158,10 +158,10 @@
   function announce(text) { $("announce").textContent = ""; setTimeout(function () { $("announce").textContent = text; }, 50); }
 
   // The lists' previews and states follow the conversation live (a new line, a new state).
-  function preview(conversationId, m) {
+  function preview(number, m) {
     if (m.sender !== "citizen") return;
     [queue, live].forEach(function (list) {
-      list.forEach(function (c) { if (c.id === conversationId) { c.last_citizen_text = m.text; } });
+      list.forEach(function (c) { if (c.number === number) { c.last_citizen_text = m.text; } });
     });
     renderQueue(); renderLive();
   }
@@ -170,12 +170,12 @@
     current = data.conversation;
     Object.assign(guideTitles, data.guides || {});
     var c = current;
-    $("chat-head").textContent = "会话 " + c.id.slice(0, 8) + " · " + STATES[c.state] + (c.clerk ? "（" + c.clerk + "）" : "") +
+    $("chat-head").textContent = "会话 #" + c.number + " · " + STATES[c.state] + (c.clerk ? "（" + c.clerk + "）" : "") +
       (c.reason ? " · " + (REASONS[c.reason] || c.reason) : "");
     $("chat-head").insertBefore(langBadge(c), $("chat-head").firstChild);
     $("chat-head").classList.remove("muted");
     var box = $("transcript"); box.textContent = "";
-    if (!current || shownFor !== c.id) { lastCaseNo = null; shownCase = null; $("case").textContent = ""; $("case-no").value = ""; shownFor = c.id; }
+    if (!current || shownFor !== c.number) { lastCaseNo = null; shownCase = null; $("case").textContent = ""; $("case-no").value = ""; shownFor = c.number; }
     data.messages.forEach(function (m) { appendLine(m); });
     toBottom();
     var dl = $("understood"); dl.textContent = "";
@@ -189,16 +189,16 @@
     data.notes.forEach(addNote);
     updateActions();
     loadSuggestions();
-    loadBookings(c.id);
+    loadBookings(c.number);
   }
 
   /* The conversation's appointments (issue 14), for clerks and admins. */
-  async function loadBookings(id) {
+  async function loadBookings(number) {
     var staff = me.role !== "trainer"; $("bookings-section").hidden = !staff; $("to-bookings").hidden = !staff;
     if (!staff) return;
     var list = $("conv-bookings"); list.textContent = "";
-    var data = await api("GET", "/api/console/conversations/" + encodeURIComponent(id) + "/bookings").catch(function () { return { bookings: [] }; });
-    if (id !== selected && selected !== null) return;
+    var data = await api("GET", "/api/console/conversations/" + number + "/bookings").catch(function () { return { bookings: [] }; });
+    if (number !== selected && selected !== null) return;
     data.bookings.forEach(function (b) {
       var li = el("li", null, b.code + " · " + b.place_name + " · " + b.local_time + " · " + (b.mode === "video" ? "视频" : "到场") + " · " + b.status);
       li.appendChild(el("small", null, b.item_title));
@@ -229,11 +229,11 @@
     clearTimeout(suggestTimer);
     suggestTimer = setTimeout(async function () {
       if (!current) return;
-      var id = current.id, box = $("suggestions");
-      var data = await api("GET", "/api/console/conversations/" + encodeURIComponent(id) + "/suggestions").catch(function () { return null; });
-      if (!data || !current || current.id !== id) return;
+      var number = current.number, box = $("suggestions");
+      var data = await api("GET", "/api/console/conversations/" + number + "/suggestions").catch(function () { return null; });
+      if (!data || !current || current.number !== number) return;
       // Unchanged suggestions are left as they are: a section the clerk opened stays open.
-      var key = id + JSON.stringify(data.items);
+      var key = number + JSON.stringify(data.items);
       if (key === shownSuggestions) return;
       shownSuggestions = key;
       box.textContent = "";
@@ -328,19 +328,19 @@
     });
   }
 
-  async function select(id) {
-    selected = id; $("action-error").textContent = "";
+  async function select(number) {
+    selected = number; $("action-error").textContent = "";
     renderQueue(); renderLive();
-    renderConversation(await api("GET", "/api/console/conversations/" + encodeURIComponent(id)));
+    renderConversation(await api("GET", "/api/console/conversations/" + number));
   }
 
   async function act(name, body) {
     if (!current) return;
     $("action-error").textContent = "";
     try {
-      await api("POST", "/api/console/conversations/" + encodeURIComponent(current.id) + "/" + name, body || {});
-      await select(current.id);
-    } catch (e) { $("action-error").textContent = e.message; if (e.status === 409) select(current.id); }
+      await api("POST", "/api/console/conversations/" + current.number + "/" + name, body || {});
+      await select(current.number);
+    } catch (e) { $("action-error").textContent = e.message; if (e.status === 409) select(current.number); }
   }
 
   function beep() {
@@ -359,13 +359,13 @@
   }
 
   function offer(c) {
-    if (alerted[c.id + c.waiting_since] || offerTimers[c.id]) return;
+    if (alerted[c.number + c.waiting_since] || offerTimers[c.number]) return;
     var wait = offerDelay(c);
-    offerTimers[c.id] = setTimeout(function () {
-      delete offerTimers[c.id];
+    offerTimers[c.number] = setTimeout(function () {
+      delete offerTimers[c.number];
       refreshLists().then(function () {
-        if (!queue.some(function (x) { return x.id === c.id; })) return;
-        alerted[c.id + c.waiting_since] = true;
+        if (!queue.some(function (x) { return x.number === c.number; })) return;
+        alerted[c.number + c.waiting_since] = true;
         notifyWaiting(c);
       });
     }, wait);
@@ -375,7 +375,7 @@
     beep();
     document.title = "【新排队】人工客服工作台";
     setTimeout(function () { document.title = "人工客服工作台 · 温州华侨服务"; }, 5000);
-    var li = $("queue").querySelector('[data-id="' + c.id + '"]');
+    var li = $("queue").querySelector('[data-id="' + c.number + '"]');
     if (li) li.classList.add("flash");
   }
 
@@ -392,18 +392,18 @@
     socket.on("waiting", function (d) { offer(d.conversation); });
     socket.on("conversation", function (d) {
       var c = d.conversation;
-      var i = live.findIndex(function (x) { return x.id === c.id; });
+      var i = live.findIndex(function (x) { return x.number === c.number; });
       var before = i >= 0 ? live[i].state : null;
       if (i >= 0) live[i] = Object.assign(live[i], c); else live.unshift(c);
       renderLive();
-      if (selected === c.id && before && before !== c.state) announce("会话状态：" + STATES[c.state] + (c.clerk ? "（" + c.clerk + "）" : ""));
-      if (selected === c.id) { current = Object.assign(current || {}, c); updateActions(); select(c.id); }
+      if (selected === c.number && before && before !== c.state) announce("会话状态：" + STATES[c.state] + (c.clerk ? "（" + c.clerk + "）" : ""));
+      if (selected === c.number) { current = Object.assign(current || {}, c); updateActions(); select(c.number); }
     });
     socket.on("message", function (d) {
-      if (d.conversation_id === selected) { appendLine(d.message, true); if (d.message.sender === "citizen") loadSuggestions(); }
-      if (!live.some(function (x) { return x.id === d.conversation_id; })) refreshLists(); else preview(d.conversation_id, d.message);
+      if (d.conversation === selected) { appendLine(d.message, true); if (d.message.sender === "citizen") loadSuggestions(); }
+      if (!live.some(function (x) { return x.number === d.conversation; })) refreshLists(); else preview(d.conversation, d.message);
     });
-    socket.on("note", function (d) { if (d.conversation_id === selected) addNote(d.note); });
+    socket.on("note", function (d) { if (d.conversation === selected) addNote(d.note); });
     socket.on("presence", function (d) { renderOnline(d.clerks); fillTransfer(); refreshLists(); });
     socket.on("transferred", function (d) { if (d.to === me.name) { beep(); refreshLists(); } });
     setInterval(function () { if (socket.connected) socket.emit("heartbeat", {}); }, 15000);
@@ -473,7 +473,7 @@
       var file = $("attach-file").files[0]; $("attach-file").value = "";
       if (!file || !current) return;
       $("action-error").textContent = "";
-      var reply = await fetch("/api/console/conversations/" + encodeURIComponent(current.id) + "/attachments", {
+      var reply = await fetch("/api/console/conversations/" + current.number + "/attachments", {
         method: "POST", body: file, credentials: "same-origin",
         headers: { "Content-Type": "application/octet-stream", "X-File-Name": encodeURIComponent(file.name), "X-CSRF-Token": me.csrf }
       });
@@ -493,7 +493,7 @@
     });
     $("note-form").addEventListener("submit", async function (e) {
       e.preventDefault(); var text = $("note").value.trim(); if (!text || !current) return;
-      try { await api("POST", "/api/console/conversations/" + encodeURIComponent(current.id) + "/note", { text: text }); $("note").value = ""; }
+      try { await api("POST", "/api/console/conversations/" + current.number + "/note", { text: text }); $("note").value = ""; }
       catch (err) { $("action-error").textContent = err.message; }
     });
     $("case-form").addEventListener("submit", async function (e) {

@@ -80,6 +80,8 @@
     var ids = e.message_ids || [e.message_id];
     var said = el("td", "text", e.text); if (e.language) { said.lang = e.language; said.title = e.language; }
     if (ids.length > 1) said.appendChild(el("span", "badge count", "×" + ids.length));
+    // Which conversation, by its staff number (never its id, the citizen's bearer secret).
+    else if (e.conversation) said.appendChild(el("div", "conversation muted", "会话 #" + e.conversation));
     tr.appendChild(said);
     var understood = e.item ? intentTitle("item_" + e.item.replace(/-/g, "_")) : (e.intent || "—");
     var cell = el("td", null, understood + (e.aspect ? " · " + (vocab.aspects[e.aspect] || e.aspect) : ""));

@@ -183,7 +183,8 @@ class Inbox:
             understood = _understood(line, replies)
             entry = {
                 "message_id": line.id,
-                "conversation_id": line.conversation_id,
+                # The staff number, never the id: the id is the citizen's bearer secret (issue 10, item 1).
+                "conversation": getattr(conversations.get(line.conversation_id), "number", None),
                 "text": PERSONAL_MASK if personal else mask(line.text),
                 "at": line.created_at.isoformat(timespec="seconds") + "Z",
                 **understood,

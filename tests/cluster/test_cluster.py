@@ -226,8 +226,10 @@ async def received(citizen: Citizen, text: str, timeout: float = 5) -> float:
 
 async def test_a_clerk_on_one_desk_and_a_citizen_on_the_other(cluster):
     desk_a, desk_b = (f"http://{address}" for address in cluster.config.processes["desk"])
-    accounts = Accounts(Database(cluster.config.database_url))
-    clerk = await Clerk.login(SimpleNamespace(url=desk_a, accounts=accounts), "集群甲", "clerk")
+    database = Database(cluster.config.database_url)
+    # `conversations`: the clerk acts by the conversation's staff number, looked up in the shared database.
+    desk = SimpleNamespace(url=desk_a, accounts=Accounts(database), conversations=Conversations(database))
+    clerk = await Clerk.login(desk, "集群甲", "clerk")
     token = clerk.http.cookie_jar.filter_cookies(desk_a)[COOKIE].value
     console = Console()
     await console.connect(desk_a, token)

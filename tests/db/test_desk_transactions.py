@@ -97,3 +97,68 @@ def test_a_database_file_writes_ahead_and_syncs_every_commit(tmp_path):
     with database.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+
+
+# --- staff numbers (issue 10, item 1) ---------------------------------------------------------
+
+
+def test_every_conversation_gets_a_staff_number_from_the_database(conversations):
+    """Numbers are given when the conversation is stored, by the message or by an attachment, one each."""
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    _, _, one = conversations.accept_citizen_line(first, "你好", {}, None, _limits(first))
+    conversations.ensure_conversation(second)
+    two = conversations.conversation(second)
+    assert isinstance(one["number"], int) and two["number"] > one["number"]
+    # A later message keeps the number; both ways of looking it up agree.
+    _, _, again = conversations.accept_citizen_line(first, "在吗", {}, None, _limits(first))
+    assert again["number"] == one["number"] == conversations.number_of(first)
+    assert conversations.id_of_number(two["number"]) == second
+    assert conversations.numbers_of([first, second, "unknown"]) == {first: one["number"], second: two["number"]}
+    assert conversations.id_of_number(10**9) is None
+
+
+def test_conversations_stored_before_numbers_existed_are_numbered_at_start(engine_url):  # noqa: F811
+    """An older database (no `number` column) gets the column, numbers in creation order, and the unique index."""
+    database = Database(engine_url)
+    database.create_schema()
+    with database.engine.begin() as connection:
+        connection.execute(text("DROP INDEX ix_desk_conversations_number"))
+        connection.execute(text("ALTER TABLE desk_conversations DROP COLUMN number"))
+        for index, cid in enumerate(["old-b", "old-a", "old-c"]):
+            connection.execute(
+                text(
+                    "INSERT INTO desk_conversations (id, state, understood, bot_paused, created_at, updated_at) "
+                    "VALUES (:id, 'bot', '{}', false, :at, :at)"
+                ),
+                {"id": cid, "at": f"2026-11-0{index + 1} 10:00:00"},
+            )
+    database.create_schema()
+    conversations = Conversations(database)
+    numbers = [conversations.number_of(cid) for cid in ("old-b", "old-a", "old-c")]
+    assert None not in numbers and numbers == sorted(numbers) and len(set(numbers)) == 3
+    fresh = uuid.uuid4().hex
+    _, _, conversation = conversations.accept_citizen_line(fresh, "你好", {}, None, _limits(fresh))
+    assert conversation["number"] > max(numbers)
+    database.create_schema()  # again: nothing left to number, nothing changes
+    assert [conversations.number_of(cid) for cid in ("old-b", "old-a", "old-c")] == numbers
+    with pytest.raises(Exception, match="(?i)unique|duplicate"), database.engine.begin() as connection:
+        connection.execute(text("UPDATE desk_conversations SET number = :n WHERE id = 'old-c'"), {"n": numbers[0]})
+
+
+def test_desks_creating_conversations_at_once_never_share_a_number(engine_url, tmp_path):  # noqa: F811
+    """Four desks (engines of their own) create conversations in parallel: every number is different."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = f"sqlite:///{tmp_path / 'numbers.db'}" if engine_url.startswith("sqlite") else engine_url
+    Database(url).create_schema()
+    desks = [Conversations(Database(url)) for _ in range(4)]
+    ids = [uuid.uuid4().hex for _ in range(40)]
+
+    def create(index: int) -> int:
+        cid = ids[index]
+        return desks[index % 4].accept_citizen_line(cid, "你好", {}, None, _limits(cid))[2]["number"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        numbers = list(pool.map(create, range(len(ids))))
+    assert len(set(numbers)) == len(ids)
+    assert sorted(desks[0].numbers_of(ids).values()) == sorted(numbers)

@@ -33,6 +33,12 @@ ARGS += ["--disable-sync", "--no-first-run"]
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 
+def number_of(server: DeskServer, conversation_id: str) -> int:
+    number = server.conversations.number_of(conversation_id)
+    assert number is not None, "no such conversation yet"
+    return number
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -130,8 +136,17 @@ class Clerk:
         async with self.http.post(f"{self.server.url}{path}", json=body or {}, headers=headers) as reply:
             return reply.status, await reply.json()
 
+    def number(self, conversation_id: str) -> int:
+        """The staff number of a conversation the test knows by its id, as a citizen does (issue 10, item 1)."""
+        return number_of(self.server, conversation_id)
+
     async def act(self, conversation_id: str, action: str, **body: Any) -> tuple[int, Any]:
-        return await self.post(f"/api/console/conversations/{conversation_id}/{action}", body)
+        """A console action on the conversation with this id: staff routes take its number."""
+        return await self.post(f"/api/console/conversations/{self.number(conversation_id)}/{action}", body)
+
+    async def view(self, conversation_id: str) -> tuple[int, Any]:
+        """The console's view of the conversation with this id (transcript, notes), by its number."""
+        return await self.get(f"/api/console/conversations/{self.number(conversation_id)}")
 
     async def close(self) -> None:
         await self.http.close()

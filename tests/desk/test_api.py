@@ -17,7 +17,7 @@ from bot.desk.account_service import AccountService
 from bot.desk.accounts import Accounts, create_user
 from bot.desk.service import BOT_DOWN
 from bot.knowledge import SAMPLE_NOTICE
-from tests.desk.helpers import HOURS, PASSWORD, Clerk, console_handshake, ensure_user, new_id, say
+from tests.desk.helpers import HOURS, PASSWORD, Clerk, console_handshake, ensure_user, new_id, number_of, say
 
 PUBLIC = {
     "/",
@@ -42,7 +42,7 @@ PUBLIC = {
 
 
 # Values that fit each route parameter's pattern, so the guard (not the router) answers.
-SAMPLE_PARAMS = {"user_id": "1", "case_no": "WZ1", "message_id": "1", "job_id": "1", "intent": "item_x", "action": "add"}
+SAMPLE_PARAMS = {"number": "1", "user_id": "1", "case_no": "WZ1", "message_id": "1", "job_id": "1", "intent": "item_x", "action": "add"}
 
 
 def _is_console(path: str) -> bool:
@@ -87,7 +87,7 @@ async def test_login_sets_a_strict_httponly_cookie_and_csrf_is_enforced(desk_wit
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
         conversation = new_id()
         await say(server, conversation, "你好")
-        url = f"{server.url}/api/console/conversations/{conversation}/claim"
+        url = f"{server.url}/api/console/conversations/{number_of(server, conversation)}/claim"
         async with http.post(url, json={}) as reply:
             assert reply.status == 403, "a state change without the CSRF token must be refused"
         async with http.post(url, json={}, headers={"X-CSRF-Token": "forged"}) as reply:
@@ -125,7 +125,7 @@ async def test_trainer_neither_reads_nor_acts_on_the_console(desk_without_rasa):
     await say(server, conversation, "你好")
     trainer = await Clerk.login(server, "培训师", role="trainer")
     try:
-        for path in (f"/api/console/conversations/{conversation}", "/api/console/queue", "/api/console/live",
+        for path in (f"/api/console/conversations/{trainer.number(conversation)}", "/api/console/queue", "/api/console/live",
                      "/api/console/cases/WZ202610080017", "/api/console/clerks"):  # fmt: skip
             status, _ = await trainer.get(path)
             assert status == 403, path
@@ -170,7 +170,7 @@ async def test_queue_is_sorted_by_waiting_time(desk_without_rasa):
     try:
         status, body = await clerk.get("/api/console/queue")
         assert status == 200
-        assert [c["id"] for c in body["queue"]] == [first, second]
+        assert [c["number"] for c in body["queue"]] == [clerk.number(first), clerk.number(second)]
         assert body["queue"][0]["last_citizen_text"] == "一"
     finally:
         await clerk.close()
@@ -213,7 +213,7 @@ async def test_reply_note_transfer_close_and_case_lookup(desk_without_rasa):
         assert (await zhang.act(conversation, "transfer", to="李"))[0] == 200
         assert (await zhang.act(conversation, "reply", text="已转走"))[0] == 409
         assert (await li.act(conversation, "reply", text="您好，我是李"))[0] == 200
-        status, detail = await li.get(f"/api/console/conversations/{conversation}")
+        status, detail = await li.view(conversation)
         assert detail["conversation"]["clerk"] == "李"
         assert [n["text"] for n in detail["notes"]] == ["群众在巴黎，护照号已核对"]
         assert detail["sample_notice"] == SAMPLE_NOTICE

@@ -73,7 +73,7 @@ async def test_a_citizens_photo_loses_its_gps_and_the_clerk_sees_a_thumbnail(des
     # The clerk sees it in the transcript, opens it, takes over and sends a file back.
     clerk = await Clerk.login(server, "附件员")
     try:
-        status, view = await clerk.get(f"/api/console/conversations/{conversation}")
+        status, view = await clerk.view(conversation)
         assert view["messages"][-1]["data"]["attachment"]["id"] == file["id"]
         async with clerk.http.get(f"{server.url}/api/console/attachments/{file['id']}?thumb=1") as reply:
             assert reply.status == 200 and reply.headers["Content-Type"] == "image/jpeg"
@@ -82,7 +82,7 @@ async def test_a_citizens_photo_loses_its_gps_and_the_clerk_sees_a_thumbnail(des
             "X-File-Name": "%E6%8C%87%E5%8D%97.pdf",
             "Content-Type": "application/octet-stream",
         }
-        target = f"{server.url}/api/console/conversations/{conversation}/attachments"
+        target = f"{server.url}/api/console/conversations/{clerk.number(conversation)}/attachments"
         async with clerk.http.post(target, data=PDF, headers=headers) as reply:
             assert reply.status == 409 or reply.status == 403, "only the clerk serving the conversation sends files"
         status, _ = await clerk.act(conversation, "claim")

@@ -51,8 +51,12 @@ async def test_a_clerk_sees_the_place_day_marks_done_and_cancels_with_a_reason(d
         status, cancelled = await clerk.post(f"/api/console/bookings/{second.code}/cancel", {"reason": "站点临时停电"})
         assert status == 200 and cancelled["booking"]["cancel_reason"] == "站点临时停电"
         assert db.taken_counts("milan", SLOT, datetime(2026, 12, 3)) == {SLOT: 1}  # the place went back
-        status, panel = await clerk.get("/api/console/conversations/conv-c/bookings")
+        # The conversation's panel: by its staff number, and the bookings name it by number only (issue 10).
+        server.conversations.ensure_conversation("conv-c")
+        status, panel = await clerk.get(f"/api/console/conversations/{clerk.number('conv-c')}/bookings")
         assert [b["status"] for b in panel["bookings"]] == ["cancelled"]
+        assert panel["bookings"][0]["conversation"] == clerk.number("conv-c")
+        assert "conv-c" not in str(panel) and "conv-c" not in str((await clerk.get("/api/console/bookings?place=milan&day=2026-12-02"))[1])
         # Clerks cannot change a place's settings; the day needs a known place.
         assert (await clerk.post("/api/console/places/milan", {"capacity": 3}))[0] == 403
         assert (await clerk.get("/api/console/bookings?place=nowhere&day=2026-12-02"))[0] == 400

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.desk.helpers import CHROMIUM, RESULTS, citizen_says, ensure_user, line, login, open_widget
+from tests.desk.helpers import CHROMIUM, RESULTS, citizen_says, ensure_user, line, login, number_of, open_widget
 
 pytestmark = pytest.mark.stack
 
@@ -41,9 +41,9 @@ async def test_citizen_and_clerk_end_to_end(desk, browser):
 
     # The clerk logs in and sees the conversation in the queue within a second (pushed live).
     console = await login(clerk_ctx, desk.url, "张")
-    await console.locator(f'#queue li[data-id="{conversation}"]').wait_for(timeout=1000)
+    await console.locator(f'#queue li[data-id="{number_of(desk, conversation)}"]').wait_for(timeout=1000)
     await citizen_says(widget, "请问人工在吗")
-    await console.click(f'#queue li[data-id="{conversation}"]')
+    await console.click(f'#queue li[data-id="{number_of(desk, conversation)}"]')
     await console.locator(".line.citizen", has_text="请问人工在吗").wait_for(timeout=3000)
     # The citizen's markup is text in the console too.
     await console.locator(".line.citizen", has_text="<script>").wait_for()

@@ -21,6 +21,7 @@ from tests.desk.helpers import (
     ensure_user,
     line,
     login,
+    number_of,
     open_widget,
     serious,
 )
@@ -81,7 +82,7 @@ async def test_axe_finds_no_serious_violation_on_the_five_surfaces(desk, browser
     await citizen_says(widget, "转人工")
     await line(widget, "bot", "转接人工客服").wait_for(timeout=15000)
     console = await login(staff, desk.url, "无障碍")
-    await console.click(f'#queue li[data-id="{conversation}"]')
+    await console.click(f'#queue li[data-id="{number_of(desk, conversation)}"]')
     await console.locator(".line.citizen", has_text="护照过期了怎么换").wait_for(timeout=5000)
     found["console"] = await axe_violations(console, "console")
     await console.screenshot(path=str(RESULTS / "a11y_console.png"))

@@ -14,7 +14,7 @@ import pytest
 
 from bot.desk.language import text as desk_text
 from bot.i18n import load_messages
-from tests.desk.helpers import CHROMIUM, RESULTS, citizen_says, ensure_user, line, login, open_widget
+from tests.desk.helpers import CHROMIUM, RESULTS, citizen_says, ensure_user, line, login, number_of, open_widget
 
 pytestmark = pytest.mark.stack
 
@@ -65,12 +65,12 @@ async def test_italian_citizen_is_offered_first_to_the_italian_speaking_clerk(de
     assert desk.conversations.conversation(conversation)["language"] == "it"
 
     # Rossi is offered it at once, with an Italiano badge, and alerted; 王五 does not see it yet.
-    item = rossi_console.locator(f'#queue li[data-id="{conversation}"]')
+    item = rossi_console.locator(f'#queue li[data-id="{number_of(desk, conversation)}"]')
     await item.wait_for(timeout=3000)
     assert (await item.locator(".lang").text_content()) == "Italiano"
-    await rossi_console.locator(f'#queue li.flash[data-id="{conversation}"]').wait_for(timeout=3000)
+    await rossi_console.locator(f'#queue li.flash[data-id="{number_of(desk, conversation)}"]').wait_for(timeout=3000)
     await asyncio.sleep(2)
-    assert await wang_console.locator(f'#queue li[data-id="{conversation}"]').count() == 0
+    assert await wang_console.locator(f'#queue li[data-id="{number_of(desk, conversation)}"]').count() == 0
     await rossi_console.screenshot(path=str(RESULTS / "console_offered_first_rossi.png"))
     await wang_console.screenshot(path=str(RESULTS / "console_not_yet_wang.png"))
 

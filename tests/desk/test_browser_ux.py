@@ -21,6 +21,7 @@ from tests.desk.helpers import (
     line,
     login,
     new_id,
+    number_of,
     open_widget,
     say,
 )
@@ -209,7 +210,7 @@ async def test_waiting_one_message_leave_a_message_answered_on_the_next_visit(de
     # Later: a clerk finds it as a ticket, with the contact and the site named, and answers it.
     staff = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
     console = await login(staff, desk.url, "留言员")
-    item = console.locator(f'#queue li[data-id="{conversation}"]')
+    item = console.locator(f'#queue li[data-id="{number_of(desk, conversation)}"]')
     await item.wait_for(timeout=3000)
     await item.click()
     await console.locator(".line.citizen .contact", has_text="chen_milano").wait_for(timeout=3000)
@@ -248,7 +249,7 @@ async def test_console_layout_live_previews_and_names_in_words(desk, browser):
     await say(desk, conversation, "转人工")
     staff = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
     console = await login(staff, desk.url, "布局")
-    item = console.locator(f'#queue li[data-id="{conversation}"]')
+    item = console.locator(f'#queue li[data-id="{number_of(desk, conversation)}"]')
     await item.wait_for(timeout=3000)
     meta = await item.locator(".meta").text_content()
     assert "意大利" in meta and "普通护照换发" in meta, meta
@@ -318,7 +319,7 @@ async def test_console_layout_live_previews_and_names_in_words(desk, browser):
     await console.click("#new-marker")
     await console.locator("#new-marker").wait_for(state="hidden")
     # The list's preview follows the conversation live.
-    await console.locator(f'#live li[data-id="{conversation}"] .last', has_text="我又想到一个问题").wait_for(
+    await console.locator(f'#live li[data-id="{number_of(desk, conversation)}"] .last', has_text="我又想到一个问题").wait_for(
         timeout=3000
     )
 
@@ -326,7 +327,7 @@ async def test_console_layout_live_previews_and_names_in_words(desk, browser):
     case_conversation = new_id()
     await say(desk, case_conversation, "查办件进度")
     await say(desk, case_conversation, "WZ202610080017 陈 5821")
-    await console.locator(f'#live li[data-id="{case_conversation}"]').click()
+    await console.locator(f'#live li[data-id="{number_of(desk, case_conversation)}"]').click()
     await console.locator("#case", has_text="WZ202610080017").wait_for(timeout=5000)
     await console.screenshot(path=str(RESULTS / "ux_console_case_panel.png"))
     await staff.close()

@@ -21,7 +21,7 @@ async def test_a_clerk_who_drops_out_finds_everything_on_return(desk_without_ras
         assert status == 200 and body["state"] == "clerk"
     back = await Clerk.login(desk_without_rasa, "王")
     try:
-        status, data = await back.get(f"/api/console/conversations/{conversation}")
+        status, data = await back.view(conversation)
         assert status == 200
         seen = [line["text"] for line in data["messages"] if line["sender"] == "citizen"]
         assert seen[-2:] == ["你还在吗", "我的护照丢了"]

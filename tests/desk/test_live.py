@@ -66,7 +66,7 @@ async def test_clerk_takes_over_a_bot_conversation_unasked(desk):
     clerk = await Clerk.login(desk, "李")
     try:
         status, body = await clerk.get("/api/console/live")
-        assert conversation in [c["id"] for c in body["conversations"]]
+        assert clerk.number(conversation) in [c["number"] for c in body["conversations"]]
         assert (await clerk.act(conversation, "claim"))[0] == 200
         taken = await say(desk, conversation, "谢谢")
         assert taken["replies"] == [] and taken["state"] == "clerk"

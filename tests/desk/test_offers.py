@@ -81,12 +81,12 @@ async def test_the_italian_speaker_is_offered_it_first_and_the_other_clerk_later
         assert desk_text("no_speaker", "it") not in [line["text"] for line in reply["replies"]]
         _, for_rossi = await rossi.get("/api/console/queue")
         _, for_wang = await wang.get("/api/console/queue")
-        assert [c["id"] for c in for_rossi["queue"]] == [conversation]
+        assert [c["number"] for c in for_rossi["queue"]] == [rossi.number(conversation)]
         assert for_rossi["queue"][0]["first_for"] == [rossi_id]
         assert for_wang["queue"] == [], "the Chinese-only clerk does not see it yet"
         await asyncio.sleep(3.2)
         _, for_wang = await wang.get("/api/console/queue")
-        assert [c["id"] for c in for_wang["queue"]] == [conversation], "after the delay everyone sees it"
+        assert [c["number"] for c in for_wang["queue"]] == [wang.number(conversation)], "after the delay everyone sees it"
     finally:
         for console in consoles:
             await drop(console)
@@ -106,7 +106,7 @@ async def test_nobody_online_speaks_it_the_citizen_is_told_in_their_language(des
         texts = [line["text"] for line in reply["replies"]]
         assert desk_text("no_speaker", "fr") in texts
         _, for_wang = await wang.get("/api/console/queue")
-        assert [c["id"] for c in for_wang["queue"]] == [conversation], "offered to everyone at once"
+        assert [c["number"] for c in for_wang["queue"]] == [wang.number(conversation)], "offered to everyone at once"
     finally:
         await drop(console)
         await wang.close()

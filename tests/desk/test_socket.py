@@ -99,9 +99,11 @@ async def test_console_socket_needs_a_session_and_counts_presence(desk_without_r
         reply = await say(server, conversation, "人工")
         # A clerk is online: the citizen is not told that nobody is there.
         assert not any("没有工作人员在线" in line["text"] for line in reply["replies"])
-        await wait_for(lambda: any(n == "waiting" and d["conversation"]["id"] == conversation for n, d in events))
+        # Console events name the conversation by its staff number, never by its id (issue 10, item 1).
+        number = clerk.number(conversation)
+        await wait_for(lambda: any(n == "waiting" and d["conversation"]["number"] == number for n, d in events))
         queue = [d for n, d in events if n == "queue"][-1]["queue"]
-        assert conversation in [c["id"] for c in queue]
+        assert number in [c["number"] for c in queue]
     finally:
         await drop(console)
         await clerk.close()

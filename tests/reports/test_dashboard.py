@@ -18,7 +18,7 @@ OCTOBER = "since=2026-10-01&until=2026-10-31"
 ROLES = ("clerk", "trainer", "admin", "supervisor")
 # What a supervisor may reach besides the reports: who they are, their own password, logging out.
 SUPERVISOR_ALSO = {"/api/console/me", "/api/console/password"}
-SAMPLE = {"user_id": "1", "case_no": "WZ1", "message_id": "1", "job_id": "1", "intent": "item_x", "action": "add"}
+SAMPLE = {"number": "1", "user_id": "1", "case_no": "WZ1", "message_id": "1", "job_id": "1", "intent": "item_x", "action": "add"}
 SAMPLE |= {"table": "summary", "conversation_id": "tconversation1"}
 
 

@@ -60,11 +60,11 @@ async def test_marks_on_guide_answers_and_the_trainers_filter(desk_without_rasa)
     try:
         status, data = await trainer.get("/trainer/api/inbox?filter=not_helpful")
         assert status == 200
-        entries = [e for e in data["entries"] if e["conversation_id"] == cid]
+        entries = [e for e in data["entries"] if e["conversation"] == trainer.number(cid)]
         assert [e["message_id"] for e in entries] == [asked["id"]]
         assert entries[0]["feedback"] == {"helpful": False, "reason": "outdated", "comment": "费用变了，电话[号码]"}
         status, data = await trainer.get("/trainer/api/inbox?filter=low_rating")
-        assert cid not in {e["conversation_id"] for e in data["entries"]}
+        assert trainer.number(cid) not in {e["conversation"] for e in data["entries"]}
     finally:
         await trainer.close()
 
@@ -117,7 +117,7 @@ async def test_rating_is_asked_once_when_a_clerk_closes_and_low_ratings_reach_th
     try:
         status, data = await trainer.get("/trainer/api/inbox?filter=low_rating")
         assert status == 200
-        assert {e["rating"] for e in data["entries"] if e["conversation_id"] == cid} == {2}
+        assert {e["rating"] for e in data["entries"] if e["conversation"] == trainer.number(cid)} == {2}
     finally:
         await trainer.close()
 
