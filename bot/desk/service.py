@@ -51,7 +51,7 @@ from bot.limits import (
     SESSION_REQUESTS_PER_ADDRESS,
 )
 from bot.offload import ThreadPool
-from bot.privacy import mask_case_no
+from bot.privacy import conversation_ref, mask_case_no
 from bot.rasa_client import (
     LATE_REPLY_S,
     TRACKER_READ_S,
@@ -223,7 +223,7 @@ class DeskService:
         for line in found:
             if line["data"].get("routed"):
                 continue  # Rasa has it: answered, or its reply owed (settle_overdue), never sent twice
-            logger.warning("routing a stored message that was never routed: conversation=%s", line["conversation_id"][:8])
+            logger.warning("routing a stored message that was never routed: conversation=%s", conversation_ref(line["conversation_id"]))
             await self.route(line, only_if_unanswered=True)
         return len(found)
 
@@ -271,7 +271,7 @@ class DeskService:
                 language if source == PICKED else None, metadata.get("client"),
             )  # fmt: skip
         except RateLimited as refused:
-            logger.warning("rate limited: %s", ":".join(refused.key.split(":")[1:3])[:24])
+            logger.warning("rate limited: %s", _limit_ref(refused.key))
             if language is None:
                 # Refusals only: one read for the language the conversation is in.
                 known = await self._db(self.conversations.conversation, conversation_id)
@@ -279,7 +279,7 @@ class DeskService:
             raise DeskError(429, say_text("too_fast", language)) from None
         if created:
             # The length, not the text: nothing personal in the log, and no masking on every message.
-            logger.info("citizen message stored: conversation=%s chars=%d", conversation_id[:8], len(text))
+            logger.info("citizen message stored: conversation=%s chars=%d", conversation_ref(conversation_id), len(text))
         return stored, created, conversation
 
     # --- satisfaction ------------------------------------------------------------
@@ -338,7 +338,7 @@ class DeskService:
         try:
             return await self._route(stored, metadata, conversation, only_if_unanswered)
         except (OperationalError, RedisError) as error:
-            logger.warning("routing deferred (conversation=%s): %s", stored["conversation_id"][:8], type(error).__name__)
+            logger.warning("routing deferred (conversation=%s): %s", conversation_ref(stored["conversation_id"]), type(error).__name__)
             raise RouteFailed(type(error).__name__) from error
 
     async def _route(
@@ -416,7 +416,7 @@ class DeskService:
                 # Rasa finishes the message after the desk hung up (bot/channels/rest.py) and its tracker
                 # moves on (a case revealed, the conversation paused): its reply is owed, read back from
                 # the tracker and delivered, or else the apology; the database says which, once (item 4).
-                logger.warning("bot slow for conversation=%s (%s): reading its reply from the tracker", conversation_id[:8], error)
+                logger.warning("bot slow for conversation=%s (%s): reading its reply from the tracker", conversation_ref(conversation_id), error)
                 owed = True
                 await self._db(self.conversations.owe_reply, stored["id"], conversation_id, self.late_reply_s + LATE_MARGIN_S)
                 late = await self._late_reply(conversation_id, message_id, self.late_reply_s)
@@ -432,7 +432,7 @@ class DeskService:
             # A booking staff cancelled since the citizen's last visit: told first, with the reason.
             replies = await self._staff_cancellations(conversation_id, _reply_language(replies)) + replies
         except RasaUnavailable as error:
-            logger.warning("bot unavailable for conversation=%s: %s", conversation_id[:8], error)
+            logger.warning("bot unavailable for conversation=%s: %s", conversation_ref(conversation_id), error)
             self.metrics.rasa_errors.labels(kind="timeout" if owed or "Timeout" in str(error) else "error").inc()
             await self.notifier.typing(conversation_id, False)
             return await self._apologize(conversation, stored, metadata, owed)
@@ -540,7 +540,7 @@ class DeskService:
                 conversation = await self._db(self.conversations.conversation, conversation_id)
                 if owed is None or owed["settled"] or conversation is None:
                     continue
-                logger.warning("settling a reply owed by a desk that stopped: conversation=%s", conversation_id[:8])
+                logger.warning("settling a reply owed by a desk that stopped: conversation=%s", conversation_ref(conversation_id))
                 tracker = await self.rasa.tracker(conversation_id)
                 found = replies_in_tracker(tracker, desk_message_id(line["id"])) if tracker else None
                 if found is not None and found[0]:
@@ -837,7 +837,7 @@ class DeskService:
         except BadFile as refused:
             raise DeskError(413 if refused.key == "attachment_too_big" else 415, say_text(refused.key, language)) from None
         stored = await self._db(self.attachments.store, conversation_id, "clerk" if user else "citizen", name, cleaned)
-        sender, author = ("clerk", user["name"]) if user else ("citizen", None)
+        sender, author = ("clerk", user["display_name"]) if user else ("citizen", None)
         return await self.say(conversation_id, Line(sender, f"📎 {stored['name']}", {"attachment": stored}, author))
 
     async def attachment(self, conversation_id: str | None, attachment_id: int) -> Any:
@@ -959,3 +959,11 @@ async def run_in_background(coro: Awaitable[Any]) -> None:
 def _space(language: str | None) -> str:
     """Chinese sentences follow each other without a space; the other languages' with one."""
     return "" if (language or load_languages().default) == "zh" else " "
+
+
+def _limit_ref(key: str) -> str:
+    """A rate limit's key ("msg:conv:<id>", "msg:addr:<client>") as logs may show it: its kind and a hash."""
+    parts = key.split(":", 2)
+    if len(parts) < 3:
+        return parts[-1]
+    return f"{parts[1]}:{conversation_ref(parts[2]).removeprefix('conv:')}"
