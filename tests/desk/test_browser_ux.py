@@ -142,6 +142,41 @@ async def test_keyboard_only_citizen_on_a_phone(desk, browser):
     await page.keyboard.press("Escape")
     assert not await page.locator(".wzd-panel.open").count()
     assert await page.evaluate("document.activeElement.classList.contains('wzd-launcher')")
+
+    # Back with Enter, then the close button: the 1–5 rating, given with the keyboard only.
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector(".wzd-panel.open")
+    await tab_to(page, ".wzd-close", limit=80, back=True)
+    await page.keyboard.press("Enter")
+    focused_star = "() => !!document.activeElement && document.activeElement.matches('.wzd-stars .wzd-qr')"
+    await page.wait_for_function(focused_star, timeout=15000)
+    group = page.locator(".wzd-stars")
+    assert await group.get_attribute("role") == "group" and "评分" in await group.get_attribute("aria-label")
+    assert await group.locator(".wzd-qr").count() == 5
+    for _ in range(3):
+        await page.keyboard.press("ArrowRight")
+    assert await page.evaluate("document.activeElement.getAttribute('aria-label')") == "4 星（共 5 星）"
+    # The focus is visible (the keyboard's outline), and Tab still reaches the other stars.
+    assert await page.evaluate("document.activeElement.matches(':focus-visible')")
+    assert await page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    await page.keyboard.press("Shift+Tab")
+    assert await page.evaluate("document.activeElement.getAttribute('aria-label')") == "3 星（共 5 星）"
+    await page.keyboard.press("Tab")
+    await page.screenshot(path=str(RESULTS / "ux_widget_keyboard_rating.png"))
+    await page.keyboard.press("Space")
+    # The chosen star is disabled; the optional comment takes the focus and Enter sends it.
+    await page.wait_for_function(
+        "() => !!document.activeElement && document.activeElement.matches('.wzd-rating input')", timeout=15000
+    )
+    await page.keyboard.type("键盘也能评分")
+    await page.keyboard.press("Enter")
+    await page.locator(".wzd-rating .wzd-done").wait_for(timeout=15000)
+    assert await page.evaluate(INSIDE_PANEL)
+    session = await page.evaluate(
+        "() => JSON.parse(Object.entries(localStorage).find(([k]) => k.endsWith(':session'))[1])"
+    )
+    rated = desk.app_service.feedback.of_conversation(session)["rating"]
+    assert rated["score"] == 4 and rated["comment"] == "键盘也能评分" and rated["asked_because"]
     await context.close()
 
 
