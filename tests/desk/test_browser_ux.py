@@ -180,6 +180,50 @@ async def test_keyboard_only_citizen_on_a_phone(desk, browser):
     await context.close()
 
 
+async def test_a_platform_question_in_the_widget_gets_the_sites_of_the_country_named(desk, browser):
+    """Through the widget, the desk and the real NLU: "在意大利有服务站吗" lists the Italian sites from sites.yml."""
+    context = await browser.new_context(**PHONE)
+    page = await open_widget(context, desk.url)
+    await citizen_says(page, "在意大利有服务站吗")
+    answer = line(page, "bot", "米兰服务站")
+    await answer.wait_for(timeout=20000)
+    said = await answer.text_content()
+    assert "普拉托服务站" in said and "+39 02 0000 301" in said and "巴黎服务站" not in said
+    await page.screenshot(path=str(RESULTS / "ux_widget_platform_question.png"))
+    await context.close()
+
+
+async def test_an_admin_sets_the_clerks_hours_on_the_console_page(desk, browser):
+    """The small form on 预约管理: saved at once, in the database, and shown as citizens will read it."""
+    ensure_user(desk.accounts, "值班站长", "admin")
+    context = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = await login(context, desk.url, "值班站长")
+    await page.goto(f"{desk.url}/console/bookings")
+    result = page.locator("#clerk-hours-result")
+    await result.filter(has_text="（默认）").wait_for(timeout=15000)
+    try:
+        await page.fill("#clerk-hours-text", "周一至周五 9:00-18:00")
+        await page.select_option("#clerk-holidays", "CN")
+        await page.click("#save-clerk-hours")
+        await result.filter(has_text="已保存").wait_for(timeout=15000)
+        assert "北京时间 周一–周五 9:00-18:00" in await result.text_content()
+        stored = desk.app_service.database.clerk_hours_settings("online")
+        assert stored["hours"] == "周一至周五 9:00-18:00" and stored["holidays"] == "CN" and stored["updated_by"] == "值班站长"
+        await page.screenshot(path=str(RESULTS / "ux_console_clerk_hours.png"))
+        # Nonsense is refused in words and changes nothing.
+        await page.fill("#clerk-hours-text", "随时")
+        await page.click("#save-clerk-hours")
+        await result.filter(has_text="看不懂").wait_for(timeout=15000)
+        assert desk.app_service.database.clerk_hours_settings("online")["hours"] == "周一至周五 9:00-18:00"
+        await page.click("#reset-clerk-hours")
+        await result.filter(has_text="（默认）").wait_for(timeout=15000)
+    finally:
+        # The shared desk goes back to sites.yml's hours whatever happened.
+        desk.app_service.database.reset_clerk_hours("online")
+        await context.close()
+    assert desk.app_service.database.clerk_hours_settings("online") is None
+
+
 async def test_elderly_friendly_mode(desk, browser):
     context = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
     page = await open_widget(context, desk.url)
