@@ -31,7 +31,7 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check bot tests bench
 	$(PY) -m bot.tools.generate --check
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m bot.tools.run_tests
 
 bench: $(STAMP)
 	$(PY) -m bench.run_all

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,8 @@ async def measure(url: str, concurrency: int, seconds: float) -> dict[str, Any]:
         "throughput": round(len(latencies) / elapsed, 2),
         "p50_ms": round(percentile(latencies, 0.5) * 1000),
         "p95_ms": round(percentile(latencies, 0.95) * 1000),
+        # What failed, so that a figure says whether the bot was slow (not answered) or a connection was lost.
+        "error_kinds": dict(Counter(errors).most_common(4)),
     }
 
 
@@ -155,6 +158,14 @@ def main(argv: list[str] | None = None) -> int:
             f"Closed loop, {args.seconds:.0f} s per level; one message = stored, Rasa, action server, answer stored.",
             "",
             markdown_table(headers, rows),
+            "Errors by kind: "
+            + "; ".join(
+                f"{setup} at {row['concurrency']}: {row['error_kinds']}"
+                for setup, rows_ in (("single", single), ("cluster", clustered))
+                for row in rows_
+                if row["error_kinds"]
+            ),
+            "",
             "![throughput and p95](bench_cluster.png)",
             "",
             before,

@@ -95,7 +95,9 @@ def create_app(config: DeskConfig | None = None, database: Database | None = Non
     owns_database = database is None
     database = database or Database(config.database_url)
     database.create_schema()
-    rasa = RasaClient(config.rasa_url, config.rasa_token, config.rasa_timeout)
+    rasa = RasaClient(
+        config.rasa_url, config.rasa_token, config.rasa_timeout, config.activation_drain_s, config.model_load_timeout_s
+    )
 
     async def rasa_client_ctx(_: web.Application) -> AsyncIterator[None]:
         # Started before the sub-application's start-up, which asks Rasa for the live model.

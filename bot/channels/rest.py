@@ -117,6 +117,11 @@ def _set_this_turn(tracker: DialogueStateTracker, slot: str) -> Any:
     return value
 
 
+def _log_failure(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("a message finished after its caller hung up failed", exc_info=task.exception())
+
+
 class RestChannel(InputChannel):
     @classmethod
     def name(cls) -> str:
@@ -158,15 +163,30 @@ class RestChannel(InputChannel):
                 empty = [{"recipient_id": sender, "text": EMPTY_REPLY}]
                 return response.json({"messages": empty, "nlu": None} if with_nlu else empty)
             metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
-            if metadata is not None and not _from_the_desk(request):
+            desk = _from_the_desk(request)
+            if metadata is not None and not desk:
                 # Caller metadata (`client`, the key of the per-address case-lookup limit) is the
                 # desk's word only: anyone else would pick their own bucket (issue 10, item 3).
                 metadata = None
+            # The desk names the user event (`desk-<line id>`), to find a late reply in the tracker.
+            message_id = body.get("message_id") if desk and isinstance(body.get("message_id"), str) else None
             collector = WholeMessageCollector()
+            message = UserMessage(
+                text, collector, sender, input_channel=self.name(), metadata=metadata, message_id=message_id[:64] if message_id else None
+            )
+            # Sanic cancels the handler when the caller hangs up (the desk's timeout). The message is
+            # finished anyway, so that the tracker is saved whole with the bot's reply, which the desk
+            # then reads back from it (issue 10, item 4), instead of being cut off half-way.
+            processing = asyncio.ensure_future(on_new_message(message))
             try:
-                await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata))
+                await asyncio.shield(processing)
             except CancelledError:
-                logger.error("rest message timed out")
+                if processing.done():  # the processing itself was cancelled: answer what was collected
+                    logger.error("rest message cancelled")
+                else:
+                    logger.warning("the caller hung up before the reply; the message is finished for the tracker")
+                    processing.add_done_callback(_log_failure)
+                    raise
             except Exception:
                 logger.exception("rest message failed")
             if with_nlu:

@@ -117,6 +117,7 @@ def init_app(
         redis=redis,
         manager=manager,
         schedule=config.clerk_schedule,
+        late_reply_s=config.late_reply_s,
     )
     accounts = AccountService(database)
     app = web.Application(middlewares=list(middlewares), client_max_size=64 * 1024)
@@ -143,6 +144,8 @@ async def sweep_ctx(app: web.Application) -> AsyncIterator[None]:
         while True:
             try:
                 await service.route_unanswered()
+                # Replies owed by a desk that stopped while it waited for Rasa (issue 10, item 4).
+                await service.settle_overdue()
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # the database or Redis away: the next round will do it

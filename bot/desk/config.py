@@ -10,6 +10,7 @@ from bot.clerk_hours import Schedule, default_schedule
 from bot.db import database_url
 from bot.desk.offers import OFFER_DELAY_S
 from bot.limits import MESSAGES_PER_ADDRESS, MESSAGES_PER_CONVERSATION, rate_limit
+from bot.rasa_client import ACTIVATION_DRAIN_S, LATE_REPLY_S, MODEL_LOAD_TIMEOUT_S
 
 _PROJECT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +34,12 @@ class DeskConfig:
     rasa_token: str = ""
     # Rasa or the action server slower than this counts as down for that message.
     rasa_timeout: float = 5.0
+    # After such a timeout, how long Rasa's tracker is read for the reply it finishes late (issue 10, item 4).
+    late_reply_s: float = LATE_REPLY_S
+    # A model put live (PUT /model) first waits this long for the webhook calls in flight, new ones held.
+    activation_drain_s: float = ACTIVATION_DRAIN_S
+    # The load itself; drain + load stays below what the workbench's page waits (trainer.js, 180 s).
+    model_load_timeout_s: float = MODEL_LOAD_TIMEOUT_S
     clerk_hours: str = field(default_factory=_clerk_hours)
     # Set behind HTTPS so cookies are never sent in clear.
     secure_cookies: bool = False
@@ -64,6 +71,9 @@ class DeskConfig:
             "messages_per_conversation": rate_limit("DESK_MESSAGES_PER_CONVERSATION", cls.messages_per_conversation),
             "messages_per_address": rate_limit("DESK_MESSAGES_PER_ADDRESS", cls.messages_per_address),
             "offer_delay_s": float(os.environ.get("DESK_OFFER_DELAY_S", cls.offer_delay_s)),
+            "late_reply_s": float(os.environ.get("DESK_LATE_REPLY_S", cls.late_reply_s)),
+            "activation_drain_s": float(os.environ.get("DESK_ACTIVATION_DRAIN_S", cls.activation_drain_s)),
+            "model_load_timeout_s": float(os.environ.get("DESK_MODEL_LOAD_TIMEOUT_S", cls.model_load_timeout_s)),
             "redis_url": os.environ.get("DESK_REDIS_URL") or None,
             # sites.yml's clerk hours (北京时间 周一至周六 8:30-20:30); an admin's change applies on top.
             "clerk_schedule": None if os.environ.get("DESK_ALWAYS_STAFFED") == "1" else _clerk_schedule(),

@@ -36,8 +36,16 @@ from bot.desk.tables import (
     DeskEvent,
     DeskMessage,
     DeskNote,
+    DeskOwedReply,
     DeskUser,
 )
+
+# How an owed reply was settled (DeskOwedReply.settled).
+DELIVERED, APOLOGIZED = "delivered", "apologized"
+
+
+class AlreadySettled(Exception):
+    """An owed reply was settled by another task or desk: nothing was stored."""
 
 
 class RateLimited(Exception):
@@ -256,10 +264,12 @@ class Conversations:
         lines: list[Line],
         annotate: tuple[int, dict[str, Any]] | None = None,
         language: str | None = None,
+        settle: int | None = None,
     ) -> list[dict[str, Any]]:
         """Stores lines in one transaction; `annotate` = (an earlier line's id, its new data), e.g. the
         citizen's line with what the NLU understood of it (`data.nlu`); `language`: the language the
-        bot answered in, which becomes the conversation's unless the citizen picked one."""
+        bot answered in, which becomes the conversation's unless the citizen picked one. `settle`: the
+        citizen line whose owed reply these lines are; AlreadySettled (nothing stored) if it was settled."""
         now = datetime.utcnow()
         stored = []
         with self.db.transaction() as connection:
@@ -270,6 +280,8 @@ class Conversations:
                 }  # fmt: skip
                 (line_id,) = connection.execute(_ADD_MESSAGE, values).inserted_primary_key
                 stored.append(_line(line_id, values))
+            if settle is not None and not self._settle(connection, settle, DELIVERED):
+                raise AlreadySettled(settle)  # rolls the lines back: the reply is delivered once
             if annotate:
                 message_id, data = annotate
                 connection.execute(_ANNOTATE, {"p_id": message_id, "p_data": data})
@@ -277,6 +289,65 @@ class Conversations:
                 _AFTER_BOT[bool(language)], {"p_id": conversation_id, "p_now": now, "p_language": language}
             )
         return stored
+
+    # --- replies owed by Rasa (a webhook call that timed out) ---------------------
+
+    def owe_reply(self, line_id: int, conversation_id: str, due_in_s: float) -> None:
+        """Records that Rasa's reply to a line is owed, and the line as routed (Rasa has it), in one transaction."""
+        now = datetime.utcnow()
+        with self.db.session() as session:
+            if session.get(DeskOwedReply, line_id) is None:
+                due = now + timedelta(seconds=due_in_s)
+                session.add(DeskOwedReply(line_id=line_id, conversation_id=conversation_id, created_at=now, due_at=due))
+            row = session.get(DeskMessage, line_id)
+            if row is not None and not (row.data or {}).get("routed"):
+                row.data = {**(row.data or {}), "routed": True}
+
+    @staticmethod
+    def _settle(connection: Connection, line_id: int, how: str) -> bool:
+        table = DeskOwedReply.__table__
+        done = connection.execute(
+            update(table)
+            .where(table.c.line_id == line_id, table.c.settled.is_(None))
+            .values(settled=how, settled_at=datetime.utcnow())
+        )
+        return done.rowcount == 1
+
+    def settle_owed(self, line_id: int, how: str) -> bool:
+        """Settles an owed reply; False when another task or desk settled it first."""
+        with self.db.transaction() as connection:
+            return self._settle(connection, line_id, how)
+
+    def owed(self, line_id: int) -> dict[str, Any] | None:
+        with self.db.session() as session:
+            row = session.get(DeskOwedReply, line_id)
+            if row is None:
+                return None
+            return {
+                "line_id": row.line_id, "conversation_id": row.conversation_id, "created_at": row.created_at,
+                "due_at": row.due_at, "settled": row.settled,
+            }  # fmt: skip
+
+    def owed_overdue(self, now: datetime, limit: int = 20) -> list[dict[str, Any]]:
+        """Owed replies past their due time and still unsettled (the desk that owed them died), with their line."""
+        with self.db.session() as session:
+            rows = session.execute(
+                select(DeskMessage)
+                .join(DeskOwedReply, DeskOwedReply.line_id == DeskMessage.id)
+                .where(DeskOwedReply.settled.is_(None), DeskOwedReply.due_at < now)
+                .order_by(DeskOwedReply.line_id)
+                .limit(limit)
+            ).scalars()
+            return [message_dict(row) for row in rows]
+
+    def purge_owed(self, older_than: datetime) -> int:
+        """Settled owed replies older than `older_than`: their lines say what happened (issue 10, item 8)."""
+        table = DeskOwedReply.__table__
+        with self.db.transaction() as connection:
+            done = connection.execute(
+                table.delete().where(table.c.settled.is_not(None), table.c.created_at < older_than)
+            )
+            return done.rowcount
 
     def mark_routed(self, message_id: int) -> None:
         with self.db.session() as session:

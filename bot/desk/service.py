@@ -30,7 +30,7 @@ from bot.desk import feedback as satisfaction
 from bot.desk.accounts import Accounts
 from bot.desk.attachments import Attachments, BadFile, clean
 from bot.desk.canned import CannedError, CannedReplies
-from bot.desk.conversations import Conversations, Line, RateLimited
+from bot.desk.conversations import APOLOGIZED, AlreadySettled, Conversations, Line, RateLimited
 from bot.desk.feedback import ASKED_CITIZEN, ASKED_CLOSED, ASKED_HANDBACK, Feedback
 from bot.desk.language import PICKED, client_language, speaks
 from bot.desk.language import text as say_text
@@ -53,7 +53,15 @@ from bot.limits import (
 )
 from bot.offload import ThreadPool
 from bot.privacy import mask_case_no
-from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.rasa_client import (
+    LATE_REPLY_S,
+    TRACKER_READ_S,
+    RasaClient,
+    RasaTimeout,
+    RasaUnavailable,
+    desk_message_id,
+    replies_in_tracker,
+)
 from bot.reports.metrics import DeskMetrics, outcome
 from bot.roles import STAFF
 
@@ -72,6 +80,13 @@ HEALTH_TIMEOUT_S = 2.0
 UNROUTED_AFTER_S = 15.0
 UNROUTED_LOOKBACK = timedelta(hours=1)
 MAX_CONTACT = 120
+# After a webhook call timed out, the reply is looked for in Rasa's tracker LATE_REPLY_S seconds,
+# first after LATE_FIRST_POLL_S, then twice as long each time up to LATE_MAX_POLL_S (issue 10, item 4).
+LATE_FIRST_POLL_S, LATE_MAX_POLL_S = 0.25, 4.0
+# An owed reply still unsettled this long after its window: its desk died; any desk's sweep settles it.
+LATE_MARGIN_S = 10.0
+# Settled owed replies are purged after a day (the transcript keeps what the citizen was told).
+OWED_KEPT = timedelta(days=1)
 # Attachments one conversation may hold: a citizen cannot fill the shared database.
 MAX_ATTACHMENTS = 20
 # The widget's suggested questions: the most answered items among the bot's last answers, re-read every 10 minutes.
@@ -138,8 +153,10 @@ class DeskService:
         redis: Any = None,
         manager: Any = None,
         schedule: Schedule | None = None,
+        late_reply_s: float = LATE_REPLY_S,
     ):
         self.limits = limits
+        self.late_reply_s = late_reply_s
         # When clerks work (waiting.py); None: always, the wording then depends on who is online.
         self.schedule = schedule
         self.offer_delay = offer_delay
@@ -205,6 +222,8 @@ class DeskService:
             self.conversations.unanswered, now - timedelta(seconds=older_than_s), now - UNROUTED_LOOKBACK
         )
         for line in found:
+            if line["data"].get("routed"):
+                continue  # Rasa has it: answered, or its reply owed (settle_overdue), never sent twice
             logger.warning("routing a stored message that was never routed: conversation=%s", line["conversation_id"][:8])
             await self.route(line, only_if_unanswered=True)
         return len(found)
@@ -363,6 +382,7 @@ class DeskService:
             try:
                 await self._db(self.database.purge_rate_events)
                 await self._db(self.accounts.purge_login_throttle)
+                await self._db(self.conversations.purge_owed, datetime.utcnow() - OWED_KEPT)
             except Exception:
                 logger.exception("purging rate-limit events failed")
             await asyncio.sleep(seconds)
@@ -380,6 +400,7 @@ class DeskService:
     ) -> tuple[list[dict[str, Any]], str]:
         conversation_id = conversation["id"]
         await self.notifier.typing(conversation_id, True)
+        owed = False
         try:
             if conversation["bot_paused"]:
                 if not await self.rasa.resume(conversation_id):
@@ -387,7 +408,24 @@ class DeskService:
                 await self._db(self.conversations.set_bot_paused, conversation_id, False)
             text = to_rasa_text(stored["text"], stored["data"].get("payload"))
             started = time.perf_counter()
-            replies, understood = await self.rasa.send(conversation_id, text, _rasa_metadata(metadata, conversation))
+            message_id = desk_message_id(stored["id"])
+            try:
+                replies, understood = await self.rasa.send(
+                    conversation_id, text, _rasa_metadata(metadata, conversation), message_id
+                )
+            except RasaTimeout as error:
+                # Rasa finishes the message after the desk hung up (bot/channels/rest.py) and its tracker
+                # moves on (a case revealed, the conversation paused): its reply is owed, read back from
+                # the tracker and delivered, or else the apology; the database says which, once (item 4).
+                logger.warning("bot slow for conversation=%s (%s): reading its reply from the tracker", conversation_id[:8], error)
+                owed = True
+                await self._db(self.conversations.owe_reply, stored["id"], conversation_id, self.late_reply_s + LATE_MARGIN_S)
+                late = await self._late_reply(conversation_id, message_id, self.late_reply_s)
+                if late is None:
+                    raise RasaUnavailable(f"no reply within {self.late_reply_s:.0f} s after the timeout") from error
+                replies, understood = late
+                # Not a second outcome of the message (its answer counts below): a timeout that was read back.
+                self.metrics.rasa_errors.labels(kind="late_reply").inc()
             self.metrics.bot_seconds.observe(time.perf_counter() - started)
             if not replies:
                 # Every intent of the domain gets an answer: silence means the action server failed.
@@ -396,15 +434,61 @@ class DeskService:
             replies = await self._staff_cancellations(conversation_id, _reply_language(replies)) + replies
         except RasaUnavailable as error:
             logger.warning("bot unavailable for conversation=%s: %s", conversation_id[:8], error)
-            self.metrics.rasa_errors.labels(kind="timeout" if "Timeout" in str(error) else "error").inc()
-            self.metrics.messages.labels(outcome="bot_unavailable").inc()
+            self.metrics.rasa_errors.labels(kind="timeout" if owed or "Timeout" in str(error) else "error").inc()
             await self.notifier.typing(conversation_id, False)
-            language = _language(conversation, metadata)
-            down = self._system("bot_down", EVENT_QUEUED, language)
-            await self._db(self.conversations.mark_routed, stored["id"])
-            zone = metadata.get("timezone")
-            return await self._to_queue(conversation_id, "bot_unavailable", {}, down, False, language, zone=zone)
+            return await self._apologize(conversation, stored, metadata, owed)
         await self.notifier.typing(conversation_id, False)
+        return await self._bot_replied(conversation, stored, metadata, replies, understood, owed)
+
+    async def _late_reply(
+        self, conversation_id: str, message_id: str, window_s: float
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None] | None:
+        """The reply to `message_id` read from Rasa's tracker, polled with backoff for `window_s`; None if it never came."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + window_s
+        delay = LATE_FIRST_POLL_S
+        while True:
+            remaining = deadline - loop.time()
+            # Each read is bounded by what is left: a hung Rasa answers no read either.
+            tracker = await self.rasa.tracker(conversation_id, timeout=max(0.5, min(TRACKER_READ_S, remaining)))
+            found = replies_in_tracker(tracker, message_id) if tracker else None
+            if found is not None:
+                return found
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, LATE_MAX_POLL_S)
+
+    async def _apologize(
+        self, conversation: dict[str, Any], stored: dict[str, Any], metadata: dict[str, Any], owed: bool
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The bot did not answer: the polite apology, and the conversation queued for a clerk. Once per owed reply."""
+        conversation_id = conversation["id"]
+        if owed and not await self._db(self.conversations.settle_owed, stored["id"], APOLOGIZED):
+            # Another desk settled it (delivered the late reply, or apologized) meanwhile.
+            return [], (await self._db(self.conversations.conversation, conversation_id))["state"]
+        self.metrics.messages.labels(outcome="bot_unavailable").inc()
+        language = _language(conversation, metadata)
+        down = self._system("bot_down", EVENT_QUEUED, language)
+        await self._db(self.conversations.mark_routed, stored["id"])
+        zone = metadata.get("timezone")
+        return await self._to_queue(conversation_id, "bot_unavailable", {}, down, False, language, zone=zone)
+
+    async def _bot_replied(
+        self,
+        conversation: dict[str, Any],
+        stored: dict[str, Any],
+        metadata: dict[str, Any],
+        replies: list[dict[str, Any]],
+        understood: dict[str, Any] | None,
+        owed: bool = False,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Stores the bot's reply to a citizen line, then delivers it; a hand-off queues the conversation.
+
+        `owed`: a late reply read from the tracker; stored only if its owed row is still unsettled.
+        """
+        conversation_id = conversation["id"]
         self.metrics.messages.labels(outcome=outcome(replies)).inc()
         handoff = _handoff(replies)
         language = None
@@ -423,13 +507,18 @@ class DeskService:
         data = {**stored["data"], "routed": True}
         annotate = (stored["id"], {**data, "nlu": understood} if understood else data)
         answered_in = _reply_language(replies)
-        lines = await self._db(
-            self.conversations.add_lines,
-            conversation_id,
-            [Line("bot", reply.get("text") or "", bot_data(reply)) for reply in replies],
-            annotate,
-            answered_in,
-        )
+        try:
+            lines = await self._db(
+                self.conversations.add_lines,
+                conversation_id,
+                [Line("bot", reply.get("text") or "", bot_data(reply)) for reply in replies],
+                annotate,
+                answered_in,
+                stored["id"] if owed else None,
+            )
+        except AlreadySettled:
+            # Delivered (or apologized for) by another desk: exactly once.
+            return [], (await self._db(self.conversations.conversation, conversation_id))["state"]
         for line in lines:
             await self._deliver(conversation_id, line)
         if handoff:
@@ -437,6 +526,31 @@ class DeskService:
             more, state = await self._to_queue(conversation_id, reason, None, None, True, language, told=True)
             return lines + more, state
         return lines, BOT
+
+    async def settle_overdue(self) -> int:
+        """Owed replies past due (the desk that owed them died): delivered from the tracker, else the apology.
+
+        Every desk's sweep runs this; the conversation's lock and the owed row's conditional
+        settlement make it safe with several desks. Returns how many were settled here.
+        """
+        settled = 0
+        for line in await self._db(self.conversations.owed_overdue, datetime.utcnow()):
+            conversation_id = line["conversation_id"]
+            async with self.locks.hold(conversation_id):
+                owed = await self._db(self.conversations.owed, line["id"])
+                conversation = await self._db(self.conversations.conversation, conversation_id)
+                if owed is None or owed["settled"] or conversation is None:
+                    continue
+                logger.warning("settling a reply owed by a desk that stopped: conversation=%s", conversation_id[:8])
+                tracker = await self.rasa.tracker(conversation_id)
+                found = replies_in_tracker(tracker, desk_message_id(line["id"])) if tracker else None
+                if found is not None and found[0]:
+                    replies = await self._staff_cancellations(conversation_id, _reply_language(found[0])) + found[0]
+                    await self._bot_replied(conversation, line, {}, replies, found[1], owed=True)
+                else:
+                    await self._apologize(conversation, line, {}, owed=True)
+                settled += 1
+        return settled
 
     async def _staff_cancellations(self, conversation_id: str, language: str | None) -> list[dict[str, Any]]:
         cancelled = await self._db(self.database.unseen_staff_cancellations, conversation_id)

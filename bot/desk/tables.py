@@ -60,6 +60,26 @@ class DeskMessage(Base):
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
 
 
+class DeskOwedReply(Base):
+    """A citizen line whose webhook call to Rasa timed out: the bot's reply is owed (issue 10, item 4).
+
+    Rasa finishes the message after the desk hung up and writes the reply to its tracker; the desk
+    reads it from there. In the database, so that any desk can settle it when the one that timed out
+    dies. `settled` is set once, by one conditional UPDATE, in the transaction that stores the late
+    reply (`delivered`) or before the apology (`apologized`): the citizen gets exactly one of them.
+    """
+
+    __tablename__ = "desk_owed_replies"
+
+    line_id = Column(Integer, ForeignKey("desk_messages.id"), primary_key=True)
+    conversation_id = Column(String(128), ForeignKey("desk_conversations.id"), nullable=False, index=True)
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    # The desk that timed out settles it by then; after it, any desk's sweep does (that desk died).
+    due_at = Column(DateTime, nullable=False, index=True)
+    settled = Column(String(16))
+    settled_at = Column(DateTime)
+
+
 class DeskUser(Base):
     __tablename__ = "desk_users"
 

@@ -65,7 +65,7 @@ class DeskMetrics:
             "desk_message_seconds", "From a stored citizen message to its answer delivered (the full path)",
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
-        self.rasa_errors = Counter("desk_rasa_errors", "Rasa errors by kind (timeout, error)", ["kind"], registry=r)
+        self.rasa_errors = Counter("desk_rasa_errors", "Rasa errors by kind (timeout, error, late_reply: a timeout whose reply was read from the tracker)", ["kind"], registry=r)
         self.queue_length = Gauge("desk_queue_length", "Conversations waiting for a clerk", registry=r)
         self.oldest_wait = Gauge("desk_queue_oldest_wait_seconds", "The longest current wait for a clerk", registry=r)
         self.clerks_online = Gauge("desk_clerks_online", "Clerks with a console open", registry=r)

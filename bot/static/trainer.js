@@ -291,17 +291,28 @@
     try { var data = await api("POST", "/trainer/api/train", {}); showJob(data.job); pollJob(); }
     catch (e) { $("train-error").textContent = e.message; pollJob(); }
   });
-  $("activate").addEventListener("click", async function () {
-    if (!latestJob) return;
-    $("activate-msg").textContent = "正在上线…"; $("activate-msg").className = "";
+  /* Putting a model live: the desk first waits for the bot's replies in flight (30 s at most), then Rasa
+   * loads the model (120 s at most); the page waits longer than both, and says how it ended, whatever
+   * happens (a refusal, a timeout, the network, a lost session): never a page left waiting. */
+  var MODEL_WAIT_MS = 180000;
+  async function modelAction(path, body, out) {
+    out.textContent = "正在处理…（先等待机器人正在进行的回复完成，最长约 2 分钟）"; out.className = "";
     try {
-      var data = await api("POST", "/trainer/api/jobs/" + latestJob.id + "/activate", { override: $("override").checked });
-      $("activate-msg").textContent = data.message; $("activate-msg").className = "ok"; loadModels();
-    } catch (e) { $("activate-msg").textContent = e.message; $("activate-msg").className = "error"; }
+      var data = await api("POST", path, body, { timeoutMs: MODEL_WAIT_MS, stay: true });
+      if (!data || data.ok !== true || !data.message) throw new Error("服务器的回答无法识别");
+      out.textContent = data.message; out.className = "ok";
+    } catch (e) {
+      out.textContent = "未完成：" + e.message + "（请刷新页面查看现在的线上模型）"; out.className = "error";
+      if (e.status === 401) return;  // reading the models would jump to the log-in and hide the line
+    }
+    loadModels().catch(function () {});
+  }
+  $("activate").addEventListener("click", function () {
+    if (!latestJob) return;
+    modelAction("/trainer/api/jobs/" + latestJob.id + "/activate", { override: $("override").checked }, $("activate-msg"));
   });
-  $("rollback").addEventListener("click", async function () {
-    try { var data = await api("POST", "/trainer/api/rollback", {}); $("rollback-msg").textContent = data.message; loadModels(); }
-    catch (e) { $("rollback-msg").textContent = e.message; }
+  $("rollback").addEventListener("click", function () {
+    modelAction("/trainer/api/rollback", {}, $("rollback-msg"));
   });
 
   /* --- tabs and start ------------------------------------------------------------------- */

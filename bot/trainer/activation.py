@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from bot.db import Database
 from bot.offload import ThreadPool
+from bot.rasa_client import StillAnswering
 from bot.trainer.tables import DONE, ModelActivation, TrainingJob
 
 
@@ -88,8 +89,9 @@ class Activation:
                 )
         if not Path(model_path).exists():
             return Decision(False, "模型文件不存在，请重新训练。")
-        if not await self.server.load_model(model_path):
-            return Decision(False, "Rasa 服务没有加载新模型，请稍后再试。")
+        refused = await self._load(model_path)
+        if refused:
+            return Decision(False, refused)
         await self.pool.run(self._record, model_path, user, job_id=job_id, override=override)
         return Decision(True, "新模型已上线。")
 
@@ -100,12 +102,25 @@ class Activation:
         current, previous = history
         if not Path(previous["model_path"]).exists():
             return Decision(False, "上一个模型文件已不存在。")
-        if not await self.server.load_model(previous["model_path"]):
-            return Decision(False, "Rasa 服务没有加载模型，请稍后再试。")
+        refused = await self._load(previous["model_path"])
+        if refused:
+            return Decision(False, refused)
         await self.pool.run(
             self._record, previous["model_path"], user, job_id=previous["job_id"], rollback_of=current["id"]
         )
         return Decision(True, f"已回滚到 {previous['model']}。")
+
+    async def _load(self, model_path: str) -> str | None:
+        """Loads the model; None when it is live, else why not (for the trainer's page)."""
+        try:
+            loaded = await self.server.load_model(model_path)
+        except StillAnswering as busy:
+            # Rasa answers nothing while it loads: the desk waited for the replies in flight first (item 4).
+            return (
+                f"还有 {busy.in_flight} 条市民消息在等待机器人回复，等了 {busy.waited_s:.0f} 秒仍未完成；"
+                "为避免丢失回复，模型没有上线，请稍后再试。"
+            )
+        return None if loaded else "Rasa 服务没有加载模型（加载失败或超时），线上模型未变，请稍后再试。"
 
     def record_initial(self, model_path: str) -> None:
         """The model the stack started with, so that the first rollback has somewhere to go."""

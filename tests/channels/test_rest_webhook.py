@@ -158,3 +158,25 @@ def test_caller_metadata_is_trusted_only_from_the_desk(rasa_stack):
     )
     urllib.request.urlopen(request, timeout=30).read()
     assert any(metadata.get("client") == "hashed-address" for metadata in _user_metadata(rasa_stack, desk))
+
+
+def _user_message_ids(stack, user: str) -> list[str]:
+    url = f"{stack.rasa_url}/conversations/{user}/tracker?token={stack.token}"
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        events = json.loads(reply.read())["events"]
+    return [event.get("message_id") for event in events if event.get("event") == "user"]
+
+
+def test_the_user_events_id_is_named_only_by_the_desk(rasa_stack):
+    """Issue 10, item 4: the desk finds a late reply by the id it gave the user event; nobody else names it
+    (a caller could otherwise plant a reply the desk would take for another line's)."""
+    stranger, desk = sender(), sender()
+    rest(rasa_stack, stranger, "你好", message_id="desk-1")
+    assert _user_message_ids(rasa_stack, stranger) != ["desk-1"]
+    request = urllib.request.Request(
+        f"{rasa_stack.rasa_url}/webhooks/rest/webhook",
+        data=json.dumps({"sender": desk, "message": "你好", "message_id": "desk-42"}).encode(),
+        headers={"Content-Type": "application/json", "X-Desk-Secret": rasa_stack.token},
+    )
+    urllib.request.urlopen(request, timeout=30).read()
+    assert _user_message_ids(rasa_stack, desk) == ["desk-42"]

@@ -50,9 +50,10 @@ pytestmark = pytest.mark.skipif(
 CONVERSATIONS = 50
 TURNS = ["护照过期了怎么换", "那要多少钱？", "需要什么材料", "在哪里办理", "办多久"]
 RECOVERY_S = 10.0
-# The issue asks for 30 s from activation to both replicas; on this 2-core machine shared with six other
-# test runs, loading the model alone took up to a minute, so the test allows 90 s and reports the figure.
-MODEL_LIVE_S = float(os.environ.get("CLUSTER_MODEL_LIVE_S", "90"))
+# The issue asks for 30 s from activation to both replicas (pull every 5 s, then the load: 4–5 s measured
+# on 2 idle cores). CLUSTER_MODEL_LIVE_S widens it on a machine shared with other test runs, where the
+# load alone took up to a minute.
+MODEL_LIVE_S = float(os.environ.get("CLUSTER_MODEL_LIVE_S", "30"))
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 
@@ -414,3 +415,58 @@ async def test_the_desks_conversation_lock_excludes_across_desks_and_expires_aft
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_the_widget_talks_over_a_websocket_through_haproxy_and_survives_its_desk_being_killed(cluster):
+    """The widget as a citizen's phone uses it, through HAProxy's desk frontend: socket.io upgrades to a
+    websocket (HAProxy's `timeout tunnel`) and the answer comes over it; then each desk in turn is killed
+    (-9) under it, and the widget, reconnecting through HAProxy to the other desk with the same
+    conversation, has its next question answered there."""
+    from playwright.async_api import async_playwright
+
+    from tests.desk.helpers import ARGS, CHROMIUM, citizen_says, line, open_widget
+
+    front = cluster.config.url("desk")
+    sockets: list[Any] = []
+    frames: list[str] = []
+
+    def opened(socket: Any) -> None:
+        sockets.append(socket)
+        socket.on("framereceived", lambda payload: frames.append(str(payload)))
+
+    session_js = "() => Object.entries(localStorage).filter(([k]) => k.endsWith(':session')).map(([, v]) => v).join()"
+    bot_lines = '.wzd-msg[data-sender="bot"]'
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            context = await browser.new_context(viewport={"width": 390, "height": 780}, locale="zh-CN")
+            context.on("page", lambda page: page.on("websocket", opened))
+            page = await open_widget(context, front)
+            await citizen_says(page, "护照过期了怎么换")
+            await line(page, "bot", "护照").first.wait_for(timeout=30_000)
+            over_haproxy = [s for s in sockets if s.url.startswith("ws" + front[4:]) and "transport=websocket" in s.url]
+            assert over_haproxy, [s.url for s in sockets]
+            assert any("bot_uttered" in frame for frame in frames), "the answer did not come over the websocket"
+            session = await page.evaluate(session_js)
+            assert session
+
+            for number, question in ((1, "需要什么材料"), (2, "在哪里办理")):
+                # The other desk must be up to take the citizen over (the supervisor restarted an earlier kill).
+                await wait_until(lambda other=3 - number: cluster.health("desk", other) == 200, 60)
+                sockets_before, answers_before = len(sockets), await page.locator(bot_lines).count()
+                fault(cluster, f"desk-{number}")
+                # Said at once: a line typed while the socket is down is kept by the widget and sent on reconnect.
+                await citizen_says(page, question)
+                await line(page, "citizen", question).first.wait_for(timeout=5_000)
+                await page.wait_for_function(
+                    "([selector, n]) => document.querySelectorAll(selector).length > n",
+                    arg=[bot_lines, answers_before],
+                    timeout=60_000,
+                )
+                print(f"desk-{number} killed: {len(sockets) - sockets_before} new websocket(s), answered")
+            # One conversation throughout: the server confirmed the same id on every reconnection.
+            assert await page.evaluate(session_js) == session
+            assert len(sockets) >= 2, "the widget never had to reconnect: the kills missed its desk"
+            await page.screenshot(path=str(RESULTS / "cluster_widget_websocket.png"))
+        finally:
+            await browser.close()

@@ -36,9 +36,12 @@ async def test_action_server_down_the_citizen_is_told_and_queued_then_the_bot_is
 
 
 async def test_slow_rasa_gets_a_clear_answer_within_seconds(rasa_stack, stack_database_url):
+    # After the timeout the desk looks for a late reply in Rasa's tracker (issue 10, item 4) for `late_reply_s`;
+    # a hung Rasa answers no tracker read either, so the apology comes after both.
     config = DeskConfig(
-        database_url=stack_database_url, rasa_url=rasa_stack.rasa_url, rasa_token=rasa_stack.token, rasa_timeout=1.5
-    )
+        database_url=stack_database_url, rasa_url=rasa_stack.rasa_url, rasa_token=rasa_stack.token, rasa_timeout=1.5,
+        late_reply_s=1.0,
+    )  # fmt: skip
     server = await DeskServer(config).start()
     rasa = rasa_stack.processes["rasa"]
     os.killpg(rasa.pid, signal.SIGSTOP)  # Rasa hangs: it accepts connections but answers nothing
@@ -46,7 +49,7 @@ async def test_slow_rasa_gets_a_clear_answer_within_seconds(rasa_stack, stack_da
         conversation = new_id()
         started = time.monotonic()
         answer = await say(server, conversation, "护照过期了怎么换")
-        assert time.monotonic() - started < 4
+        assert time.monotonic() - started < 5
         assert answer["replies"][0]["text"] == BOT_DOWN and answer["state"] == "waiting"
         assert texts(server, conversation, "citizen") == ["护照过期了怎么换"]
     finally:

@@ -1,0 +1,210 @@
+"""Issue 10, item 4: a Rasa reply that comes after the desk's timeout is read back from the tracker and
+delivered once; if it never comes, the apology, once. And a model put live waits for the replies in flight.
+
+Rasa is made slow for real: the action server is stopped (SIGSTOP) while Rasa waits for it, so the
+desk's webhook call (a one-second timeout here) times out and Rasa finishes the message later. These
+tests pause processes of the shared stack and put them back: marked `destructive`, they run last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+import pytest
+
+from bot.desk import DeskConfig
+from bot.desk.conversations import APOLOGIZED, DELIVERED
+from bot.desk.service import BOT_DOWN
+from bot.desk.tables import DeskOwedReply
+from bot.rasa_client import desk_message_id, replies_in_tracker
+from bot.trainer.tables import DONE, TrainingJob
+from tests.desk.helpers import Citizen, Clerk, DeskServer, drop, new_id, say, texts, wait_for
+
+pytestmark = [pytest.mark.stack, pytest.mark.destructive]
+
+QUESTION = "护照过期了怎么换"
+
+
+@contextmanager
+def paused(process) -> Iterator[None]:
+    """The process (group) stopped: it keeps its sockets but does nothing until the end of the block."""
+    os.killpg(process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGCONT)
+
+
+async def slow_desk(rasa_stack, database_url: str, rasa_timeout: float = 1.0, **settings) -> DeskServer:
+    config = DeskConfig(
+        database_url=database_url, rasa_url=rasa_stack.rasa_url, rasa_token=rasa_stack.token,
+        rasa_timeout=rasa_timeout, **settings,
+    )  # fmt: skip
+    return await DeskServer(config).start()
+
+
+def owed(server: DeskServer, line_id: int) -> dict | None:
+    return server.conversations.owed(line_id)
+
+
+def citizen_line(server: DeskServer, conversation: str, text: str) -> dict | None:
+    return next((m for m in server.conversations.messages(conversation) if m["sender"] == "citizen" and m["text"] == text), None)
+
+
+async def test_a_reply_after_the_timeout_is_read_from_the_tracker_and_delivered_once(rasa_stack, stack_database_url):
+    server = await slow_desk(rasa_stack, stack_database_url, late_reply_s=90)
+    citizen = Citizen()
+    try:
+        conversation = await citizen.start(server.url)
+        with paused(rasa_stack.processes["actions"]):
+            ack = await citizen.utter(conversation, QUESTION, client_id="late-1")
+            assert ack["ok"]
+            # The desk's call timed out (Rasa waits for the stopped action server): the reply is owed.
+            await wait_for(lambda: owed(server, ack["id"]), timeout=30)
+            assert not any("护照" in (m.get("text") or "") for m in citizen.received)
+        # The action server goes on; Rasa finishes the message; the desk reads the reply from the tracker.
+        await wait_for(lambda: texts(server, conversation, "bot"), timeout=60)
+        answer = texts(server, conversation, "bot")
+        assert any("护照" in text for text in answer), answer
+        await wait_for(lambda: any(m.get("text") == answer[0] for m in citizen.received), timeout=10)
+        assert owed(server, ack["id"])["settled"] == DELIVERED
+        assert BOT_DOWN not in texts(server, conversation, "system") and BOT_DOWN not in citizen.texts()
+        line = citizen_line(server, conversation, QUESTION)
+        assert line["data"]["routed"] and line["data"]["nlu"]["item"] == "passport-renewal"
+        assert server.conversations.conversation(conversation)["state"] == "bot"
+        # The widget re-sends the line (a reconnect): nothing is sent or delivered twice.
+        again = await citizen.utter(conversation, QUESTION, client_id="late-1")
+        assert again["ok"] and again["id"] == ack["id"]
+        # A sweep of overdue owed replies (another desk's, after a crash) finds nothing to settle.
+        assert await server.app_service.settle_overdue() == 0
+        assert texts(server, conversation, "bot") == answer
+        assert [m.get("text") for m in citizen.received].count(answer[0]) == 1
+        # The conversation goes on in order: Rasa's tracker and the desk agree.
+        follow = await citizen.utter(conversation, "要多少钱", client_id="late-2")
+        assert follow["ok"]
+        await wait_for(lambda: len(texts(server, conversation, "bot")) > len(answer), timeout=30)
+    finally:
+        await drop(citizen.sio)
+        await server.stop()
+
+
+async def test_a_reply_that_never_comes_gets_the_apology_once(rasa_stack, stack_database_url):
+    server = await slow_desk(rasa_stack, stack_database_url, late_reply_s=2)
+    conversation = new_id()
+    try:
+        with paused(rasa_stack.processes["actions"]):
+            answer = await say(server, conversation, QUESTION)
+            assert [line["text"] for line in answer["replies"]][0] == BOT_DOWN and answer["state"] == "waiting"
+        line = citizen_line(server, conversation, QUESTION)
+        assert owed(server, line["id"])["settled"] == APOLOGIZED
+        # Rasa finishes the message once the action server runs again; the reply it wrote is not delivered.
+        async def processed() -> bool:
+            tracker = await server.app_service.rasa.tracker(conversation)
+            return bool(tracker and replies_in_tracker(tracker, desk_message_id(line["id"])))
+
+        await wait_for(processed, timeout=60, interval=0.3)
+        assert await server.app_service.settle_overdue() == 0
+        assert texts(server, conversation, "bot") == []
+        assert texts(server, conversation, "system").count(BOT_DOWN) == 1
+        # Settled rows go with the daily purge (item 8); the transcript keeps what the citizen was told.
+        server.conversations.purge_owed(datetime.utcnow() - timedelta(days=1))
+        assert owed(server, line["id"]) is not None, "a fresh row is kept"
+        server.conversations.purge_owed(datetime.utcnow() + timedelta(seconds=1))
+        assert owed(server, line["id"]) is None
+    finally:
+        await server.stop()
+
+
+async def test_a_reply_owed_by_a_desk_that_stopped_is_delivered_by_the_sweep(rasa_stack, stack_database_url):
+    """The state is in the database: a desk that times out and stops leaves the reply to any other desk."""
+    server = await slow_desk(rasa_stack, stack_database_url, late_reply_s=90)
+    conversation = new_id()
+    with paused(rasa_stack.processes["actions"]):
+        routing = asyncio.ensure_future(say(server, conversation, QUESTION))
+        line = await wait_for(lambda: citizen_line(server, conversation, QUESTION), timeout=10)
+        await wait_for(lambda: owed(server, line["id"]), timeout=30)
+        await server.stop()  # this desk goes away while the reply is owed
+        routing.cancel()
+        with contextlib.suppress(BaseException):
+            await routing
+    other = await slow_desk(rasa_stack, stack_database_url, late_reply_s=90)
+    try:
+        # Past its due time (a crashed desk's), the other desk's sweep settles it from the tracker.
+        with other.app_service.database.session() as session:
+            session.get(DeskOwedReply, line["id"]).due_at = datetime.utcnow() - timedelta(seconds=1)
+
+        async def swept() -> bool:
+            await other.app_service.settle_overdue()
+            return bool(texts(other, conversation, "bot"))
+
+        await wait_for(swept, timeout=60, interval=0.5)
+        assert any("护照" in text for text in texts(other, conversation, "bot"))
+        assert owed(other, line["id"])["settled"] == DELIVERED
+        assert BOT_DOWN not in texts(other, conversation, "system")
+    finally:
+        await other.stop()
+
+
+async def test_activation_waits_for_replies_in_flight_and_holds_new_ones(rasa_stack, stack_database_url, trained_model):
+    """Messages sent while a model is put live (Rasa's PUT /model) are all answered by the bot."""
+    server = await slow_desk(rasa_stack, stack_database_url, rasa_timeout=60.0, late_reply_s=0.5)
+    rasa = server.app_service.rasa
+    trainer = await Clerk.login(server, "上线培训师", role="trainer")
+    job_id = finished_job(server, trained_model)
+    before, during = [new_id() for _ in range(3)], [new_id() for _ in range(3)]
+    try:
+        with paused(rasa_stack.processes["actions"]):
+            # Replies in flight: Rasa waits for the stopped action server.
+            asked = [asyncio.ensure_future(say(server, c, QUESTION)) for c in before]
+            await wait_for(lambda: rasa.in_flight == 3, timeout=30)
+            activation = asyncio.ensure_future(trainer.post(f"/trainer/api/jobs/{job_id}/activate"))
+            await wait_for(lambda: rasa.holding, timeout=10)
+            # New messages while the activation waits: stored, held at the gate, not sent to Rasa.
+            asked += [asyncio.ensure_future(say(server, c, QUESTION)) for c in during]
+            await wait_for(lambda: all(citizen_line(server, c, QUESTION) for c in during), timeout=10)
+            assert rasa.in_flight == 3 and not activation.done()
+        status, body = await asyncio.wait_for(activation, 200)
+        assert status == 200 and body["ok"], body
+        answers = await asyncio.wait_for(asyncio.gather(*asked), 200)
+        for answer in answers:
+            assert answer["state"] == "bot" and BOT_DOWN not in [r["text"] for r in answer["replies"]], answer
+            assert answer["replies"][0]["data"]["custom"]["guide_item"] == "passport-renewal"
+        assert rasa.calls_during_load == 0
+    finally:
+        await trainer.close()
+        await server.stop()
+
+
+def finished_job(server: DeskServer, model) -> int:
+    """A finished training job whose model is the stack's own: putting it live makes Rasa load it again."""
+    with server.app_service.database.session() as session:
+        job = TrainingJob(status=DONE, stage="done", progress=1.0, started_by="t", config="config.yml",
+                          model_path=str(model), result={})  # fmt: skip
+        session.add(job)
+        session.flush()
+        return job.id
+
+
+async def test_activation_says_so_when_replies_in_flight_do_not_finish(rasa_stack, stack_database_url, trained_model):
+    server = await slow_desk(rasa_stack, stack_database_url, rasa_timeout=60.0, late_reply_s=0.5, activation_drain_s=1.0)
+    rasa = server.app_service.rasa
+    trainer = await Clerk.login(server, "上线培训师", role="trainer")
+    job_id = finished_job(server, trained_model)
+    try:
+        with paused(rasa_stack.processes["actions"]):
+            stuck = asyncio.ensure_future(say(server, new_id(), QUESTION))
+            await wait_for(lambda: rasa.in_flight == 1, timeout=30)
+            status, body = await trainer.post(f"/trainer/api/jobs/{job_id}/activate")
+            assert status == 409 and not body["ok"] and "等待机器人回复" in body["message"], body
+            assert not rasa.holding, "held calls are released when the activation gives up"
+        answer = await asyncio.wait_for(stuck, 60)
+        assert answer["state"] == "bot"
+    finally:
+        await trainer.close()
+        await server.stop()
