@@ -19,7 +19,7 @@ from aiohttp import web
 from bot.booking.calendar import booking_calendar
 from bot.booking.places import HOLIDAY_COUNTRIES, load_places, weekly_from_json, weekly_to_json
 from bot.booking.slots import parse_hours
-from bot.clerk_hours import CLERK_DESK, Schedule, hours_text
+from bot.clerk_hours import CLERK_DESK, LOOKAHEAD_DAYS, Schedule, hours_text
 from bot.db.bookings import STAFF_STATUSES, BookingView
 from bot.desk.handlers import SERVICE
 from bot.http_helpers import json_error, json_reply, page, read_json_body, requires
@@ -287,6 +287,10 @@ def _closures(body: dict[str, Any]) -> list[str]:
 def _clerk_hours_view(schedule: Schedule, row: dict[str, Any] | None) -> dict[str, Any]:
     now = datetime.now(timezone.utc)
     sites = load_knowledge().sites
+    try:
+        opening = f"{schedule.next_opening(now):%Y-%m-%d %H:%M}"
+    except ValueError:
+        opening = f"{LOOKAHEAD_DAYS} 天内没有"
     return {
         "timezone": schedule.zone,
         "hours": schedule.custom_text or sites["clerk_hours"],
@@ -298,7 +302,7 @@ def _clerk_hours_view(schedule: Schedule, row: dict[str, Any] | None) -> dict[st
         "customised": row is not None,
         "updated_by": row["updated_by"] if row else None,
         "staffed_now": schedule.staffed(now),
-        "next_opening": f"{schedule.next_opening(now):%Y-%m-%d %H:%M}",
+        "next_opening": opening,
     }
 
 

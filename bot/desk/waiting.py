@@ -57,7 +57,11 @@ def wait_status(
 ) -> WaitStatus:
     now = now or datetime.now(timezone.utc)
     if schedule is not None and not schedule.staffed(now):
-        back, shown_zone = local_time(schedule.next_opening(now), zone, schedule.zone)
+        try:
+            back, shown_zone = local_time(schedule.next_opening(now), zone, schedule.zone)
+        except ValueError:
+            # Closed for weeks by an admin's closures: no date to promise; the conversation stays queued.
+            return WaitStatus("nobody", {"hours": hours})
         return WaitStatus("closed", {"hours": hours, "back": back, "zone": shown_zone})
     if clerks_online == 0:
         return WaitStatus("nobody", {"hours": hours})

@@ -3,7 +3,7 @@ and the trainer inbox's grouping of near-identical questions (bot/trainer/inbox.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from bot.desk.language import text as desk_text
 from bot.desk.waiting import Schedule, expected_minutes, wait_status
@@ -119,5 +119,9 @@ def test_an_admins_hours_closures_and_public_holidays_decide_when_clerks_are_bac
     assert status.kind == "closed" and status.values["back"] == "2027-01-04 02:00"
     assert status.values["hours"] == "ora di Pechino, lun–ven 9:00-12:00, 14:00-18:00"
     assert hours_text(schedule, "…", "zh") == "北京时间 周一–周五 9:00-12:00, 14:00-18:00"
+    # Closed for longer than the desk looks ahead: no date promised, the conversation stays queued.
+    months = [(date(2027, 1, 1) + timedelta(days=n)).isoformat() for n in range(60)]
+    shut = effective_schedule(base, {**row, "closures": months})
+    assert wait_status(shut, 1, 2, "…", now=new_year_eve).kind == "nobody"
     # No row: sites.yml's own text and schedule.
     assert effective_schedule(base, None) is base and hours_text(base, "written", "zh") == "written"
