@@ -193,34 +193,63 @@ async def test_a_platform_question_in_the_widget_gets_the_sites_of_the_country_n
     await context.close()
 
 
-async def test_an_admin_sets_the_clerks_hours_on_the_console_page(desk, browser):
-    """The small form on 预约管理: saved at once, in the database, and shown as citizens will read it."""
+async def test_an_admin_sets_the_clerks_hours_and_a_citizen_in_rome_is_told_when_they_are_back(desk, browser):
+    """The small form on 预约管理 saves at once; the next hand-off reads it and says when clerks are back,
+    in the citizen's own time zone."""
+    from datetime import datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from bot.booking.slots import is_holiday
+    from bot.clerk_hours import default_schedule
+    from bot.knowledge import load_knowledge
+
     ensure_user(desk.accounts, "值班站长", "admin")
-    context = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-    page = await login(context, desk.url, "值班站长")
+    staff = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    citizen = await browser.new_context(**PHONE, timezone_id="Europe/Rome")
+    page = await login(staff, desk.url, "值班站长")
     await page.goto(f"{desk.url}/console/bookings")
     result = page.locator("#clerk-hours-result")
     await result.filter(has_text="（默认）").wait_for(timeout=15000)
+    # The shared desk is "always staffed" for the other tests; here it follows the data.
+    desk.app_service.schedule = default_schedule(load_knowledge().sites)
     try:
-        await page.fill("#clerk-hours-text", "周一至周五 9:00-18:00")
-        await page.select_option("#clerk-holidays", "CN")
-        await page.click("#save-clerk-hours")
-        await result.filter(has_text="已保存").wait_for(timeout=15000)
-        assert "北京时间 周一–周五 9:00-18:00" in await result.text_content()
-        stored = desk.app_service.database.clerk_hours_settings("online")
-        assert stored["hours"] == "周一至周五 9:00-18:00" and stored["holidays"] == "CN" and stored["updated_by"] == "值班站长"
-        await page.screenshot(path=str(RESULTS / "ux_console_clerk_hours.png"))
         # Nonsense is refused in words and changes nothing.
         await page.fill("#clerk-hours-text", "随时")
         await page.click("#save-clerk-hours")
         await result.filter(has_text="看不懂").wait_for(timeout=15000)
-        assert desk.app_service.database.clerk_hours_settings("online")["hours"] == "周一至周五 9:00-18:00"
+        assert desk.app_service.database.clerk_hours_settings("online") is None
+        # Every day 9:00-18:00 Beijing, but closed today and tomorrow: clerks are back the day after, at 9:00.
+        today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+        await page.fill("#clerk-hours-text", "周一至周日 9:00-18:00")
+        await page.fill("#clerk-closures", f"{today}, {today + timedelta(days=1)}")
+        await page.select_option("#clerk-holidays", "CN")
+        await page.click("#save-clerk-hours")
+        await result.filter(has_text="已保存").wait_for(timeout=15000)
+        assert "北京时间 周一–周日 9:00-18:00" in await result.text_content()
+        stored = desk.app_service.database.clerk_hours_settings("online")
+        assert stored["hours"] == "周一至周日 9:00-18:00" and stored["holidays"] == "CN" and stored["updated_by"] == "值班站长"
+        await page.screenshot(path=str(RESULTS / "ux_console_clerk_hours.png"))
+
+        opening = datetime.combine(today + timedelta(days=2), time(9, 0), tzinfo=ZoneInfo("Asia/Shanghai"))
+        while is_holiday("CN", opening.date()):
+            opening += timedelta(days=1)  # a Chinese public holiday right after the closures
+        rome = opening.astimezone(ZoneInfo("Europe/Rome"))
+        widget = await open_widget(citizen, desk.url)
+        await citizen_says(widget, "转人工")
+        told = widget.locator(".wzd-msg", has_text="您当地时间")
+        await told.wait_for(timeout=15000)
+        said = await told.text_content()
+        assert f"{rome:%Y-%m-%d %H:%M}" in said and "Europe/Rome" in said and "周一–周日 9:00-18:00" in said, said
+        await widget.screenshot(path=str(RESULTS / "ux_widget_clerks_back.png"))
+
         await page.click("#reset-clerk-hours")
         await result.filter(has_text="（默认）").wait_for(timeout=15000)
     finally:
-        # The shared desk goes back to sites.yml's hours whatever happened.
+        # The shared desk goes back to sites.yml's hours and to "always staffed", whatever happened.
         desk.app_service.database.reset_clerk_hours("online")
-        await context.close()
+        desk.app_service.schedule = None
+        await staff.close()
+        await citizen.close()
     assert desk.app_service.database.clerk_hours_settings("online") is None
 
 
