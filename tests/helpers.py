@@ -29,8 +29,9 @@ def make_tracker(
     entities: list[dict[str, Any]] | None = None,
     slots: dict[str, Any] | None = None,
     sender_id: str = "test-user",
+    metadata: dict[str, Any] | None = None,
 ):
-    """A tracker built like Rasa builds them for the action server."""
+    """A tracker built like Rasa builds them for the action server (`metadata`: the message's, as the desk sends it)."""
     from rasa_sdk import Tracker
 
     ranking_entries = [{"name": name, "confidence": value} for name, value in (ranking or [(intent, confidence)])]
@@ -39,6 +40,7 @@ def make_tracker(
         "intent": {"name": intent, "confidence": confidence} if intent else {},
         "intent_ranking": ranking_entries if intent else [],
         "entities": entities or [],
+        **({"metadata": metadata} if metadata is not None else {}),
     }
     return Tracker(sender_id, dict(slots or {}), latest, [], False, None, {}, "action_listen")
 

@@ -19,12 +19,13 @@ import functools
 import logging
 import os
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from babel.dates import get_timezone_location
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -35,6 +36,7 @@ from bot.actions.understanding import client_of, item_ranking
 from bot.booking.contact import clean_contact, clean_name
 from bot.booking.places import Place, defaults, load_places
 from bot.booking.slots import Slot, generate, page, slot_key_to_datetime
+from bot.booking.typed import Match, Wanted, match, parse
 from bot.db.bookings import BookingView
 from bot.knowledge import item_for
 from bot.privacy import mask_booking_code, rate_limit
@@ -61,7 +63,6 @@ LOOKUPS_PER_ADDRESS = (10, 600)
 SLOTS_SHOWN = 4
 MAX_PLACES_SHOWN = 8
 _CODE = re.compile(r"(?i)(?<![A-Za-z0-9])B\s*K[\s\-]*([A-Z0-9]{6})(?![A-Za-z0-9])")
-_TIME = re.compile(r"(\d{1,2})[:：点h](\d{2})?")
 WORDS_FILE = Path(__file__).resolve().parents[2] / "knowledge" / "booking.yml"
 
 
@@ -100,6 +101,11 @@ def asks_for_booking(text: str) -> bool:
     if not text or text.startswith("/"):
         return False
     return said(text, "book") and said(text, "request") and not said(text, "question")
+
+
+def names_a_booking(text: str) -> bool:
+    """A booking code in the message ("查看预约 BKKVBHBX 王"), which the classifier may take for case proofs."""
+    return bool(text) and _CODE.search(text) is not None
 
 
 def places() -> dict[str, Place]:
@@ -147,21 +153,81 @@ def when(moment: datetime, zone: str, reply: Reply) -> str:
     )
 
 
+def browser_zone(tracker: Tracker) -> str | None:
+    """The IANA time zone the citizen's browser reported (the widget's `timezone` metadata), if a real one."""
+    for source in (tracker.latest_message.get("metadata"), *_user_metadata(tracker)):
+        zone = (source or {}).get("timezone") if isinstance(source, dict) else None
+        if isinstance(zone, str) and zone:
+            try:
+                ZoneInfo(zone)
+            except (ValueError, OSError, ZoneInfoNotFoundError):  # "Europe" is a folder; a long name is too long
+                continue
+            return zone
+    return None
+
+
+def _user_metadata(tracker: Tracker) -> Iterable[Any]:
+    """The metadata of the citizen's messages, latest first (a message sent without it keeps the last zone)."""
+    return (event.get("metadata") for event in reversed(tracker.events or []) if event.get("event") == "user")
+
+
 def citizen_zone(tracker: Tracker, place: Place) -> str | None:
-    """The citizen's time zone when it differs from the place's: the overseas site the conversation named."""
-    named = tracker.get_slot("place")
-    home = places().get(named) if named else None
-    if home is None or home.timezone == place.timezone:
+    """The citizen's time zone when it differs from the place's: the browser's, else the overseas site named."""
+    zone = browser_zone(tracker)
+    if zone is None:
+        named = tracker.get_slot("place")
+        home = places().get(named) if named else None
+        zone = home.timezone if home else None
+    if zone is None or _same_clock(zone, place.timezone):
         return None
-    return home.timezone
+    return zone
 
 
-def when_for_citizen(moment: datetime, place: Place, tracker: Tracker, reply: Reply) -> str:
-    text = when(moment, place.timezone, reply)
+def _same_clock(one: str, other: str) -> bool:
+    """Two zones that show the same time now and in half a year (Europe/Rome and Europe/Paris)."""
+    moments = (now(), now() + timedelta(days=182))
+    return all(m.astimezone(ZoneInfo(one)).utcoffset() == m.astimezone(ZoneInfo(other)).utcoffset() for m in moments)
+
+
+def zone_city(zone: str, language: str) -> str:
+    """How a time zone is named to the citizen: its city in the citizen's language (CLDR, via Babel)."""
+    named = (words().get("zone_cities") or {}).get(zone) or {}
+    if named.get(language):
+        return named[language]
+    try:
+        return get_timezone_location(zone, locale=language, return_city=True)
+    except (LookupError, ValueError):
+        return zone.rsplit("/", 1)[-1].replace("_", " ")
+
+
+def when_for_citizen(moment: datetime, place: Place, tracker: Tracker, reply: Reply, labelled: bool = False) -> str:
+    """The place's time; when the citizen's clock differs, both named: "北京时间 12月3日周四 10:00（巴黎时间 3:00）".
+
+    `labelled`: a lone place's time says it is local ("（当地时间）"), where no heading says so.
+    """
     other = citizen_zone(tracker, place)
-    if other:
-        text += reply.say("booking.your_time", time=when(moment, other, reply))
-    return text
+    if not other:
+        return when(moment, place.timezone, reply) + (reply.say("booking.local_label") if labelled else "")
+    there, here = moment.astimezone(ZoneInfo(place.timezone)), moment.astimezone(ZoneInfo(other))
+    theirs = (
+        reply.say("booking.clock", hour=here.hour, minute=f"{here.minute:02d}")
+        if here.date() == there.date()
+        else when(moment, other, reply)
+    )
+    return reply.say(
+        "booking.zone_time", city=zone_city(place.timezone, reply.language), time=when(moment, place.timezone, reply)
+    ) + reply.say(
+        "booking.your_time", time=reply.say("booking.zone_time", city=zone_city(other, reply.language), time=theirs)
+    )
+
+
+def citizen_today(tracker: Tracker, place: Place) -> date:
+    """ "明天" is the citizen's tomorrow: today in the browser's zone, else at the place."""
+    return now().astimezone(ZoneInfo(browser_zone(tracker) or place.timezone)).date()
+
+
+def day_name(day: date, reply: Reply) -> str:
+    return reply.say("booking.day", month=day.month, day=day.day, weekday=reply.say(f"booking.weekday.{day.weekday()}"))
 
 
 def choice_button(reply: Reply, title: str, value: str) -> dict[str, str]:
@@ -230,6 +296,7 @@ class Form:
         self.starting = starting
         self.notes: list[str] = []  # said before the next question
         self.near_now: str | None = None  # a place this message named by its city or country
+        self.wish: Wanted | None = None  # a day or time typed in answer to the time question
 
     def entities(self, name: str) -> list[str]:
         return [e["value"] for e in self.tracker.latest_message.get("entities") or [] if e.get("entity") == name]
@@ -311,16 +378,25 @@ class Form:
             self.values["booking_mode"] = mode
             self.state["asked_mode"] = mode
             self.values["booking_confirmed"] = None
-        if self.choice.get("later") or (self.requested == "booking_slot" and said(self.text, "later")):
+        answering_slot = self.requested == "booking_slot" and not self.choice and not place and not mode and not change
+        site = places().get(self.values["booking_place"] or "")
+        # A typed day or time ("下周二上午", "3 Dec 10am"), relative to the citizen's today: matched to the
+        # free slots when the next question is decided (ask_slot).
+        self.wish = parse(self.text, citizen_today(self.tracker, site)) if answering_slot and site else None
+        proposed = self.state.pop("proposed", None)
+        opening = parse(self.text, now().date()) if self.starting and not self.choice else None
+        if opening is not None and opening.day is not None:
+            # "我想预约下周二上午在罗马办委托书公证": the day is matched when the times are offered (after the
+            # place and the mode), read then against the citizen's today.
+            self.state["wish_text"] = self.text
+        if self.choice.get("later") or (answering_slot and not self.wish and said(self.text, "later")):
             self.state["after"] = self.state.get("last_shown")
         elif self.choice.get("slot"):
             self.values["booking_slot"] = self.choice["slot"]
-        elif self.requested == "booking_slot" and not place and not mode and not change:
-            typed = self.typed_slot()
-            if typed:
-                self.values["booking_slot"] = typed
-            else:
-                self.notes.append(self.reply.say("booking.slot_not_understood"))
+        elif answering_slot and not self.wish and proposed and (self.intent == "affirm" or said(self.text, "confirm")):
+            self.values["booking_slot"] = proposed  # "好的": the exact time offered for a typed one
+        elif answering_slot and not self.wish:
+            self.notes.append(self.reply.say("booking.slot_not_understood"))
         if self.requested == "booking_name" and not change and not place and not mode:
             name = clean_name(self.text)
             if name:
@@ -336,19 +412,6 @@ class Form:
         if self.requested == "booking_confirmed" and not change and not place and not mode:
             if self.choice.get("do") == "confirm" or self.intent == "affirm" or said(self.text, "confirm"):
                 self.values["booking_confirmed"] = True
-        return None
-
-    def typed_slot(self) -> str | None:
-        """A time typed instead of tapped ("9:30", "10点"): one of the times just shown."""
-        found = _TIME.search(self.text)
-        if not found:
-            return None
-        hour, minute = int(found.group(1)), int(found.group(2) or 0)
-        zone = places()[self.values["booking_place"]].timezone if self.values["booking_place"] else "UTC"
-        for key in self.state.get("shown") or []:
-            local = slot_key_to_datetime(key).astimezone(ZoneInfo(zone))
-            if (local.hour, local.minute) == (hour, minute):
-                return key
         return None
 
     def region(self) -> str | None:
@@ -491,20 +554,50 @@ class Form:
             reply.send(self.with_notes(text), buttons, booking={"no_slots": site.id})
             self.state["no_slots"] = site.id
             return "booking_slot"
-        after = self.state.get("after")
-        shown = page(free, slot_key_to_datetime(after) if after else None, SLOTS_SHOWN)
-        if not shown:
-            self.notes.append(reply.say("booking.no_more_slots"))
-            shown = page(free, None, SLOTS_SHOWN)
         text = reply.say("booking.ask_slot", place=place_name(site.id, reply.language))
+        if self.wish is None and self.state.get("wish_text"):
+            self.wish = parse(self.state.pop("wish_text"), citizen_today(self.tracker, site))
+        if self.wish is not None:
+            found = match(self.wish, free, site.hours, now(), int(defaults(knowledge())["days_ahead"]), SLOTS_SHOWN)
+            if found.kind == "exact":
+                return self.propose(site, found.slots[0])
+            shown = list(found.slots)
+            self.notes.append(typed_note(reply, site, found))
+            if not shown:
+                shown = page(free, None, SLOTS_SHOWN)
+            text = ""
+        else:
+            after = self.state.get("after")
+            shown = page(free, slot_key_to_datetime(after) if after else None, SLOTS_SHOWN)
+            if not shown:
+                self.notes.append(reply.say("booking.no_more_slots"))
+                shown = page(free, None, SLOTS_SHOWN)
         buttons = [
             choice_button(reply, when_for_citizen(s.starts_at, site, self.tracker, reply), f"slot:{s.key}")
             for s in shown
         ]
         buttons.append(choice_button(reply, reply.say("booking.button.later"), "later:1"))
-        reply.send(self.with_notes(text), [*buttons, self.stop_button()], booking={"slots": [s.key for s in shown]})
+        message = self.with_notes(text).strip()
+        reply.send(message, [*buttons, self.stop_button()], booking={"slots": [s.key for s in shown]})
         self.state["shown"] = [s.key for s in shown]
         self.state["last_shown"] = shown[-1].key
+        return "booking_slot"
+
+    def propose(self, site: Place, slot: Slot) -> str:
+        """A typed time that is free: offered for confirmation ("好的" or its button takes it)."""
+        reply = self.reply
+        at = when_for_citizen(slot.starts_at, site, self.tracker, reply)
+        buttons = [
+            choice_button(reply, reply.say("booking.button.take_time", time=at), f"slot:{slot.key}"),
+            choice_button(reply, reply.say("booking.button.other_times"), "later:1"),
+            self.stop_button(),
+        ]
+        reply.send(
+            self.with_notes(reply.say("booking.typed.exact", place=place_name(site.id, reply.language), time=at)),
+            buttons,
+            booking={"slots": [slot.key], "proposed": slot.key},
+        )
+        self.state.update(proposed=slot.key, shown=[slot.key], last_shown=slot.key)
         return "booking_slot"
 
     def summary(self, site: Place) -> None:
@@ -552,6 +645,22 @@ class Form:
         return None
 
 
+def typed_note(reply: Reply, site: Place, found: Match) -> str:
+    """Why a typed time is not offered as such, and what the buttons below it are."""
+    day = day_name(found.day, reply) if found.day else ""
+    name = place_name(site.id, reply.language)
+    if found.kind == "exact":
+        at = when_for_citizen(found.slots[0].starts_at, site, reply.tracker, reply)
+        return reply.say("booking.typed.exact", place=name, time=at)
+    if found.kind == "refused":
+        days = int(defaults(knowledge())["days_ahead"])
+        return reply.say(f"booking.typed.{found.reason}", place=name, day=day, days=days)
+    if found.reason in ("full", "nearest"):
+        key = "full" if found.reason == "full" else "nearest_day" if found.day else "nearest"
+        return reply.say(f"booking.typed.{key}", place=name, day=day)
+    return reply.say("booking.typed.day", place=name, day=day)
+
+
 def calendar_url(booking: BookingView) -> str:
     base = os.environ.get("DESK_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/")
     return f"{base}/calendar/{booking.calendar_token}.ics"
@@ -576,7 +685,8 @@ def confirm(reply: Reply, made: BookingView, tracker: Tracker) -> None:
     rows = [
         reply.say("booking.confirmed", code=made.code),
         reply.say(
-            "booking.when", time=when_for_citizen(made.starts_at.replace(tzinfo=timezone.utc), site, tracker, reply)
+            "booking.when",
+            time=when_for_citizen(made.starts_at.replace(tzinfo=timezone.utc), site, tracker, reply, labelled=True),
         ),
         reply.say("booking.address", address=entry["address"], phone=entry["phone"]),
     ]
@@ -751,7 +861,9 @@ class ValidateBookingManageForm(Action):
                     booking.code, values["booking_surname"], slot_key_to_datetime(choice["slot"]), site.hours.capacity
                 )
                 if status == "moved":
-                    at = when_for_citizen(moved.starts_at.replace(tzinfo=timezone.utc), site, tracker, reply)
+                    at = when_for_citizen(
+                        moved.starts_at.replace(tzinfo=timezone.utc), site, tracker, reply, labelled=True
+                    )
                     reply.send(
                         reply.say("booking.manage.moved", code=booking.code, time=at), booking=booking_payload(moved)
                     )
@@ -768,12 +880,19 @@ class ValidateBookingManageForm(Action):
             shown = page(free, slot_key_to_datetime(after) if after else None, SLOTS_SHOWN) or page(
                 free, None, SLOTS_SHOWN
             )
+            lead = reply.say("booking.ask_slot", place=place_name(site.id, reply.language))
+            # "改到下周二上午": the typed day or time matched to the free slots, as in the booking form.
+            wish = parse(_CODE.sub(" ", text), citizen_today(tracker, site)) if not choice else None
+            if wish is not None:
+                days = int(defaults(knowledge())["days_ahead"])
+                found = match(wish, free, site.hours, now(), days, SLOTS_SHOWN)
+                shown, lead = list(found.slots) or shown, typed_note(reply, site, found)
             buttons = [
                 choice_button(reply, when_for_citizen(s.starts_at, site, tracker, reply), f"slot:{s.key}")
                 for s in shown
             ]
             buttons.append(choice_button(reply, reply.say("booking.button.later"), f"after:{shown[-1].key}"))
-            reply.send(reply.say("booking.ask_slot", place=place_name(site.id, reply.language)), buttons)
+            reply.send(lead, buttons)
             return [*ask("booking_new_slot"), reset]
         # view, or nothing said yet: the booking, with what can be done next
         text = reply.say(
@@ -782,7 +901,7 @@ class ValidateBookingManageForm(Action):
             title=item_title(booking.item_id, reply.language),
             place=place_name(site.id, reply.language),
             mode=reply.say(f"booking.mode.{booking.mode}"),
-            time=when_for_citizen(booking.starts_at.replace(tzinfo=timezone.utc), site, tracker, reply),
+            time=when_for_citizen(booking.starts_at.replace(tzinfo=timezone.utc), site, tracker, reply, labelled=True),
             status=reply.say(f"booking.status.{booking.status}"),
         )
         if booking.cancel_reason and booking.cancelled_by == "staff":

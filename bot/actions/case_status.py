@@ -11,9 +11,10 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.booking import names_a_booking
 from bot.actions.language import Reply
 from bot.actions.resources import database, knowledge
 from bot.actions.understanding import client_of
@@ -74,6 +75,14 @@ class ActionCheckCase(Action):
         return "action_check_case"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        entities = tracker.latest_message.get("entities") or []
+        if (
+            not tracker.active_loop_name
+            and names_a_booking(tracker.latest_message.get("text") or "")
+            and not any(entity.get("entity") == "case_no" for entity in entities)
+        ):
+            # "查看预约 BKKVBHBX 王" read as case proofs (a code and a surname): it is about a booking.
+            return [FollowupAction("booking_manage_form")]
         confidence = float((tracker.latest_message.get("intent") or {}).get("confidence") or 0.0)
         if (tracker.get_slot("candidates") or confidence < UNSURE_CASE_QUESTION) and not any(
             entity.get("entity") in PROOF_SLOTS for entity in tracker.latest_message.get("entities") or []

@@ -41,7 +41,7 @@ def local_time(moment: datetime, zone: str | None, fallback: str) -> tuple[str, 
     """(the moment as "2026-12-01 01:30", the zone's name) in the citizen's zone, else the desk's."""
     try:
         tz = ZoneInfo(zone) if zone else ZoneInfo(fallback)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder, a long name too long
         tz = ZoneInfo(fallback)
     shown = moment.astimezone(tz)
     return shown.strftime("%Y-%m-%d %H:%M"), str(tz)

@@ -131,6 +131,8 @@ def test_view_move_and_cancel_with_code_and_surname_and_the_same_answer_for_wron
     wrong_surname = rest(rasa_stack, other, f"查看预约 {code} 王")
     wrong_code = rest(rasa_stack, other, "查看预约 BK2222Z2 林")
     assert text(wrong_surname) == text(wrong_code)
+    # A code the classifier took for case proofs (provide_case_info with this model): still the booking lookup.
+    assert text(rest(rasa_stack, sender("misread"), "查看预约 BKKVBHBX 王")) == text(wrong_code)
     view = rest(rasa_stack, other, f"查看预约 {code} Lin")
     assert customs(view)["booking"]["code"] == code and "罗马服务站" in text(view)
 
@@ -184,3 +186,41 @@ def test_book_after_a_guide_answer_takes_its_item_and_proposes_the_site_named(ra
     asked = rest(rasa_stack, who, "/book_appointment")
     assert "委托书公证" in text(asked) and "离您最近的是米兰服务站" in text(asked)
     assert '"place:milan"' in buttons(asked)[0]["payload"]
+
+
+def test_a_typed_date_and_time_is_offered_then_booked(rasa_stack):
+    from zoneinfo import ZoneInfo
+
+    from bot.booking.slots import slot_key_to_datetime
+
+    who = sender("typed")
+    first = rest(rasa_stack, who, "我想预约罗马服务站到场办委托书公证")
+    keys = customs(first)["booking"]["slots"]
+    wanted = keys[-1]
+    at = slot_key_to_datetime(wanted).astimezone(ZoneInfo("Europe/Rome"))
+    offered = rest(rasa_stack, who, f"{at.month}月{at.day}号 {at.hour}点{at.minute or ''}{'分' if at.minute else ''}")
+    assert customs(offered)["booking"]["proposed"] == wanted and "有空位" in text(offered), text(offered)
+    asked_name = rest(rasa_stack, who, "好的")
+    assert "姓名" in text(asked_name), text(asked_name)
+    rest(rasa_stack, who, "林小红")
+    summary = rest(rasa_stack, who, "lin@example.com")
+    booking = customs(tap(rasa_stack, who, summary, "do:confirm"))["booking"]
+    assert booking["starts_at"] == wanted
+    made = Database(rasa_stack.database_url).booking_by_code(booking["code"])
+    assert made.conversation_id == who and made.starts_at.strftime("%Y-%m-%dT%H:%MZ") == wanted
+
+
+@pytest.mark.parametrize(
+    "language, asked",
+    [
+        ("zh", "我想预约"),
+        ("it", "vorrei prenotare un appuntamento"),
+        ("fr", "je voudrais prendre rendez-vous"),
+        ("en", "I'd like to book an appointment"),
+    ],
+)
+def test_a_request_to_book_in_words_starts_the_form_in_each_language(rasa_stack, language, asked):
+    from bot.actions.language import say
+
+    said = text(rest(rasa_stack, sender(f"ask-{language}"), asked))
+    assert say("booking.ask_item", language) in said, said

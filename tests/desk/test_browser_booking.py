@@ -78,3 +78,30 @@ async def test_book_by_video_at_milan_clerk_marks_it_done_citizen_cancels_anothe
     assert db.booking_by_code(other.code).status == "cancelled"
     await citizen_ctx.close()
     await clerk_ctx.close()
+
+
+async def test_the_widget_sends_the_browsers_time_zone_and_a_typed_time_is_offered(desk, browser):
+    """A citizen in Paris books a Wenzhou desk: the times in Beijing's clock and Paris's; a typed one offered."""
+    ctx = await browser.new_context(viewport={"width": 390, "height": 780}, locale="zh-CN", timezone_id="Europe/Paris")
+    widget = await open_widget(ctx, desk.url)
+    assert await widget.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone") == "Europe/Paris"
+    await citizen_says(widget, "预约")
+    await line(widget, "bot", "哪一项业务").first.wait_for(timeout=20000)
+    await citizen_says(widget, "委托书公证")
+    place = widget.locator(".wzd-qr:not([disabled])", has_text="温州市民中心华侨服务窗口")
+    await place.wait_for(timeout=20000)
+    await place.click()
+    times = widget.locator(".wzd-qr:not([disabled])", has_text="巴黎时间")
+    await times.first.wait_for(timeout=20000)
+    shown = await times.first.inner_text()
+    assert shown.startswith("北京时间 ") and "（巴黎时间 " in shown, shown
+    await widget.screenshot(path=str(RESULTS / "booking_widget_paris_time.png"))
+
+    month, day, hour, minute = re.search(r"(\d+)月(\d+)日\S* (\d+):(\d+)", shown).groups()
+    await citizen_says(widget, f"{month}月{day}号 {hour}:{minute}")
+    await line(widget, "bot", "有空位").wait_for(timeout=20000)
+    take = widget.locator(".wzd-qr:not([disabled])", has_text=f"{hour}:{minute}")
+    assert "巴黎时间" in await take.first.inner_text()
+    await take.first.click()
+    await line(widget, "bot", "姓名").first.wait_for(timeout=20000)
+    await ctx.close()

@@ -42,8 +42,9 @@ def test_out_of_hours_says_when_clerks_are_back_in_the_citizens_time_zone():
     said = desk_text(status.key, "it", **status.values)
     assert "2026-12-07 01:30" in said and "Europe/Rome" in said
     # An unknown or hostile zone falls back to the desk's own.
-    bad = wait_status(Schedule(), 1, 0, HOURS, zone="../../etc/passwd", now=now)
-    assert bad.values["back"] == "2026-12-07 08:30" and bad.values["zone"] == "Asia/Shanghai"
+    for hostile in ("../../etc/passwd", "Europe", "x" * 300):  # a folder of the zone database, a name too long
+        bad = wait_status(Schedule(), 1, 0, HOURS, zone=hostile, now=now)
+        assert bad.values["back"] == "2026-12-07 08:30" and bad.values["zone"] == "Asia/Shanghai"
     # Saturday evening after 20:30: back on Monday, not Sunday.
     saturday = datetime(2026, 12, 5, 13, 0, tzinfo=timezone.utc)
     assert wait_status(Schedule(), 1, 0, HOURS, now=saturday).values["back"] == "2026-12-07 08:30"
