@@ -5,6 +5,7 @@ from bot.actions.case_status import ActionCheckCase
 from bot.actions.guide import ActionAnswerGuide, ActionClarify
 from bot.actions.handoff import ActionHandoff, ActionReplyOffer
 from bot.actions.out_of_scope import ActionOutOfScope, ActionUnsupportedLanguage
+from bot.actions.platform import ActionPlatform
 from bot.actions.replies import ActionGoodbye, ActionGreet, ActionIAmABot, ActionYouAreWelcome
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "ActionHandoff",
     "ActionIAmABot",
     "ActionOutOfScope",
+    "ActionPlatform",
     "ActionReplyOffer",
     "ActionUnsupportedLanguage",
     "ActionYouAreWelcome",

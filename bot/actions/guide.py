@@ -23,10 +23,13 @@ from bot.actions.booking import asks_for_booking
 from bot.actions.context import STRONG, Decision, State, Turn, decide, ordered_aspects
 from bot.actions.handoff import hand_off
 from bot.actions.language import Reply
-from bot.actions.platform import answer_platform, is_platform_question
+from bot.actions.platform import answer_platform, is_platform_question, is_site_question, platform_lines
 from bot.actions.resources import knowledge
 from bot.actions.understanding import item_ranking, latest_place
 from bot.knowledge import intent_for
+
+# The guide item that is the overseas sites themselves: where/when questions get the sites' details.
+SITES_ITEM = "overseas-site-appointment"
 
 MISUNDERSTANDINGS_BEFORE_HANDOFF = 2
 MAX_TOPICS = 5
@@ -62,7 +65,9 @@ def answer_guide(
     place: str | None = None,
     trace: dict[str, Any] | None = None,
     topics: tuple[str, ...] = (),
+    sites: tuple[list[str], list[str]] | None = None,
 ) -> list[EventType]:
+    """`sites`: the platform's answer (platform_lines) to say instead of the guide's summary."""
     kb = knowledge()
     guide = kb.guide(item_id, reply.language)
     parts = [aspects] if isinstance(aspects, str) else list(aspects or [])
@@ -77,7 +82,10 @@ def answer_guide(
     if guide["where"].get("desks") or guide["where"].get("overseas_sites"):
         # Done at a desk or a site: the appointment is one tap away (issue 14, the booking form).
         buttons.append(reply.button("booking.button.book", "/book_appointment"))
-    reply.send(answers.compose(guide, parts, kb, place, reply.language), buttons, **custom)
+    if sites is not None:
+        custom["platform"] = {"sites": sites[1]}
+    body = "\n".join(sites[0]) if sites is not None else answers.compose(guide, parts, kb, place, reply.language)
+    reply.send(body, buttons, **custom)
     history = [topic for topic in topics if topic != item_id][-(MAX_TOPICS - 1) :] + [item_id]
     return [
         SlotSet("guide_item", item_id),
@@ -144,7 +152,11 @@ def carry_out(reply: Reply, tracker: Tracker, decision: Decision, state: State) 
     trace = decision.trace(state)
     aspect = decision.aspects[0] if decision.aspects else None
     if decision.action == "answer" and decision.item:
-        return remembered + answer_guide(reply, decision.item, decision.aspects, place, trace, state.topics)
+        sites = None
+        if decision.item == SITES_ITEM and set(decision.aspects) <= {"where"} and is_site_question(turn.text):
+            # "在意大利有服务站吗", "巴黎服务站在哪": the sites' addresses, phones and hours, not how to book one.
+            sites = platform_lines(reply, turn.text, knowledge(), place)
+        return remembered + answer_guide(reply, decision.item, decision.aspects, place, trace, state.topics, sites)
     if decision.action == "offer":
         return remembered + offer_candidates(reply, decision.candidates, aspect, trace)
     if is_platform_question(turn.text) and decision.action in ("ask_item", "not_understood"):

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.db.tables import Booking, BookingPlace, BookingSlot
+from bot.db.tables import Booking, BookingPlace, BookingSlot, ClerkHours
 from bot.surnames import is_latin, romanisations
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read out on the phone
@@ -185,6 +185,37 @@ class BookingStore:
                     setattr(row, key, settings[key])
             row.updated_by, row.updated_at = by, datetime.utcnow()
             session.add(row)
+
+    # --- the clerks' online desk's hours (bot/clerk_hours.py), set by an admin like a place's ---
+
+    def clerk_hours_settings(self, desk_id: str) -> dict[str, Any] | None:
+        with self.session() as session:
+            row = session.get(ClerkHours, desk_id)
+            if row is None:
+                return None
+            return {
+                "hours": row.hours,
+                "closures": row.closures or [],
+                "holidays": row.holidays,
+                "updated_by": row.updated_by,
+                "updated_at": row.updated_at,
+            }
+
+    def save_clerk_hours(
+        self, desk_id: str, by: str, hours: str | None, closures: list[str], holidays: str | None
+    ) -> None:
+        with self.session() as session:
+            row = session.get(ClerkHours, desk_id) or ClerkHours(desk_id=desk_id)
+            row.hours, row.closures, row.holidays = hours, closures, holidays
+            row.updated_by, row.updated_at = by, datetime.utcnow()
+            session.add(row)
+
+    def reset_clerk_hours(self, desk_id: str) -> None:
+        """Back to knowledge/sites.yml's hours."""
+        with self.session() as session:
+            row = session.get(ClerkHours, desk_id)
+            if row is not None:
+                session.delete(row)
 
     # --- slots --------------------------------------------------------------------------
 

@@ -78,6 +78,19 @@ class BookingPlace(Base):
     updated_at = Column(DateTime)
 
 
+class ClerkHours(Base):
+    """An admin's hours for the clerks' online desk (bot/clerk_hours.py); no row: knowledge/sites.yml's."""
+
+    __tablename__ = "clerk_hours"
+
+    desk_id = Column(String(64), primary_key=True)
+    hours = Column(Text)  # "周一至周五 9:00-18:00", sites.yml's notation, in the desk's time zone
+    closures = Column(JSON)  # ["2026-12-24", ...]: local dates the desk is closed
+    holidays = Column(String(8))  # the country whose public holidays close the desk, or NULL
+    updated_by = Column(String(64))
+    updated_at = Column(DateTime)
+
+
 class BookingSlot(Base):
     """How many places of one slot are taken: the row the atomic conditional UPDATE decides on."""
 

@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.booking.calendar import booking_calendar
-from bot.booking.places import load_places, weekly_from_json, weekly_to_json
+from bot.booking.places import HOLIDAY_COUNTRIES, load_places, weekly_from_json, weekly_to_json
+from bot.booking.slots import parse_hours
+from bot.clerk_hours import CLERK_DESK, LOOKAHEAD_DAYS, Schedule, hours_text
 from bot.db.bookings import STAFF_STATUSES, BookingView
 from bot.desk.handlers import NUMBERS, SERVICE, conversation_of
 from bot.http_helpers import json_error, json_reply, page, read_json_body, requires
@@ -253,13 +255,7 @@ def _settings_from(body: dict[str, Any]) -> dict[str, Any]:
             weekly_from_json(hours)
         settings["hours"] = hours
     if "closures" in body:
-        closures = body["closures"] or []
-        if not isinstance(closures, list) or not all(isinstance(d, str) and _DAY.match(d) for d in closures):
-            raise json_error(web.HTTPBadRequest, '停业日期格式：["2026-12-24"]。')
-        try:
-            settings["closures"] = sorted({date.fromisoformat(d).isoformat() for d in closures})
-        except ValueError as error:
-            raise json_error(web.HTTPBadRequest, "停业日期无效。") from error
+        settings["closures"] = _closures(body)
     for key, low, high in (("capacity", 1, 50), ("slot_minutes", 10, 240)):
         if key in body:
             value = body[key]
@@ -280,6 +276,73 @@ async def save_place(request: web.Request) -> web.Response:
     db = request.app[SERVICE].database
     await _write(request, db.save_place_settings, place_id, request["user"]["name"], **settings)
     return json_reply({"ok": True})
+
+
+# --- the clerks' online desk's hours (bot/clerk_hours.py) ---------------------------------------
+
+
+def _closures(body: dict[str, Any]) -> list[str]:
+    closures = body.get("closures") or []
+    if not isinstance(closures, list) or not all(isinstance(d, str) and _DAY.match(d) for d in closures):
+        raise json_error(web.HTTPBadRequest, '停业日期格式：["2026-12-24"]。')
+    try:
+        return sorted({date.fromisoformat(d).isoformat() for d in closures})
+    except ValueError as error:
+        raise json_error(web.HTTPBadRequest, "停业日期无效。") from error
+
+
+def _clerk_hours_view(schedule: Schedule, row: dict[str, Any] | None) -> dict[str, Any]:
+    now = datetime.now(timezone.utc)
+    sites = load_knowledge().sites
+    try:
+        opening = f"{schedule.next_opening(now):%Y-%m-%d %H:%M}"
+    except ValueError:
+        opening = f"{LOOKAHEAD_DAYS} 天内没有"
+    return {
+        "timezone": schedule.zone,
+        "hours": schedule.custom_text or sites["clerk_hours"],
+        "default_hours": sites["clerk_hours"],
+        "shown": hours_text(schedule, sites["clerk_hours"], None),
+        "closures": sorted(day.isoformat() for day in schedule.closures),
+        "holidays": schedule.holidays_country,
+        "holiday_countries": sorted(set(HOLIDAY_COUNTRIES.values())),
+        "customised": row is not None,
+        "updated_by": row["updated_by"] if row else None,
+        "staffed_now": schedule.staffed(now),
+        "next_opening": opening,
+    }
+
+
+@requires(*STAFF)
+async def clerk_hours_get(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    row = await _read(request, service.database.clerk_hours_settings, CLERK_DESK)
+    return json_reply(_clerk_hours_view(await service.clerk_schedule(), row))
+
+
+@requires("admin")
+async def clerk_hours_save(request: web.Request) -> web.Response:
+    """An admin's hours, closing days and holidays for the clerks' desk; `{"reset": true}` goes back to sites.yml."""
+    service = request.app[SERVICE]
+    body = await read_json_body(request)
+    db = service.database
+    if body.get("reset") is True:
+        await _write(request, db.reset_clerk_hours, CLERK_DESK)
+        return json_reply({"ok": True, **_clerk_hours_view(await service.clerk_schedule(), None)})
+    hours = body.get("hours")
+    if not isinstance(hours, str) or not hours.strip() or len(hours) > 200:
+        raise json_error(web.HTTPBadRequest, "请填写工作时间，例如：周一至周六 8:30-20:30。")
+    try:
+        parse_hours(hours)
+    except ValueError as error:
+        raise json_error(web.HTTPBadRequest, "看不懂这个工作时间，请按“周一至周五 9:00-12:00、13:30-17:00，周六 9:00-12:00”的格式填写。") from error
+    holidays = body.get("holidays") or None
+    if holidays is not None and holidays not in HOLIDAY_COUNTRIES.values():
+        raise json_error(web.HTTPBadRequest, "不认识这个国家的法定节假日。")
+    closures = _closures(body)
+    await _write(request, db.save_clerk_hours, CLERK_DESK, request["user"]["name"], hours.strip(), closures, holidays)
+    row = await _read(request, db.clerk_hours_settings, CLERK_DESK)
+    return json_reply({"ok": True, **_clerk_hours_view(await service.clerk_schedule(), row)})
 
 
 # --- the citizen's calendar file ----------------------------------------------------------------
@@ -316,6 +379,8 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/calendar/{token}.ics", citizen_ics),
     ("GET", "/console/bookings", bookings_page),
     ("GET", "/api/console/places", places_list),
+    ("GET", "/api/console/clerk-hours", clerk_hours_get),
+    ("POST", "/api/console/clerk-hours", clerk_hours_save),
     ("POST", "/api/console/places/{place_id}", save_place),
     ("GET", "/api/console/bookings", day_list),
     ("GET", "/api/console/bookings.csv", day_csv),

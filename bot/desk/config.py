@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.clerk_hours import Schedule, default_schedule
 from bot.db import database_url
 from bot.desk.offers import OFFER_DELAY_S
-from bot.desk.waiting import Schedule
 from bot.limits import MESSAGES_PER_ADDRESS, MESSAGES_PER_CONVERSATION, rate_limit
 from bot.rasa_client import ACTIVATION_DRAIN_S, LATE_REPLY_S, MODEL_LOAD_TIMEOUT_S
 
@@ -19,6 +19,12 @@ def _clerk_hours() -> str:
     from bot.knowledge import load_knowledge
 
     return load_knowledge().sites["clerk_hours"]
+
+
+def _clerk_schedule() -> Schedule:
+    from bot.knowledge import load_knowledge
+
+    return default_schedule(load_knowledge().sites)
 
 
 @dataclass
@@ -48,7 +54,7 @@ class DeskConfig:
     offer_delay_s: float = OFFER_DELAY_S
     # Several desk instances (`make cluster`): socket.io rooms and the conversations' locks in Redis.
     redis_url: str | None = None
-    # When clerks work, for "back at … your time" out of hours. None (tests' default): always staffed.
+    # When clerks work (sites.yml's), for "back at … your time" out of hours. None (tests' default): always staffed.
     clerk_schedule: Schedule | None = None
     # What the trainers' workbench edits and trains on; tests give a copy.
     training_data_dir: str = field(
@@ -69,8 +75,8 @@ class DeskConfig:
             "activation_drain_s": float(os.environ.get("DESK_ACTIVATION_DRAIN_S", cls.activation_drain_s)),
             "model_load_timeout_s": float(os.environ.get("DESK_MODEL_LOAD_TIMEOUT_S", cls.model_load_timeout_s)),
             "redis_url": os.environ.get("DESK_REDIS_URL") or None,
-            # The schedule of sites.yml's clerk_hours (北京时间 周一至周六 8:30-20:30).
-            "clerk_schedule": None if os.environ.get("DESK_ALWAYS_STAFFED") == "1" else Schedule(),
+            # sites.yml's clerk hours (北京时间 周一至周六 8:30-20:30); an admin's change applies on top.
+            "clerk_schedule": None if os.environ.get("DESK_ALWAYS_STAFFED") == "1" else _clerk_schedule(),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

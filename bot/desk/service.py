@@ -24,6 +24,7 @@ from typing import Any, Awaitable, Protocol
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
+from bot.clerk_hours import CLERK_DESK, default_schedule, effective_schedule, hours_text
 from bot.db import Database
 from bot.desk import feedback as satisfaction
 from bot.desk.accounts import Accounts
@@ -595,13 +596,24 @@ class DeskService:
         online = await self._db(self.presence.online_clerks)
         waiting = [c["id"] for c in await self._db(self.conversations.queue)]
         position = waiting.index(conversation_id) + 1 if conversation_id in waiting else len(waiting) + 1
-        return wait_status(self.schedule, position, len(online), self.hours(language), zone)
+        schedule = await self.clerk_schedule()
+        staffed_by = schedule if self.schedule is not None else None
+        return wait_status(staffed_by, position, len(online), self.hours(language, schedule), zone)
 
-    def hours(self, language: str | None) -> str:
-        """The clerks' hours in `language`: the configured text for Chinese, the translation otherwise."""
+    async def clerk_schedule(self) -> Schedule:
+        """The clerks' hours now: the desk's (sites.yml's) with an admin's change, read from the database
+        on every hand-off so that every desk of a cluster follows the change without a restart."""
+        row = await self._read(self.database.clerk_hours_settings, CLERK_DESK)
+        return effective_schedule(self.schedule or default_schedule(load_knowledge().sites), row)
+
+    def hours(self, language: str | None, schedule: Schedule | None = None) -> str:
+        """The clerks' hours in `language`: the configured text for Chinese, the translation otherwise,
+        or the admin's hours put in words."""
         if not language or language == load_languages().default:
-            return self.clerk_hours
-        return load_knowledge().site_text("clerk_hours", language)
+            written = self.clerk_hours
+        else:
+            written = load_knowledge().site_text("clerk_hours", language)
+        return hours_text(schedule, written, language) if schedule is not None else written
 
     @staticmethod
     def _system(key: str, event: str, language: str | None, author: str | None = None, **values: Any) -> Line:
@@ -659,7 +671,8 @@ class DeskService:
 
     async def status(self) -> dict[str, Any]:
         clerks = await self._read(self.presence.online_clerks)
-        return {"clerks_online": len(clerks), "clerk_hours": self.clerk_hours, "max_text": MAX_TEXT}
+        hours = self.hours(None, await self.clerk_schedule())
+        return {"clerks_online": len(clerks), "clerk_hours": hours, "max_text": MAX_TEXT}
 
     # --- the console: reading ----------------------------------------------------
 

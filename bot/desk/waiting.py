@@ -4,43 +4,23 @@
 - in hours, nobody online: the conversation stays queued, and they may leave a message and a contact;
 - out of hours: when clerks are back, in the citizen's time zone when the widget sent it.
 
-The schedule is the desk's (DeskConfig.clerk_schedule); None means "always staffed" (tests, and
-desks that publish no schedule), so the wording then depends only on who is online.
+The schedule comes from the data (bot/clerk_hours.py: sites.yml's clerk hours, or an admin's change);
+None means "always staffed" (tests, and desks that publish no schedule), so the wording then depends
+only on who is online.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.clerk_hours import Schedule
 
 # Minutes a clerk spends on one conversation, on average: the expected wait is this times the
 # position, divided among the clerks online. A deliberate over-estimate rather than a promise.
 MINUTES_PER_CONVERSATION = 4
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """When the desk is staffed: weekdays (Monday = 0), opening and closing time, in `zone`."""
-
-    zone: str = "Asia/Shanghai"
-    days: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
-    opens: time = time(8, 30)
-    closes: time = time(20, 30)
-
-    def staffed(self, now: datetime) -> bool:
-        local = now.astimezone(ZoneInfo(self.zone))
-        return local.weekday() in self.days and self.opens <= local.time() < self.closes
-
-    def next_opening(self, now: datetime) -> datetime:
-        local = now.astimezone(ZoneInfo(self.zone))
-        for ahead in range(8):
-            day = (local + timedelta(days=ahead)).date()
-            start = datetime.combine(day, self.opens, tzinfo=ZoneInfo(self.zone))
-            if day.weekday() in self.days and start > local:
-                return start
-        raise ValueError("a schedule without a working day")
 
 
 @dataclass(frozen=True)
@@ -77,7 +57,11 @@ def wait_status(
 ) -> WaitStatus:
     now = now or datetime.now(timezone.utc)
     if schedule is not None and not schedule.staffed(now):
-        back, shown_zone = local_time(schedule.next_opening(now), zone, schedule.zone)
+        try:
+            back, shown_zone = local_time(schedule.next_opening(now), zone, schedule.zone)
+        except ValueError:
+            # Closed for weeks by an admin's closures: no date to promise; the conversation stays queued.
+            return WaitStatus("nobody", {"hours": hours})
         return WaitStatus("closed", {"hours": hours, "back": back, "zone": shown_zone})
     if clerks_online == 0:
         return WaitStatus("nobody", {"hours": hours})

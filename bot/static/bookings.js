@@ -80,6 +80,30 @@
     } catch (e) { $("settings-result").textContent = e.message; }
   }
 
+  // The clerks' online desk's hours (bot/clerk_hours.py): admins only, applied at once.
+  var COUNTRIES = { CN: "中国", FR: "法国", IT: "意大利", ZA: "南非", AE: "阿联酋" };
+  function showClerkHours(h) {
+    $("clerk-zone").textContent = h.timezone;
+    $("clerk-hours-text").value = h.hours; $("clerk-closures").value = h.closures.join(", ");
+    var select = $("clerk-holidays");
+    if (select.options.length === 1) h.holiday_countries.forEach(function (c) {
+      var o = el("option", null, (COUNTRIES[c] || c) + "法定节假日"); o.value = c; select.appendChild(o);
+    });
+    select.value = h.holidays || "";
+    $("clerk-hours-result").textContent = "现在" + (h.staffed_now ? "是" : "不是") + "工作时间；下次上线：" + h.next_opening +
+      "（" + h.timezone + "）；群众看到：" + h.shown + (h.customised ? "（已修改）" : "（默认）");
+  }
+
+  async function saveClerkHours(reset) {
+    try {
+      var body = reset ? { reset: true } : {
+        hours: $("clerk-hours-text").value, holidays: $("clerk-holidays").value || null,
+        closures: $("clerk-closures").value.split(/[,，\s]+/).filter(Boolean) };
+      showClerkHours(await api("POST", "/api/console/clerk-hours", body));
+      $("clerk-hours-result").textContent = "已保存。" + $("clerk-hours-result").textContent;
+    } catch (e) { $("clerk-hours-result").textContent = e.message; }
+  }
+
   async function start() {
     me = await api("GET", "/api/console/me");
     $("me").textContent = me.name;
@@ -91,6 +115,12 @@
     $("day-form").addEventListener("submit", function (e) { e.preventDefault(); load(); });
     $("place").addEventListener("change", load);
     $("save-settings").addEventListener("click", saveSettings);
+    if (me.role === "admin") {
+      $("clerk-hours").hidden = false;
+      $("save-clerk-hours").addEventListener("click", function () { saveClerkHours(false); });
+      $("reset-clerk-hours").addEventListener("click", function () { saveClerkHours(true); });
+      showClerkHours(await api("GET", "/api/console/clerk-hours"));
+    }
     await load();
   }
   start();

@@ -332,7 +332,7 @@
     if (event.key === "Escape" && !event.isComposing) { event.preventDefault(); close(); return; }
     if (event.key !== "Tab" || !fullScreen()) return;
     var focusable = Array.prototype.filter.call(
-      ui.panel.querySelectorAll("button,select,textarea,a[href],[tabindex='0']"),
+      ui.panel.querySelectorAll("button,select,textarea,input,a[href],[tabindex='0']"),
       function (n) { return !n.disabled && !n.hidden && n.offsetParent !== null; });
     if (!focusable.length) return;
     var first = focusable[0], last = focusable[focusable.length - 1];
@@ -454,8 +454,11 @@
       disableQuickReplies();
       var box = el("div", "wzd-qrs");
       if (meta.language) box.lang = meta.language;
+      var stars = replies.every(function (r) { return /^\/rate\{/.test(r.payload || ""); });
+      if (stars) starGroup(box);
       replies.forEach(function (r) {
         var b = el("button", "wzd-qr", r.title); b.type = "button";
+        if (stars) b.setAttribute("aria-label", t("stars", { score: JSON.parse(r.payload.slice("/rate".length)).score }));
         b.addEventListener("click", function () {
           b.classList.add("chosen"); b.setAttribute("aria-label", r.title + "（" + t("chosen") + "）");
           if (/^\/rate\{/.test(r.payload || "")) { disableQuickReplies(); rate(r.payload, b); } else send(r.payload || r.title, r.title);
@@ -463,6 +466,8 @@
         box.appendChild(b);
       });
       ui.log.insertBefore(box, ui.typing);
+      // Asked because the citizen closed with the keyboard or a tap: the focus goes to the stars.
+      if (stars && focusRating && ui.panel.classList.contains("open")) { focusRating = false; box.firstChild.focus(); }
     }
     if (meta.custom && meta.custom.handoff) setState("queued");
     // The desk's events on system lines (bot_uttered metadata.event), never their wording.
@@ -529,11 +534,33 @@
       ok.addEventListener("click", function () {
         if (!input.value.trim()) return;
         quiet(payload("rate", { score: score, comment: input.value.trim() }), function (done) {
-          if (done) { bar.textContent = ""; bar.appendChild(el("span", "wzd-done", t("thanks"))); }
+          // The box goes away: the focus goes to the input rather than to the page behind.
+          if (done) { bar.textContent = ""; bar.appendChild(el("span", "wzd-done", t("thanks"))); ui.input.focus(); }
         });
+      });
+      input.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" && !event.isComposing) { event.preventDefault(); ok.click(); }
       });
       bar.appendChild(input); bar.appendChild(ok);
       ui.log.insertBefore(bar, ui.typing); scroll();
+      // The chosen star is now disabled and cannot keep the focus: the optional comment takes it.
+      input.focus();
+    });
+  }
+
+  // The 1–5 stars as one labelled group: Tab reaches each star, the arrow keys move between them,
+  // Enter or Space gives the rating (they are buttons).
+  var focusRating = false;
+  function starGroup(box) {
+    box.classList.add("wzd-stars"); box.setAttribute("role", "group"); box.setAttribute("aria-label", t("rating_group"));
+    box.addEventListener("keydown", function (event) {
+      var step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
+      if (!step) return;
+      var stars = Array.prototype.filter.call(box.querySelectorAll(".wzd-qr"), function (b) { return !b.disabled; });
+      var at = stars.indexOf(document.activeElement);
+      if (at < 0) return;
+      event.preventDefault();
+      stars[Math.min(stars.length - 1, Math.max(0, at + step))].focus();
     });
   }
 
@@ -543,8 +570,8 @@
   }
   function requestClose() {
     if (!exchanged || ratingAsked || !socket || !socket.connected) return closePanel();
-    ratingAsked = true; store.set("rating_asked:" + sessionId, true);
-    quiet("/rating_request", function (ack) { if (!ack || !ack.asked) closePanel(); });
+    ratingAsked = true; store.set("rating_asked:" + sessionId, true); focusRating = true;
+    quiet("/rating_request", function (ack) { if (!ack || !ack.asked) { focusRating = false; closePanel(); } });
   }
 
   var EVENTS = { joined: "clerk", left: "bot", closed: "bot", queued: "queued" };

@@ -120,3 +120,52 @@ async def test_the_citizen_calendar_file_opens_with_its_token_only(desk_without_
         assert "陈小明".encode() not in body
         async with http.get(f"{server.url}/calendar/{made.code}.ics") as reply:
             assert reply.status == 404
+
+
+async def test_an_admin_changes_the_clerks_hours_without_a_deploy(desk_without_rasa):
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from bot.clerk_hours import default_schedule
+    from bot.knowledge import load_knowledge
+
+    server = desk_without_rasa
+    service = server.app_service
+    admin = await Clerk.login(server, "站长", role="admin")
+    clerk = await Clerk.login(server, "客服小王")
+    try:
+        status, shown = await admin.get("/api/console/clerk-hours")
+        assert status == 200 and not shown["customised"] and shown["timezone"] == "Asia/Shanghai"
+        assert shown["hours"] == load_knowledge().sites["clerk_hours"]
+        # Only an admin changes them; nonsense is refused in words.
+        assert (await clerk.post("/api/console/clerk-hours", {"hours": "周一至周五 9:00-18:00"}))[0] == 403
+        bad = await admin.post("/api/console/clerk-hours", {"hours": "每天都上班"})
+        assert bad[0] == 400 and "格式" in bad[1]["error"]
+        assert (await admin.post("/api/console/clerk-hours", {"hours": "周一 9:00-10:00", "holidays": "XX"}))[0] == 400
+        # Closed today and tomorrow (Beijing dates): the desk is out of hours and says when clerks are back.
+        today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+        closed = [(today + timedelta(days=n)).isoformat() for n in range(2)]
+        status, saved = await admin.post(
+            "/api/console/clerk-hours", {"hours": "周一至周日 9:00-18:00", "closures": closed, "holidays": None}
+        )
+        assert status == 200 and saved["customised"] and saved["closures"] == closed and not saved["staffed_now"]
+        assert saved["next_opening"] == f"{today + timedelta(days=2)} 09:00"
+        # Every desk reads the row at the hand-off: the waiting citizen in Rome is told the new opening.
+        service.schedule = default_schedule(load_knowledge().sites)
+        told = await service._wait_status("no-such-conversation", "it", "Europe/Rome")
+        back = datetime.combine(today + timedelta(days=2), datetime.min.time().replace(hour=9))
+        back = back.replace(tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(ZoneInfo("Europe/Rome"))
+        assert told.kind == "closed" and told.values["back"] == f"{back:%Y-%m-%d %H:%M}"
+        assert told.values["hours"] == "ora di Pechino, lun–dom 9:00-18:00"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.url}/api/status") as reply:
+                assert (await reply.json())["clerk_hours"] == "北京时间 周一–周日 9:00-18:00"
+        # Back to sites.yml's hours.
+        status, reset = await admin.post("/api/console/clerk-hours", {"reset": True})
+        assert status == 200 and not reset["customised"] and reset["hours"] == load_knowledge().sites["clerk_hours"]
+        italian = load_knowledge().site_text("clerk_hours", "it")
+        assert service.hours("it", await service.clerk_schedule()) == italian
+    finally:
+        service.schedule = None
+        await admin.close()
+        await clerk.close()

@@ -143,7 +143,115 @@ async def test_keyboard_only_citizen_on_a_phone(desk, browser):
     await page.keyboard.press("Escape")
     assert not await page.locator(".wzd-panel.open").count()
     assert await page.evaluate("document.activeElement.classList.contains('wzd-launcher')")
+
+    # Back with Enter, then the close button: the 1–5 rating, given with the keyboard only.
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector(".wzd-panel.open")
+    await tab_to(page, ".wzd-close", limit=80, back=True)
+    await page.keyboard.press("Enter")
+    focused_star = "() => !!document.activeElement && document.activeElement.matches('.wzd-stars .wzd-qr')"
+    await page.wait_for_function(focused_star, timeout=15000)
+    group = page.locator(".wzd-stars")
+    assert await group.get_attribute("role") == "group" and "评分" in await group.get_attribute("aria-label")
+    assert await group.locator(".wzd-qr").count() == 5
+    for _ in range(3):
+        await page.keyboard.press("ArrowRight")
+    assert await page.evaluate("document.activeElement.getAttribute('aria-label')") == "4 星（共 5 星）"
+    # The focus is visible (the keyboard's outline), and Tab still reaches the other stars.
+    assert await page.evaluate("document.activeElement.matches(':focus-visible')")
+    assert await page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    await page.keyboard.press("Shift+Tab")
+    assert await page.evaluate("document.activeElement.getAttribute('aria-label')") == "3 星（共 5 星）"
+    await page.keyboard.press("Tab")
+    await page.screenshot(path=str(RESULTS / "ux_widget_keyboard_rating.png"))
+    await page.keyboard.press("Space")
+    # The chosen star is disabled; the optional comment takes the focus and Enter sends it.
+    await page.wait_for_function(
+        "() => !!document.activeElement && document.activeElement.matches('.wzd-rating input')", timeout=15000
+    )
+    await page.keyboard.type("键盘也能评分")
+    await page.keyboard.press("Enter")
+    await page.locator(".wzd-rating .wzd-done").wait_for(timeout=15000)
+    assert await page.evaluate(INSIDE_PANEL)
+    session = await page.evaluate(
+        "() => JSON.parse(Object.entries(localStorage).find(([k]) => k.endsWith(':session'))[1])"
+    )
+    rated = desk.app_service.feedback.of_conversation(session)["rating"]
+    assert rated["score"] == 4 and rated["comment"] == "键盘也能评分" and rated["asked_because"]
     await context.close()
+
+
+async def test_a_platform_question_in_the_widget_gets_the_sites_of_the_country_named(desk, browser):
+    """Through the widget, the desk and the real NLU: "在意大利有服务站吗" lists the Italian sites from sites.yml."""
+    context = await browser.new_context(**PHONE)
+    page = await open_widget(context, desk.url)
+    await citizen_says(page, "在意大利有服务站吗")
+    answer = line(page, "bot", "米兰服务站")
+    await answer.wait_for(timeout=20000)
+    said = await answer.text_content()
+    assert "普拉托服务站" in said and "+39 02 0000 301" in said and "巴黎服务站" not in said
+    await page.screenshot(path=str(RESULTS / "ux_widget_platform_question.png"))
+    await context.close()
+
+
+async def test_an_admin_sets_the_clerks_hours_and_a_citizen_in_rome_is_told_when_they_are_back(desk, browser):
+    """The small form on 预约管理 saves at once; the next hand-off reads it and says when clerks are back,
+    in the citizen's own time zone."""
+    from datetime import datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from bot.booking.slots import is_holiday
+    from bot.clerk_hours import default_schedule
+    from bot.knowledge import load_knowledge
+
+    ensure_user(desk.accounts, "值班站长", "admin")
+    staff = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    citizen = await browser.new_context(**PHONE, timezone_id="Europe/Rome")
+    page = await login(staff, desk.url, "值班站长")
+    await page.goto(f"{desk.url}/console/bookings")
+    result = page.locator("#clerk-hours-result")
+    await result.filter(has_text="（默认）").wait_for(timeout=15000)
+    # The shared desk is "always staffed" for the other tests; here it follows the data.
+    desk.app_service.schedule = default_schedule(load_knowledge().sites)
+    try:
+        # Nonsense is refused in words and changes nothing.
+        await page.fill("#clerk-hours-text", "随时")
+        await page.click("#save-clerk-hours")
+        await result.filter(has_text="看不懂").wait_for(timeout=15000)
+        assert desk.app_service.database.clerk_hours_settings("online") is None
+        # Every day 9:00-18:00 Beijing, but closed today and tomorrow: clerks are back the day after, at 9:00.
+        today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+        await page.fill("#clerk-hours-text", "周一至周日 9:00-18:00")
+        await page.fill("#clerk-closures", f"{today}, {today + timedelta(days=1)}")
+        await page.select_option("#clerk-holidays", "CN")
+        await page.click("#save-clerk-hours")
+        await result.filter(has_text="已保存").wait_for(timeout=15000)
+        assert "北京时间 周一–周日 9:00-18:00" in await result.text_content()
+        stored = desk.app_service.database.clerk_hours_settings("online")
+        assert stored["hours"] == "周一至周日 9:00-18:00" and stored["holidays"] == "CN" and stored["updated_by"] == "值班站长"
+        await page.screenshot(path=str(RESULTS / "ux_console_clerk_hours.png"))
+
+        opening = datetime.combine(today + timedelta(days=2), time(9, 0), tzinfo=ZoneInfo("Asia/Shanghai"))
+        while is_holiday("CN", opening.date()):
+            opening += timedelta(days=1)  # a Chinese public holiday right after the closures
+        rome = opening.astimezone(ZoneInfo("Europe/Rome"))
+        widget = await open_widget(citizen, desk.url)
+        await citizen_says(widget, "转人工")
+        told = widget.locator(".wzd-msg", has_text="您当地时间")
+        await told.wait_for(timeout=15000)
+        said = await told.text_content()
+        assert f"{rome:%Y-%m-%d %H:%M}" in said and "Europe/Rome" in said and "周一–周日 9:00-18:00" in said, said
+        await widget.screenshot(path=str(RESULTS / "ux_widget_clerks_back.png"))
+
+        await page.click("#reset-clerk-hours")
+        await result.filter(has_text="（默认）").wait_for(timeout=15000)
+    finally:
+        # The shared desk goes back to sites.yml's hours and to "always staffed", whatever happened.
+        desk.app_service.database.reset_clerk_hours("online")
+        desk.app_service.schedule = None
+        await staff.close()
+        await citizen.close()
+    assert desk.app_service.database.clerk_hours_settings("online") is None
 
 
 async def test_elderly_friendly_mode(desk, browser):

@@ -3,7 +3,7 @@ and the trainer inbox's grouping of near-identical questions (bot/trainer/inbox.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from bot.desk.language import text as desk_text
 from bot.desk.waiting import Schedule, expected_minutes, wait_status
@@ -79,3 +79,50 @@ def test_near_identical_questions_share_a_key_and_group_with_a_count():
         ("需要什么材料", 1, [1]),
         ("需要多少钱", 1, [9]),
     ]
+
+
+def test_the_clerks_schedule_is_read_from_sites_yml_not_a_constant():
+    from bot.clerk_hours import default_schedule
+    from bot.knowledge import load_knowledge
+
+    sites = load_knowledge().sites
+    schedule = default_schedule(sites)
+    # The text citizens read ("北京时间 周一至周六 8:30-20:30（…）") is the schedule the desk computes with.
+    assert "周一至周六 8:30-20:30" in sites["clerk_hours"]
+    assert schedule.zone == sites["clerk_desk"]["timezone"] == "Asia/Shanghai"
+    assert sorted(schedule.weekly) == [0, 1, 2, 3, 4, 5]
+    assert {(f"{a:%H:%M}", f"{b:%H:%M}") for ranges in schedule.weekly.values() for a, b in ranges} == {("08:30", "20:30")}
+    # Changed data, changed schedule: Sunday hours added to the text open the desk on Sunday.
+    sunday = default_schedule({**sites, "clerk_hours": "北京时间 周一至周日 9:00-18:00"})
+    assert sunday.staffed(datetime(2026, 12, 6, 4, 0, tzinfo=timezone.utc))  # Sunday 12:00 Beijing
+    assert not schedule.staffed(datetime(2026, 12, 6, 4, 0, tzinfo=timezone.utc))
+
+
+def test_an_admins_hours_closures_and_public_holidays_decide_when_clerks_are_back():
+    from bot.clerk_hours import default_schedule, effective_schedule, hours_text
+    from bot.knowledge import load_knowledge
+
+    base = default_schedule(load_knowledge().sites)
+    row = {"hours": "周一至周五 9:00-12:00、14:00-18:00", "closures": ["2026-12-02"], "holidays": "CN"}
+    schedule = effective_schedule(base, row)
+    tuesday_lunch = datetime(2026, 12, 1, 4, 30, tzinfo=timezone.utc)  # Tuesday 12:30 Beijing
+    assert not schedule.staffed(tuesday_lunch)
+    assert f"{schedule.next_opening(tuesday_lunch):%Y-%m-%d %H:%M}" == "2026-12-01 14:00"
+    # Wednesday 2 December is a closure: after Tuesday 18:00, back on Thursday 9:00.
+    tuesday_evening = datetime(2026, 12, 1, 11, 0, tzinfo=timezone.utc)
+    assert f"{schedule.next_opening(tuesday_evening):%Y-%m-%d %H:%M}" == "2026-12-03 09:00"
+    # New Year's Day (Friday 1 January 2027) is a public holiday in China: back on Monday 4 January.
+    new_year_eve = datetime(2026, 12, 31, 11, 0, tzinfo=timezone.utc)
+    assert not schedule.staffed(datetime(2027, 1, 1, 2, 0, tzinfo=timezone.utc))
+    assert f"{schedule.next_opening(new_year_eve):%Y-%m-%d %H:%M}" == "2027-01-04 09:00"
+    # What the citizen is told, in their zone and language: the admin's hours in words.
+    status = wait_status(schedule, 1, 2, hours_text(schedule, "…", "it"), zone="Europe/Rome", now=new_year_eve)
+    assert status.kind == "closed" and status.values["back"] == "2027-01-04 02:00"
+    assert status.values["hours"] == "ora di Pechino, lun–ven 9:00-12:00, 14:00-18:00"
+    assert hours_text(schedule, "…", "zh") == "北京时间 周一–周五 9:00-12:00, 14:00-18:00"
+    # Closed for longer than the desk looks ahead: no date promised, the conversation stays queued.
+    months = [(date(2027, 1, 1) + timedelta(days=n)).isoformat() for n in range(60)]
+    shut = effective_schedule(base, {**row, "closures": months})
+    assert wait_status(shut, 1, 2, "…", now=new_year_eve).kind == "nobody"
+    # No row: sites.yml's own text and schedule.
+    assert effective_schedule(base, None) is base and hours_text(base, "written", "zh") == "written"
