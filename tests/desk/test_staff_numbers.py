@@ -160,6 +160,7 @@ async def test_no_staff_route_or_console_event_carries_the_conversation_id(desk_
             "/api/console/canned": "/api/console/canned",
             "/api/console/attachments/{attachment_id}": f"/api/console/attachments/{attachment}",
             "/console/bookings": "/console/bookings", "/api/console/places": "/api/console/places",
+            "/api/console/clerk-hours": "/api/console/clerk-hours",
             "/api/console/bookings": "/api/console/bookings?place=milan&day=2026-12-02",
             "/api/console/bookings.csv": "/api/console/bookings.csv?place=milan&day=2026-12-02",
             "/api/console/bookings.ics": "/api/console/bookings.ics?place=milan&day=2026-12-02",
@@ -188,6 +189,7 @@ async def test_no_staff_route_or_console_event_carries_the_conversation_id(desk_
         await call(admin, "POST", "/api/console/users/{user_id}/languages",
                    f"/api/console/users/{other.user['id']}/languages", {"languages": ["it"]})  # fmt: skip
         await call(admin, "POST", "/api/console/places/{place_id}", "/api/console/places/milan", {"capacity": 3})
+        await call(admin, "POST", "/api/console/clerk-hours", "/api/console/clerk-hours", {"reset": True})
         await wait_for(lambda: any(event == "feedback" for event, _ in events))
         await wait_for(lambda: any(event == "message" and data["message"]["data"].get("event") == "rated"
                                    for event, data in events))  # fmt: skip
