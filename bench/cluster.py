@@ -41,9 +41,15 @@ async def _citizen(http: aiohttp.ClientSession, url: str, until: float, latencie
                 json={"message": TURNS[number % len(TURNS)]},
                 timeout=aiohttp.ClientTimeout(total=60),
             ) as reply:
-                body = await reply.json(content_type=None)
+                try:
+                    body = await reply.json(content_type=None)
+                except ValueError:
+                    # Not the desk's JSON: HAProxy's own error page (503 when it holds every desk down).
+                    errors.append(f"status {reply.status}, not JSON")
+                    await asyncio.sleep(0.5)
+                    continue
                 answered = reply.status == 200 and any(line["sender"] == "bot" for line in body.get("replies", []))
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             errors.append(type(error).__name__)
             await asyncio.sleep(0.5)
             continue

@@ -228,6 +228,31 @@ class Citizen:
 
 
 
+async def offline_desk_with_own_data(tmp_path: Path) -> DeskServer:
+    """A started desk whose Rasa is down (nothing listens on its port), on a database of its own, with its
+    own copy of the training data (so that corrections and examples never touch the project's)."""
+    import shutil
+
+    from bot.db import Database, seed
+    from bot.trainer.nlu_files import NLU_DIR, corrections_file
+
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    seed(Database(url))
+    data = tmp_path / "data"
+    shutil.copytree(NLU_DIR.parent, data)
+    (data / "nlu" / corrections_file()).unlink(missing_ok=True)
+    config = DeskConfig(
+        database_url=url,
+        rasa_url=f"http://127.0.0.1:{free_port()}",
+        rasa_token="x",
+        rasa_timeout=2.0,
+        training_data_dir=str(data),
+    )
+    server = await DeskServer(config).start()
+    server.data_dir = data
+    return server
+
+
 # --- the browser's steps ---------------------------------------------------------------
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import shutil
 from datetime import datetime
 
 import aiohttp
@@ -19,12 +18,9 @@ import pytest
 import socketio
 from PIL import Image
 
-from bot.db import Database, seed
-from bot.desk import DeskConfig
 from bot.desk.conversations import Line
 from bot.privacy import conversation_ref, install_secret_redaction
-from bot.trainer.nlu_files import NLU_DIR, corrections_file
-from tests.desk.helpers import Citizen, Clerk, DeskServer, drop, ensure_user, free_port, wait_for
+from tests.desk.helpers import Citizen, Clerk, DeskServer, drop, ensure_user, offline_desk_with_own_data, wait_for
 
 # Guarded routes the walk does not call, each with the reason it cannot show a conversation's id.
 NOT_WALKED = {
@@ -43,19 +39,7 @@ PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pag
 @pytest.fixture()
 async def desk_to_walk(tmp_path):
     """A desk whose Rasa is down, with its own copy of the training data (the walk posts a correction)."""
-    url = f"sqlite:///{tmp_path / 'desk.db'}"
-    seed(Database(url))
-    data = tmp_path / "data"
-    shutil.copytree(NLU_DIR.parent, data)
-    (data / "nlu" / corrections_file()).unlink(missing_ok=True)
-    config = DeskConfig(
-        database_url=url,
-        rasa_url=f"http://127.0.0.1:{free_port()}",
-        rasa_token="x",
-        rasa_timeout=2.0,
-        training_data_dir=str(data),
-    )
-    server = await DeskServer(config).start()
+    server = await offline_desk_with_own_data(tmp_path)
     yield server
     await server.stop()
 

@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from bot.db import Database, seed
-from bot.desk import DeskConfig
+from bot.db import Database
 from bot.desk.conversations import Line
 from bot.knowledge import intent_for
-from bot.trainer.nlu_files import NLU_DIR, corrections_file
-from tests.desk.helpers import Clerk, DeskServer, free_port, new_id
+from bot.trainer.nlu_files import corrections_file
+from tests.desk.helpers import Clerk, DeskServer, new_id, offline_desk_with_own_data
 
 
 @pytest.fixture()
 async def desk_for_trainers(tmp_path):
-    url = f"sqlite:///{tmp_path / 'desk.db'}"
-    seed(Database(url))
-    data = tmp_path / "data"
-    shutil.copytree(NLU_DIR.parent, data)
-    (data / "nlu" / corrections_file()).unlink(missing_ok=True)
-    config = DeskConfig(
-        database_url=url,
-        rasa_url=f"http://127.0.0.1:{free_port()}",
-        rasa_token="x",
-        rasa_timeout=2.0,
-        training_data_dir=str(data),
-    )
-    server = await DeskServer(config).start()
-    server.data_dir = data
+    server = await offline_desk_with_own_data(tmp_path)
     yield server
     await server.stop()
 
