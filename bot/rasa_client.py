@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from bot.channels.reported import REPORTED_SLOTS, TURN_SLOTS
 from bot.privacy import redact
 
 logger = logging.getLogger(__name__)
@@ -240,10 +241,6 @@ class RasaClient:
             return False
 
 
-# What the REST channel reports with `with_nlu` (bot/channels/rest.py REPORTED_SLOTS, TURN_SLOTS), read
-# from a tracker instead when the reply is late. Kept here: the desk imports no Rasa module.
-_REPORTED_SLOTS = ("guide_item", "aspect", "language", "requested_slot")
-_TURN_SLOTS = ("context",)
 _BOT_KEYS = ("text", "buttons", "quick_replies", "image", "attachment", "custom", "elements")
 
 
@@ -272,7 +269,7 @@ def replies_in_tracker(
             continue
         if event.get("event") == "user":
             break
-        if event.get("event") == "slot" and event.get("name") in _TURN_SLOTS:
+        if event.get("event") == "slot" and event.get("name") in TURN_SLOTS:
             turn_slots[event["name"]] = event.get("value")
         if event.get("event") == "bot":
             data = event.get("data") if isinstance(event.get("data"), dict) else {}
@@ -284,7 +281,7 @@ def replies_in_tracker(
     nlu = {
         "intent": intent.get("name"),
         "confidence": float(intent.get("confidence") or 0.0),
-        "slots": {**{name: slots.get(name) for name in _REPORTED_SLOTS}, **{name: turn_slots.get(name) for name in _TURN_SLOTS}},
+        "slots": {**{name: slots.get(name) for name in REPORTED_SLOTS}, **{name: turn_slots.get(name) for name in TURN_SLOTS}},
     }
     return replies, _understood({"nlu": nlu})
 

@@ -33,16 +33,11 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels import rasa_patches
+from bot.channels.reported import REPORTED_SLOTS, TURN_SLOTS
 from bot.limits import MAX_TEXT
 
 logger = logging.getLogger(__name__)
 
-# Slots reported with `with_nlu`: what the trainers' inbox shows. Never the case proof. `requested_slot`
-# tells which booking question the next message answers (a name or a contact: masked in the inbox).
-REPORTED_SLOTS = ("guide_item", "aspect", "language", "requested_slot")
-# Slots reported only when this turn set them: the `context` slot (which context decided the
-# answer) keeps its value across turns, and a case lookup or small talk decided nothing.
-TURN_SLOTS = ("context",)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 EMPTY_REPLY = "请输入您想咨询的问题，比如“护照过期了怎么换”。"
 
