@@ -84,7 +84,7 @@ async def test_citizen_and_clerk_end_to_end(desk, browser):
     await line(widget, "clerk", "我是工作人员张").wait_for(timeout=5000)
     await widget.wait_for_timeout(300)
     assert await widget.locator(".wzd-msg").count() == before
-    assert await widget.locator(".wzd-status").text_content() == "人工客服 张 为您服务"
+    await widget.locator(".wzd-status", has_text="人工客服 张 为您服务").wait_for(timeout=3000)
 
     # The clerk hands back; the bot answers the next question, with the context it had.
     await console.click("#handback")

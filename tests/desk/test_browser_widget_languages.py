@@ -47,8 +47,9 @@ async def test_locale_default_switcher_pick_remembered_and_lang_attributes(desk_
     bubble = line(page, "system", desk_text("bot_down", "it"))
     await bubble.wait_for(timeout=8000)
     assert await bubble.get_attribute("lang") == "it"
-    # Queued with no clerk online (issue 11): the status says so, in Italian.
-    assert (await page.text_content(".wzd-status")) == widget("it", "status.waiting")
+    # Queued with no clerk online (issue 11): the status says so, in Italian. The desk pushes the
+    # queue's state just after the bubble, so the status is awaited, not read at once.
+    await page.locator(".wzd-status", has_text=widget("it", "status.waiting")).wait_for(timeout=5000)
     session_key = await page.evaluate("Object.keys(localStorage).find(k => k.endsWith(':session'))")
     conversation = await page.evaluate(f"JSON.parse(localStorage.getItem({session_key!r}))")
     stored = server.conversations.conversation(conversation)
