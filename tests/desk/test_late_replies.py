@@ -20,12 +20,25 @@ import pytest
 import socketio
 
 from bot.desk import DeskConfig
-from bot.desk.conversations import APOLOGIZED, DELIVERED, TAKEN_OVER
+from bot.desk.conversations import APOLOGIZED, DELIVERED, TAKEN_OVER, Line
 from bot.desk.service import BOT_DOWN
 from bot.desk.tables import DeskOwedReply
 from bot.rasa_client import RasaClient, desk_message_id, replies_in_tracker
 from bot.trainer.tables import DONE, TrainingJob
-from tests.desk.helpers import Citizen, Clerk, DeskServer, drop, new_id, say, texts, wait_for
+from tests.desk.helpers import (
+    RESULTS,
+    Citizen,
+    Clerk,
+    DeskServer,
+    drop,
+    ensure_user,
+    login,
+    new_id,
+    number_of,
+    say,
+    texts,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.destructive]
 
@@ -381,3 +394,33 @@ async def test_two_desks_sweeping_at_once_deliver_each_owed_reply_and_route_each
         for desk in (first, second):
             if desk is not None:
                 await desk.stop()
+
+
+async def test_the_console_shows_a_late_reply_kept_for_the_clerk_and_inserts_it_into_the_reply_box(desk_without_rasa, browser):
+    """What the clerk sees of a late reply kept for them: the question, the bot's lines and their
+    buttons, and a button that puts the bot's text into the reply box to edit (the console page)."""
+    from playwright.async_api import expect
+
+    server = desk_without_rasa
+    clerk = ensure_user(server.accounts, "迟到回复客服")
+    conversation = new_id()
+    stored, _, _ = await server.app_service.accept(conversation, QUESTION)
+    server.conversations.owe_reply(stored["id"], conversation, 60)
+    assert server.conversations.claim(conversation, clerk["id"])
+    answer = "换发护照需要：护照、照片、申请表。"
+    said = [Line("bot", answer, {"buttons": [{"title": "所需材料", "payload": "/ask_aspect"}]})]
+    how, kept = server.conversations.deliver_owed(conversation, stored["id"], said)
+    assert how == TAKEN_OVER and kept[0]["asked"] == QUESTION and texts(server, conversation, "bot") == []
+    context = await browser.new_context(viewport={"width": 1360, "height": 860})
+    try:
+        console = await login(context, server.url, "迟到回复客服")
+        await console.click(f'#live li[data-id="{number_of(server, conversation)}"]')
+        late = console.locator("#late-replies li", has_text=answer)
+        await late.wait_for(timeout=10000)
+        await expect(late).to_contain_text(QUESTION)
+        await expect(late).to_contain_text("所需材料")
+        await late.locator("button.insert").click()
+        await expect(console.locator("#reply")).to_have_value(answer, timeout=10000)
+        await console.screenshot(path=str(RESULTS / "console_late_reply.png"))
+    finally:
+        await context.close()
