@@ -396,6 +396,41 @@ async def test_two_desks_sweeping_at_once_deliver_each_owed_reply_and_route_each
                 await desk.stop()
 
 
+async def test_a_resend_after_the_desk_that_claimed_the_line_died_is_not_sent_to_rasa_again(rasa_stack, stack_database_url):
+    """A sweep claimed a stored line and sent it to Rasa, then its desk died. The widget re-sends the
+    line to another desk: the claim stands, so Rasa does not get it a second time, and the reply Rasa
+    wrote is delivered once, by the sweep of overdue owed replies."""
+    dead = await slow_desk(rasa_stack, stack_database_url, rasa_timeout=60.0, late_reply_s=90)
+    conversation = new_id()
+    stored, _, _ = await dead.app_service.accept(conversation, QUESTION, client_id="resend-1")
+    with paused(rasa_stack.processes["actions"]):
+        sweeping = asyncio.ensure_future(dead.app_service.route_unanswered(older_than_s=0))
+        await wait_for(lambda: owed(dead, stored["id"]) and dead.app_service.rasa.in_flight == 1, timeout=30)
+        await dead.stop()  # dies while Rasa works on the line
+        sweeping.cancel()
+        await asyncio.gather(sweeping, return_exceptions=True)
+    other = await slow_desk(rasa_stack, stack_database_url, rasa_timeout=60.0, late_reply_s=90)
+    try:
+
+        async def processed() -> dict | None:
+            tracker = await other.app_service.rasa.tracker(conversation)
+            return tracker if tracker and replies_in_tracker(tracker, desk_message_id(stored["id"])) else None
+
+        await wait_for(processed, timeout=60, interval=0.3)
+        again = await say(other, conversation, QUESTION, client_id="resend-1")
+        assert again["stored"]["id"] == stored["id"] and again["replies"] == [], again
+        with other.app_service.database.session() as session:
+            session.get(DeskOwedReply, stored["id"]).due_at = datetime.utcnow() - timedelta(seconds=1)
+        await other.app_service.settle_overdue()
+        tracker = await processed()
+        replies, _ = replies_in_tracker(tracker, desk_message_id(stored["id"]))
+        assert user_events(tracker, desk_message_id(stored["id"])) == 1
+        assert texts(other, conversation, "bot") == [r["text"] for r in replies] and replies
+        assert owed(other, stored["id"])["settled"] == DELIVERED
+    finally:
+        await other.stop()
+
+
 async def test_the_console_shows_a_late_reply_kept_for_the_clerk_and_inserts_it_into_the_reply_box(desk_without_rasa, browser):
     """What the clerk sees of a late reply kept for them: the question, the bot's lines and their
     buttons, and a button that puts the bot's text into the reply box to edit (the console page)."""
