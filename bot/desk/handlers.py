@@ -164,7 +164,9 @@ async def post_message(request: web.Request) -> web.Response:
     if not routing:
         return json_reply({"stored": stored, "replies": [], "state": conversation["state"]})
     try:
-        replies, state = await service.route(stored, metadata, conversation)
+        # A re-send claims the line like the sweeps do: a desk that claimed it and died leaves its reply
+        # to the sweep of overdue owed replies, not to a second call to Rasa (issue 10, item 4).
+        replies, state = await service.route(stored, metadata, conversation, claim=not created)
     except RouteFailed:
         # Stored, so acknowledged: the sweep of unrouted messages answers it once Redis or the database is back.
         return json_reply({"stored": stored, "replies": [], "state": "pending"}, 202)

@@ -187,7 +187,9 @@ class CitizenNamespace(socketio.AsyncNamespace):
             await self.enter_room(sid, session_id)
         # A re-send of a line that was stored but never routed (the desk died, routing failed) is routed now.
         if created or not stored["data"].get("routed"):
-            task = asyncio.create_task(run_in_background(self.service.route(stored, metadata, conversation)))
+            # A re-send claims the line like the sweeps (DeskService.route): Rasa gets it once.
+            routing = self.service.route(stored, metadata, conversation, claim=not created)
+            task = asyncio.create_task(run_in_background(routing))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         # The acknowledgement, sent only now that the message is stored.

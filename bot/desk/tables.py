@@ -117,7 +117,8 @@ class DeskOwedReply(Base):
     Rasa finishes the message after the desk hung up and writes the reply to its tracker; the desk
     reads it from there. In the database, so that any desk can settle it when the one that timed out
     dies. `settled` is set once, by one conditional UPDATE, in the transaction that stores the late
-    reply (`delivered`) or before the apology (`apologized`): the citizen gets exactly one of them.
+    reply (`delivered`) or before the apology (`apologized`): the citizen gets exactly one of them, unless
+    a clerk took the conversation meanwhile (`clerk`): then the citizen gets neither, and staff see the reply.
     """
 
     __tablename__ = "desk_owed_replies"
@@ -129,6 +130,9 @@ class DeskOwedReply(Base):
     due_at = Column(DateTime, nullable=False, index=True)
     settled = Column(String(16))
     settled_at = Column(DateTime)
+    # Settled `clerk` (staff took the conversation while the reply was owed): the bot's late lines,
+    # [{"text", "data"}], shown to staff in the console and never sent to the citizen.
+    replies = Column(JSON)
 
 
 class DeskUser(Base):
