@@ -47,6 +47,8 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/api/conversations/{conversation_id}/messages", h.get_messages),
     ("POST", "/api/conversations/{conversation_id}/attachments", h.citizen_attachment),
     ("GET", "/api/conversations/{conversation_id}/attachments/{attachment_id}", h.citizen_attachment_file),
+    # A file by its signed, expiring link: rasa-webchat's images and PDF links (bot/desk/webchat.py).
+    ("GET", r"/files/{attachment_id:\d+}/{expires:\d+}/{tag:[0-9a-f]{32}}", h.signed_file),
     ("GET", "/login", h.login_page),
     ("POST", "/api/login", h.login),
     ("POST", "/api/logout", h.logout),
@@ -105,10 +107,13 @@ def init_app(
         manager = RedisManager(config.redis_url)
         redis = aioredis.Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=2)
         locks = ClusterLocks(redis)
+        if not config.public_url:
+            # rasa-webchat's file links are built from each socket's own request, known on its desk only.
+            logger.warning("DESK_PUBLIC_URL unset: files reach rasa-webchat citizens on the sending desk only")
     sio = socketio.AsyncServer(
         async_mode="aiohttp", cors_allowed_origins=config.widget_origins, logger=False, client_manager=manager
     )
-    notifier = SocketNotifier(sio)
+    notifier = SocketNotifier(sio, public_url=config.public_url)
     service = DeskService(
         database,
         rasa,
@@ -132,7 +137,7 @@ def init_app(
     # Who is logged in, for `requires` in this app and in any app mounted under it.
     app[SESSIONS] = accounts
     sio.attach(app)
-    sio.register_namespace(CitizenNamespace(service))
+    sio.register_namespace(CitizenNamespace(service, config))
     console = ConsoleNamespace(service, accounts)
     sio.register_namespace(console)
     app[h.CONSOLE_SOCKETS] = console

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.desk import language
 from bot.desk.account_service import AccountService
-from bot.desk.attachments import MAX_BYTES, BadFile
+from bot.desk.attachments import MAX_BYTES, BadFile, link_valid
 from bot.desk.config import DeskConfig
 from bot.desk.ids import issue_id
 from bot.desk.language import text as language_text
@@ -343,6 +343,24 @@ async def citizen_attachment_file(request: web.Request) -> web.Response:
     except (DeskError, ValueError):
         raise web.HTTPNotFound() from None
     return await _serve(found, request.query.get("thumb") == "1")
+
+
+async def signed_file(request: web.Request) -> web.Response:
+    """A file by its signed link (/files/<id>/<expires>/<tag>): what rasa-webchat draws and links to.
+
+    404 for a tag this server did not make for that file's conversation, 410 once it has expired.
+    """
+    try:
+        attachment_id, expires = int(request.match_info["attachment_id"]), int(request.match_info["expires"])
+        found = await _service(request).attachment(None, attachment_id)
+    except (DeskError, ValueError):
+        raise web.HTTPNotFound() from None
+    tag = request.match_info["tag"]
+    if not link_valid(attachment_id, found.conversation_id, expires, tag, now=0):
+        raise web.HTTPNotFound()
+    if not link_valid(attachment_id, found.conversation_id, expires, tag):
+        raise web.HTTPGone(text="链接已过期 · link expired")
+    return await _serve(found, False)
 
 
 @requires(*STAFF)  # clerks and admins: unmasked transcripts (issue 10, item 5)

@@ -1,0 +1,131 @@
+"""Files over the rasa-webchat protocol (issue 11): a clerk's photo reaches a rasa-webchat citizen as an
+image with an absolute, signed, expiring URL, a PDF as a text line with a Markdown link; rasa-webchat
+gets its own bare shapes (no `metadata`, which makes rasa-webchat 1.0.1 drop a line); it cannot upload,
+and `/upload` is answered politely. Real sockets and HTTP on a loopback port, no mocks."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import aiohttp
+
+from bot.desk import DeskConfig
+from bot.desk.attachments import signed_path
+from tests.desk.helpers import Citizen, Clerk, DeskServer, drop, free_port, new_id, wait_for
+from tests.desk.test_attachments import PDF, png
+
+
+async def clerk_sends(clerk: Clerk, conversation: str, content: bytes, name: str) -> dict:
+    headers = {"X-CSRF-Token": clerk.csrf, "Content-Type": "application/octet-stream", "X-File-Name": name}
+    url = f"{clerk.server.url}/api/console/conversations/{clerk.number(conversation)}/attachments"
+    async with clerk.http.post(url, data=content, headers=headers) as reply:
+        assert reply.status == 200, await reply.text()
+        return (await reply.json())["line"]
+
+
+async def fetch(url: str, **headers: str) -> tuple[int, bytes, str]:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url, headers=headers) as reply:
+            return reply.status, await reply.read(), reply.headers.get("Content-Type", "")
+
+
+async def test_a_rasa_webchat_citizen_gets_bare_lines_a_signed_image_and_a_pdf_link(desk_without_rasa):
+    server = desk_without_rasa
+    webchat, widget = Citizen(widget=False), Citizen()
+    clerk = await Clerk.login(server, "文件员")
+    try:
+        conversation = await webchat.start(server.url)
+        assert (await webchat.utter(conversation, "请帮我看一下材料"))["ok"]
+        # The project's widget on the same conversation (another tab) keeps its metadata.
+        await widget.start(server.url, conversation)
+        status, _ = await clerk.act(conversation, "claim")
+        assert status == 200
+        status, _ = await clerk.act(conversation, "reply", text="您好，我来看看。")
+        assert status == 200
+        reply = await wait_for(lambda: next((m for m in webchat.received if m.get("text") == "您好，我来看看。"), None))
+        # rasa-webchat draws a text only when `text` is the message's one key (msgProcessor.isText).
+        assert reply == {"text": "您好，我来看看。"}
+        mine = await wait_for(lambda: next((m for m in widget.received if m.get("text") == "您好，我来看看。"), None))
+        assert mine["metadata"]["sender"] == "clerk" and mine["metadata"]["author"] == "文件员"
+        assert all("metadata" not in m for m in webchat.received), webchat.received
+
+        # A photo: an image whose src is absolute (the desk's host, as the citizen's socket reached it).
+        await clerk_sends(clerk, conversation, png(), "表格.png")
+        image = await wait_for(lambda: next((m for m in webchat.received if "attachment" in m), None))
+        assert image["attachment"]["type"] == "image" and image["attachment"]["payload"]["title"] == "📎 表格.png"
+        src = image["attachment"]["payload"]["src"]
+        assert re.fullmatch(re.escape(server.url) + r"/files/\d+/\d+/[0-9a-f]{32}", src), src
+        assert conversation not in src, "the conversation id (the citizen's key to the transcript) stays out of the URL"
+        status, body, mime = await fetch(src)
+        assert status == 200 and mime == "image/png" and body.startswith(b"\x89PNG")
+        # The project's widget draws the same file from its metadata (its own fetch with the conversation id).
+        drawn = await wait_for(lambda: next((m for m in widget.received if (m["metadata"] or {}).get("attachment")), None))
+        assert drawn["metadata"]["attachment"]["name"] == "表格.png"
+
+        # The link is a capability for that file of that conversation only.
+        file_id = int(src.split("/")[4])
+        status, _, _ = await fetch(src[:-1] + ("0" if src[-1] != "0" else "1"))
+        assert status == 404, "a changed tag opens nothing"
+        status, _, _ = await fetch(f"{server.url}{signed_path(file_id, new_id())}")
+        assert status == 404, "a tag made for another conversation opens nothing"
+        expired = signed_path(file_id, conversation, now=0)
+        status, _, _ = await fetch(f"{server.url}{expired}")
+        assert status == 410, "an expired link is refused"
+
+        # A PDF: a text line with a Markdown link (rasa-webchat renders Markdown), the name escaped.
+        await clerk_sends(clerk, conversation, PDF, "申请表[1].pdf")
+        line = await wait_for(lambda: next((m for m in webchat.received if "申请表" in m.get("text", "")), None))
+        assert set(line) == {"text"}
+        found = re.fullmatch(r"📎 \[申请表\\\[1\\\]\.pdf\]\((http://[^)]+)\)", line["text"])
+        assert found, line["text"]
+        status, body, mime = await fetch(found.group(1))
+        assert status == 200 and mime == "application/pdf" and body.startswith(b"%PDF-")
+
+        # No upload in rasa-webchat's protocol: `/upload` is answered, in the language it sent, and not stored.
+        before = len(server.conversations.messages(conversation))
+        assert (await webchat.utter(conversation, "/upload", language="it"))["ok"]
+        polite = await wait_for(lambda: next((m for m in webchat.received if "Questa" in m.get("text", "")), None))
+        assert polite["text"].startswith("Questa finestra di chat non può inviare file")
+        assert len(server.conversations.messages(conversation)) == before
+    finally:
+        await clerk.close()
+        await drop(webchat.sio)
+        await drop(widget.sio)
+
+
+async def test_the_file_links_base_is_configured_or_the_hosts_and_proxy_headers_only_from_a_trusted_proxy(desk_db_url):
+    """DESK_PUBLIC_URL wins; else Host; X-Forwarded-Proto/-Host only when the peer is a trusted proxy."""
+
+    async def image_src(server: DeskServer, **headers: str) -> str:
+        citizen = Citizen(widget=False)
+        clerk = await Clerk.login(server, "文件员")
+        try:
+            await citizen.sio.connect(server.url, transports=["polling"], headers=headers)
+            conversation = await citizen.start(server.url)
+            assert (await citizen.utter(conversation, "需要什么材料"))["ok"]
+            assert (await clerk.act(conversation, "claim"))[0] == 200
+            await clerk_sends(clerk, conversation, png(), "a.png")
+            image = await wait_for(lambda: next((m for m in citizen.received if "attachment" in m), None))
+            return image["attachment"]["payload"]["src"]
+        finally:
+            await clerk.close()
+            await drop(citizen.sio)
+
+    port = free_port()
+    base = {"database_url": desk_db_url, "rasa_url": f"http://127.0.0.1:{port}", "rasa_token": "x", "rasa_timeout": 2.0}
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "chat.example.org"}
+    for config, headers, expected in (
+        # Not from a trusted proxy: the client's X-Forwarded-* are ignored, its Host is kept.
+        (DeskConfig(**base), {**forwarded, "Host": "desk.example.net:8080"}, "http://desk.example.net:8080/files/"),
+        # From the trusted proxy (loopback here): the proxy's headers say where citizens are.
+        (DeskConfig(**base, trusted_proxies="127.0.0.1"), forwarded, "https://chat.example.org/files/"),
+        # Configured: whatever the request says.
+        (DeskConfig(**base, public_url="https://wz.example.cn/"), forwarded, "https://wz.example.cn/files/"),
+    ):
+        server = await DeskServer(config).start()
+        try:
+            src = await asyncio.wait_for(image_src(server, **headers), 30)
+            assert src.startswith(expected), (src, expected)
+        finally:
+            await server.stop()
