@@ -67,6 +67,10 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/api/console/canned", h.canned_add),
     ("POST", "/api/console/canned/{canned_id}/delete", h.canned_delete),
     ("GET", "/api/console/attachments/{attachment_id}", h.console_attachment_file),
+    # Left messages (issue 11): the 留言 page and its API.
+    ("GET", "/console/tickets", h.tickets_page),
+    ("GET", "/api/console/tickets", h.tickets),
+    ("POST", r"/api/console/tickets/{ticket_id:\d+}", h.ticket_mark),
     # Before the {action} route, which would take "attachments" for an action.
     ("POST", r"/api/console/conversations/{number:\d+}/attachments", h.clerk_attachment),
     # {action}: one of handlers.CONSOLE_ACTIONS (claim, reply, note, transfer, handback, close).

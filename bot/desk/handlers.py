@@ -462,6 +462,40 @@ async def set_languages(request: web.Request) -> web.Response:
     return json_reply({"ok": True, "languages": languages})
 
 
+# --- left messages (tickets): the console's 留言 list -----------------------------------
+
+
+@requires(*STAFF, page=True)
+async def tickets_page(request: web.Request) -> web.FileResponse:
+    return page("tickets.html")
+
+
+@requires(*STAFF)  # clerks and admins: contacts and messages unmasked, as in the console (issue 10, item 5)
+async def tickets(request: web.Request) -> web.Response:
+    """Left messages, newest first, of one status (`status`: open, contacted, resolved) or all, and the
+    counts of each; `only=counts`: the counts alone (the console's badge)."""
+    try:
+        status, counts_only = request.query.get("status") or None, request.query.get("only") == "counts"
+        return json_reply(await _service(request).ticket_list(status, counts_only))
+    except DeskError as error:
+        return _error(error)
+
+
+@requires(*STAFF)
+async def ticket_mark(request: web.Request) -> web.Response:
+    """A clerk marks a left message 已联系 or 已解决 (or back to 待处理), with a note."""
+    body = await read_json_body(request)
+    try:
+        ticket_id = int(request.match_info["ticket_id"])
+    except ValueError:
+        return json_reply({"error": "没有这条留言。"}, 404)
+    try:
+        marked = await _service(request).ticket_mark(ticket_id, request["user"], body.get("status"), body.get("note"))
+    except DeskError as error:
+        return _error(error)
+    return json_reply({"ok": True, "ticket": marked})
+
+
 # --- console actions on one conversation -------------------------------------------
 
 Action = Callable[[DeskService, str, dict[str, Any], dict[str, Any]], Awaitable[Any]]

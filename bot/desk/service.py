@@ -38,6 +38,7 @@ from bot.desk.locks import ClusterLocks, KeyedLocks
 from bot.desk.offers import OFFER_DELAY_S, annotate, queue_for
 from bot.desk.presence import Presence
 from bot.desk.tables import BOT, CLERK, CLOSED, WAITING
+from bot.desk.tickets import MAX_NOTE, STATUSES, Tickets
 from bot.desk.waiting import Schedule, WaitStatus, expected_minutes, wait_status
 from bot.desk.webchat import bot_data
 from bot.i18n import load_languages
@@ -169,6 +170,7 @@ class DeskService:
         self.accounts = Accounts(database)
         self.canned = CannedReplies(database)
         self.attachments = Attachments(database)
+        self.tickets = Tickets(database)
         self._frequent: tuple[float, list[str]] | None = None
         self.rasa = rasa
         self.notifier = notifier
@@ -281,6 +283,11 @@ class DeskService:
         if created:
             # The length, not the text: nothing personal in the log, and no masking on every message.
             logger.info("citizen message stored: conversation=%s chars=%d", conversation_ref(conversation_id), len(text))
+        if contact and created:
+            # A message left with a way to be reached: a ticket in the console's 留言 list.
+            ticket_language = language or (conversation or {}).get("language")
+            if await self._db(self.tickets.open, conversation_id, stored["id"], contact, ticket_language, text):
+                await self.notifier.to_console("ticket", {"conversation_id": conversation_id})
         return stored, created, conversation
 
     # --- satisfaction ------------------------------------------------------------
@@ -826,7 +833,31 @@ class DeskService:
         if not text or len(text) > MAX_TEXT:
             raise DeskError(400, _too_long("回复"))
         await self._own(conversation_id, user)
-        return await self.say(conversation_id, Line("clerk", text, {}, user["display_name"]))
+        said = await self.say(conversation_id, Line("clerk", text, {}, user["display_name"]))
+        # The answer to a left message: the citizen reads it on the next visit; its ticket is resolved.
+        if await self._db(self.tickets.answered, conversation_id, user["id"]):
+            await self.notifier.to_console("ticket", {"conversation_id": conversation_id})
+        return said
+
+    # --- left messages (tickets) -------------------------------------------------
+
+    async def ticket_list(self, status: str | None, counts_only: bool = False) -> dict[str, Any]:
+        """Tickets of a status (None: all) and how many there are of each; `counts_only`: the console's badge."""
+        if status and status not in STATUSES:
+            raise DeskError(400, "状态不正确。")
+        tickets = [] if counts_only else await self._read(self.tickets.list, status or None)
+        return {"tickets": tickets, "counts": await self._read(self.tickets.counts)}
+
+    async def ticket_mark(self, ticket_id: int, user: dict[str, Any], status: Any, note: Any) -> dict[str, Any]:
+        if status not in STATUSES:
+            raise DeskError(400, "状态不正确。")
+        if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
+            raise DeskError(400, f"备注最多 {MAX_NOTE} 个字。")
+        marked = await self._db(self.tickets.mark, ticket_id, status, note.strip() if note else note, user["id"])
+        if marked is None:
+            raise DeskError(404, "没有这条留言。")
+        await self.notifier.to_console("ticket", {"id": ticket_id})
+        return marked
 
     async def attach(
         self, conversation_id: str, content: bytes, name: str, user: dict[str, Any] | None = None,

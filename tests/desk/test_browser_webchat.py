@@ -35,7 +35,7 @@ def site_page(desk_url: str) -> str:
     }
     return (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>citizens</title></head><body>'
-        '<div id="webchat" style="height:700px"></div><script src="/rasa-webchat.js"></script>'
+        '<div id="webchat" style="height:760px;max-width:520px"></div><script src="/rasa-webchat.js"></script>'
         f"<script>WebChat.default({json.dumps(props)}, null);</script></body></html>"
     )
 
@@ -84,6 +84,7 @@ async def test_rasa_webchat_shows_the_desks_lines_a_clerks_photo_and_pdf(desk_wi
         reply = await page.request.get(href)
         assert reply.status == 200 and reply.headers["content-type"] == "application/pdf"
         RESULTS.mkdir(exist_ok=True)
+        await image.scroll_into_view_if_needed()
         await page.screenshot(path=str(RESULTS / "webchat_files.png"))
     finally:
         await clerk.close()
