@@ -16,6 +16,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 import socketio
+from socketio.async_pubsub_manager import AsyncPubSubManager
 from sqlalchemy.exc import OperationalError
 
 from bot.desk.account_service import AccountService
@@ -101,6 +102,10 @@ class SocketNotifier:
             return
         await self.sio.emit("bot_uttered", bot_uttered(message), room=conversation_id, namespace=CITIZENS)
         room = webchat_room(conversation_id)
+        if not isinstance(self.sio.manager, AsyncPubSubManager) and not self._has_participants(room):
+            # One desk and no rasa-webchat socket on this conversation (the usual case): no second packet
+            # to encode. With several desks, sockets on the others are not known here: always emitted.
+            return
         if (message.get("data") or {}).get("attachment") and not self.public_url:
             # A file's link is absolute: each rasa-webchat socket on this desk gets the host it came in by.
             for sid, _ in list(self.sio.manager.get_participants(CITIZENS, room)):
@@ -110,6 +115,9 @@ class SocketNotifier:
             return
         for out in webchat_messages(message, self.public_url or None):
             await self.sio.emit("bot_uttered", out, room=room, namespace=CITIZENS)
+
+    def _has_participants(self, room: str) -> bool:
+        return next(iter(self.sio.manager.get_participants(CITIZENS, room)), None) is not None
 
     async def typing(self, conversation_id: str, on: bool) -> None:
         await self.sio.emit("desk_typing", {"on": on}, room=conversation_id, namespace=CITIZENS)

@@ -36,7 +36,9 @@ def site_page(desk_url: str) -> str:
     return (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>citizens</title></head><body>'
         '<div id="webchat" style="height:760px;max-width:520px"></div><script src="/rasa-webchat.js"></script>'
-        f"<script>WebChat.default({json.dumps(props)}, null);</script></body></html>"
+        # No typing delay before each line (rasa-webchat waits up to 3 s per line by default).
+        f"<script>WebChat.default(Object.assign({json.dumps(props)}, {{customMessageDelay: () => 0}}), null);</script>"
+        "</body></html>"
     )
 
 
