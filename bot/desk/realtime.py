@@ -174,6 +174,21 @@ class CitizenNamespace(socketio.AsyncNamespace):
         await self.enter_room(sid, session["room"])
         # rasa-webchat accepts the bare id (as Rasa sends it) and reuses it after a reload.
         await self.emit("session_confirm", session_id, room=sid)
+        if session["room"] == webchat_room(session_id):
+            # rasa-webchat asks for no history: what the desk said while it was away (a clerk's answer
+            # to a left message, a file) is sent now, once.
+            for line in await self.service.webchat_missed(session_id):
+                for out in webchat_messages(line, session.get("base")):
+                    await self.emit("bot_uttered", out, room=sid)
+
+    async def on_disconnect(self, sid: str, *args: Any) -> None:
+        session = await self.get_session(sid)
+        session_id = session.get("session_id")
+        if session_id and session.get("room") == webchat_room(session_id):
+            try:
+                await self.service.webchat_gone(session_id)
+            except OperationalError:
+                logger.warning("database unavailable: a rasa-webchat socket's last line is not recorded")
 
     async def _session_id(self, sid: str, data: dict[str, Any]) -> str | None:
         """The conversation this socket was confirmed for; None if the client names another one."""

@@ -839,6 +839,14 @@ class DeskService:
             await self.notifier.to_console("ticket", {"conversation_id": conversation_id})
         return said
 
+    # --- rasa-webchat: lines written while it was closed ----------------------------
+
+    async def webchat_gone(self, conversation_id: str) -> None:
+        await self._db(self.conversations.webchat_gone, conversation_id)
+
+    async def webchat_missed(self, conversation_id: str) -> list[dict[str, Any]]:
+        return await self._read(self.conversations.webchat_missed, conversation_id)
+
     # --- left messages (tickets) -------------------------------------------------
 
     async def ticket_list(self, status: str | None, counts_only: bool = False) -> dict[str, Any]:

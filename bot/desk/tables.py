@@ -301,6 +301,19 @@ class DeskTicket(Base):
     closed_at = Column(DateTime)
 
 
+class DeskWebchatSeen(Base):
+    """The last line of a conversation when its rasa-webchat socket went away (issue 11).
+
+    rasa-webchat keeps its own copy of the transcript and asks for no history; the lines a clerk wrote
+    while it was closed (an answer to a left message, a file) are sent to it when it comes back.
+    """
+
+    __tablename__ = "desk_webchat_seen"
+
+    conversation_id = Column(String(128), ForeignKey("desk_conversations.id"), primary_key=True)
+    line_id = Column(Integer, nullable=False)
+
+
 class DeskAudit(Base):
     """Who looked up what: staff case lookups (issue 10). The case number is stored masked."""
 

@@ -1,6 +1,7 @@
 """The real rasa-webchat (1.0.1, npm's lib/index.js, vendored with its Apache-2.0 licence) on a citizen's
 site, in headless Chromium, against the desk (issue 11): it shows the desk's lines, a clerk's photo as an
-image and a clerk's PDF as a link, each opening the file. Every check waits on a condition."""
+image and a clerk's PDF as a link, each opening the file, and on the next visit what the clerk wrote while
+it was closed. Every check waits on a condition."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.desk.helpers import CHROMIUM, RESULTS, Clerk, free_port
+from tests.desk.helpers import CHROMIUM, RESULTS, Clerk, free_port, wait_for
 from tests.desk.test_attachments import PDF, png
-from tests.desk.test_webchat_files import clerk_sends
+from tests.desk.test_webchat_files import _seen, clerk_sends
 
 if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
     pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
@@ -30,7 +31,7 @@ def site_page(desk_url: str) -> str:
         "initPayload": "请帮我看看材料",
         "customData": {"language": "zh"},
         "embedded": True,
-        "params": {"storage": "session"},
+        "params": {"storage": "local"},
         "title": "温州华侨服务",
     }
     return (
@@ -61,7 +62,7 @@ async def test_rasa_webchat_shows_the_desks_lines_a_clerks_photo_and_pdf(desk_wi
     # The init payload reaches the desk (Rasa is down here): the desk's own answer shows as a text line,
     # which rasa-webchat drops when the message carries anything but `text`.
     await page.locator(".rw-response").first.wait_for(timeout=20000)
-    session = await page.evaluate("JSON.parse(sessionStorage.getItem('chat_session')).session_id")
+    session = await page.evaluate("JSON.parse(localStorage.getItem('chat_session')).session_id")
     assert session, "rasa-webchat kept the conversation id the desk confirmed"
 
     clerk = await Clerk.login(server, "网页文件员")
@@ -88,6 +89,19 @@ async def test_rasa_webchat_shows_the_desks_lines_a_clerks_photo_and_pdf(desk_wi
         RESULTS.mkdir(exist_ok=True)
         await image.scroll_into_view_if_needed()
         await page.screenshot(path=str(RESULTS / "webchat_files.png"))
+
+        # The citizen leaves; the clerk answers meanwhile; on the next visit rasa-webchat shows the answer
+        # once, beside the lines it kept itself (none twice).
+        await page.close()
+        await wait_for(lambda: _seen(server, session) == server.conversations.messages(session)[-1]["id"], timeout=15)
+        assert (await clerk.act(session, "reply", text="材料齐全，下周一可以来办理。"))[0] == 200
+        page = await context.new_page()
+        await page.goto(f"http://127.0.0.1:{port}/")
+        await page.locator(".rw-response", has_text="下周一可以来办理").wait_for(timeout=15000)
+        await page.locator(".rw-response", has_text="请看附件").wait_for(timeout=15000)
+        assert await page.locator(".rw-response", has_text="下周一可以来办理").count() == 1
+        assert await page.locator(".rw-response", has_text="请看附件").count() == 1
+        await page.screenshot(path=str(RESULTS / "webchat_next_visit.png"))
     finally:
         await clerk.close()
         await context.close()

@@ -129,3 +129,61 @@ async def test_the_file_links_base_is_configured_or_the_hosts_and_proxy_headers_
             assert src.startswith(expected), (src, expected)
         finally:
             await server.stop()
+
+
+async def test_rasa_webchat_gets_what_a_clerk_wrote_while_it_was_closed_once(desk_without_rasa):
+    """rasa-webchat asks for no history: the lines of its absence come when it is back, and only once."""
+    server = desk_without_rasa
+    clerk = await Clerk.login(server, "回访员")
+    away = Citizen(widget=False)
+    leaving: list[asyncio.Task] = []
+    try:
+        conversation = await away.start(server.url)
+        assert (await away.utter(conversation, "我想留言，请明天回复我"))["ok"]
+        await wait_for(lambda: len(away.received) >= 1, timeout=10)
+        seen_before = len(server.conversations.messages(conversation))
+        # A polite disconnect reaches the desk at once; the polling client itself then waits out its
+        # long-poll, so it goes on in the background.
+        leaving.append(asyncio.create_task(away.sio.disconnect()))
+        await wait_for(lambda: _seen(server, conversation) == server.conversations.messages(conversation)[-1]["id"])
+        assert len(server.conversations.messages(conversation)) == seen_before
+
+        # While it is closed: the clerk takes the conversation, answers and sends a form.
+        assert (await clerk.act(conversation, "claim"))[0] == 200
+        assert (await clerk.act(conversation, "reply", text="您好，已收到您的留言。"))[0] == 200
+        await clerk_sends(clerk, conversation, PDF, "回执.pdf")
+
+        back = Citizen(widget=False)
+        try:
+            assert await back.start(server.url, conversation) == conversation
+            texts = lambda: [m.get("text", "") for m in back.received]  # noqa: E731
+            await wait_for(lambda: any("回执.pdf" in t for t in texts()), timeout=10)
+            assert "您好，已收到您的留言。" in texts()
+            assert all("我想留言" not in t for t in texts()), "the citizen's own lines are rasa-webchat's to keep"
+            leaving.append(asyncio.create_task(back.sio.disconnect()))
+            await wait_for(lambda: _seen(server, conversation) == server.conversations.messages(conversation)[-1]["id"])
+        finally:
+            await drop(back.sio)
+
+        again = Citizen(widget=False)
+        try:
+            assert await again.start(server.url, conversation) == conversation
+            # Every earlier line was delivered: nothing comes twice (a reply typed now still arrives).
+            assert (await clerk.act(conversation, "reply", text="还有别的问题吗？"))[0] == 200
+            await wait_for(lambda: any(m.get("text") == "还有别的问题吗？" for m in again.received))
+            assert [m.get("text") for m in again.received] == ["还有别的问题吗？"]
+        finally:
+            await drop(again.sio)
+    finally:
+        for task in leaving:
+            task.cancel()
+        await clerk.close()
+        await drop(away.sio)
+
+
+def _seen(server: DeskServer, conversation: str) -> int | None:
+    from bot.desk.tables import DeskWebchatSeen
+
+    with server.app_service.database.session() as session:
+        row = session.get(DeskWebchatSeen, conversation)
+        return row.line_id if row else None
