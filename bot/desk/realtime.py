@@ -27,6 +27,8 @@ from bot.desk.language import client_language
 from bot.desk.language import text as say_text
 from bot.desk.service import MAX_CONTACT, DeskError, DeskService, run_in_background
 from bot.desk.staff import StaffNumbers
+from bot.desk.tables import WAITING
+from bot.desk.tickets import contact_in
 from bot.desk.webchat import WIDGET, bot_uttered, public_base, valid_session_id, webchat_messages, webchat_room
 from bot.http_helpers import COOKIE
 from bot.privacy import client_key
@@ -245,6 +247,11 @@ class CitizenNamespace(socketio.AsyncNamespace):
         room = session.get("room", session_id)
         if sid not in {s for s, _ in self.server.manager.get_participants(CITIZENS, room)}:
             await self.enter_room(sid, room)
+        if created and room != session_id and "contact" not in metadata and conversation["state"] == WAITING:
+            # rasa-webchat has no 留言 form: a question with a contact typed while queued is the left message.
+            contact = contact_in(message)
+            if contact:
+                await self.service.open_ticket(session_id, stored, contact, client_language(metadata)[0] or conversation["language"])
         # A re-send of a line that was stored but never routed (the desk died, routing failed) is routed now.
         if created or not stored["data"].get("routed"):
             task = asyncio.create_task(run_in_background(self.service.route(stored, metadata, conversation)))

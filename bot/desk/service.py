@@ -285,10 +285,13 @@ class DeskService:
             logger.info("citizen message stored: conversation=%s chars=%d", conversation_ref(conversation_id), len(text))
         if contact and created:
             # A message left with a way to be reached: a ticket in the console's 留言 list.
-            ticket_language = language or (conversation or {}).get("language")
-            if await self._db(self.tickets.open, conversation_id, stored["id"], contact, ticket_language, text):
-                await self.notifier.to_console("ticket", {"conversation_id": conversation_id})
+            await self.open_ticket(conversation_id, stored, contact, language or (conversation or {}).get("language"))
         return stored, created, conversation
+
+    async def open_ticket(self, conversation_id: str, line: dict[str, Any], contact: str, language: str | None) -> None:
+        """Opens the ticket of a citizen's line (once per line) and tells the consoles."""
+        if await self._db(self.tickets.open, conversation_id, line["id"], contact, language, line["text"]):
+            await self.notifier.to_console("ticket", {"conversation_id": conversation_id})
 
     # --- satisfaction ------------------------------------------------------------
 
@@ -509,6 +512,8 @@ class DeskService:
             for reply in replies:
                 if (reply.get("custom") or {}).get("handoff") is not None:
                     reply["text"] = f"{reply.get('text') or ''}{_space(language)}{said}" if status.kind == "position" else said
+                    if status.webchat_key:
+                        reply["webchat_text"] = say_text(status.webchat_key, language, **status.values)
         # What the NLU made of the citizen's line goes to its `data.nlu` (the trainers' inbox).
         # `routed`: the line got its answer; a re-send or a restart does not send it again (item 4).
         data = {**stored["data"], "routed": True}
@@ -591,7 +596,11 @@ class DeskService:
         online = await self._db(self.presence.online_clerks)
         if not told:
             status = await self._wait_status(conversation_id, language, zone)
-            lines.append(await self.say(conversation_id, self._system(status.key, EVENT_QUEUED, language, **status.values)))
+            told_line = self._system(status.key, EVENT_QUEUED, language, **status.values)
+            if status.webchat_key:
+                # What rasa-webchat shows instead (bot/desk/webchat.py): it has no 留言 button.
+                told_line.data = {**(told_line.data or {}), "webchat_text": say_text(status.webchat_key, language, **status.values)}
+            lines.append(await self.say(conversation_id, told_line))
         if online and not any(speaks(clerk, language) for clerk in online):
             # Said in the citizen's language: a clerk will answer, in Chinese or English.
             lines.append(await self.say(conversation_id, self._system("no_speaker", EVENT_QUEUED, language)))

@@ -8,6 +8,7 @@ reads the answer on the next visit. Plain, blocking SQLAlchemy; the desk's servi
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,23 @@ STATUSES = (OPEN, CONTACTED, RESOLVED)
 MAX_NOTE = 1000
 # The list shows the newest this many of a status: a desk that lets tickets pile up still gets a page.
 LIST_LIMIT = 500
+MAX_CONTACT = 120
+# A way to be reached, typed into a rasa-webchat chat (it has no 留言 form): an e-mail address, a phone
+# number (7 digits or more, with +, spaces, dots, dashes or brackets), or a WeChat id after its name.
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+_WECHAT = re.compile(r"(?:微信|wechat|weixin|vx|wx)\s*(?:号|id)?\s*[:：]?\s*([A-Za-z][-_A-Za-z0-9]{5,19})", re.IGNORECASE)
+
+
+def contact_in(text: str) -> str | None:
+    """The first e-mail address, phone number or WeChat id in a message, as written; None without one."""
+    for pattern in (_EMAIL, _WECHAT, _PHONE):
+        for found in pattern.finditer(text):
+            value = found.group(0).strip()
+            if pattern is _PHONE and sum(ch.isdigit() for ch in value) < 7:
+                continue
+            return value[:MAX_CONTACT]
+    return None
 
 
 def ticket_dict(ticket: DeskTicket, number: int | None, handler: str | None) -> dict[str, Any]:

@@ -71,7 +71,8 @@ def bot_uttered(message: dict[str, Any]) -> dict[str, Any]:
 
 def bot_data(reply: dict[str, Any]) -> dict[str, Any]:
     """What of a Rasa REST reply is kept in the transcript besides the text."""
-    return {key: reply[key] for key in ("buttons", "custom", "image", "attachment") if reply.get(key) is not None}
+    keys = ("buttons", "custom", "image", "attachment", "webchat_text")
+    return {key: reply[key] for key in keys if reply.get(key) is not None}
 
 
 def webchat_room(conversation_id: str) -> str:
@@ -123,7 +124,8 @@ def webchat_messages(message: dict[str, Any], base: str | None) -> list[dict[str
             return [{"attachment": {"type": "image", "payload": {"src": url, "title": f"📎 {name}"}}}]
         return [{"text": f"📎 [{_markdown_text(name)}]({url})" if url else f"📎 {_markdown_text(name)}"}]
     out: list[dict[str, Any]] = []
-    text: dict[str, Any] = {"text": message["text"]}
+    # `webchat_text`: the waiting message's wording without the widget's 留言 button (service.py).
+    text: dict[str, Any] = {"text": data.get("webchat_text") or message["text"]}
     buttons = data.get("buttons") or []
     if buttons:
         text["quick_replies"] = [

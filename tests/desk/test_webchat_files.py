@@ -140,7 +140,7 @@ async def test_rasa_webchat_gets_what_a_clerk_wrote_while_it_was_closed_once(des
     try:
         conversation = await away.start(server.url)
         assert (await away.utter(conversation, "我想留言，请明天回复我"))["ok"]
-        await wait_for(lambda: len(away.received) >= 1, timeout=10)
+        await wait_for(lambda: any("没有工作人员在线" in m.get("text", "") for m in away.received), timeout=10)
         seen_before = len(server.conversations.messages(conversation))
         # A polite disconnect reaches the desk at once; the polling client itself then waits out its
         # long-poll, so it goes on in the background.
@@ -187,3 +187,42 @@ def _seen(server: DeskServer, conversation: str) -> int | None:
     with server.app_service.database.session() as session:
         row = session.get(DeskWebchatSeen, conversation)
         return row.line_id if row else None
+
+
+async def test_rasa_webchat_is_asked_to_write_its_message_here_and_a_contact_typed_while_queued_is_a_ticket(
+    desk_without_rasa,
+):
+    """rasa-webchat has no 留言 form: the waiting message says to write the question and a contact in the
+    chat, and such a line, typed while queued, opens a ticket (the widget's citizens get the form)."""
+    server = desk_without_rasa
+    webchat = Citizen(widget=False)
+    clerk = await Clerk.login(server, "票据员")
+    try:
+        conversation = await webchat.start(server.url)
+        # The bot is down: queued, nobody online. A contact in a line the bot had is no left message.
+        assert (await webchat.utter(conversation, "我的电话是 333 1234567，护照怎么换"))["ok"]
+        told = await wait_for(lambda: next((m for m in webchat.received if "没有工作人员在线" in m.get("text", "")), None))
+        assert "直接在这里写下问题和联系方式" in told["text"] and "点“留言”" not in told["text"]
+        stored = next(m for m in server.conversations.messages(conversation) if "没有工作人员在线" in m["text"])
+        assert "点“留言”" in stored["text"], "the widget's citizens keep the wording with its button"
+        await wait_for(lambda: server.conversations.conversation(conversation)["state"] == "waiting")
+        assert (await webchat.utter(conversation, "谢谢"))["ok"]
+        assert (await webchat.utter(conversation, "请明天上午回电，或者加微信 lin_1988 也行"))["ok"]
+        status, listed = await clerk.get("/api/console/tickets?status=open")
+        assert status == 200
+        assert [(t["contact"], t["message"]) for t in listed["tickets"]] == [
+            ("微信 lin_1988", "请明天上午回电，或者加微信 lin_1988 也行")
+        ]
+    finally:
+        await clerk.close()
+        await drop(webchat.sio)
+
+
+def test_a_contact_is_found_in_a_typed_line():
+    from bot.desk.tickets import contact_in
+
+    assert contact_in("my mail is a.rossi+wz@example.it thanks") == "a.rossi+wz@example.it"
+    assert contact_in("chiamatemi al +39 333 123 4567") == "+39 333 123 4567"
+    assert contact_in("微信号：chen_wz88") == "微信号：chen_wz88"
+    assert contact_in("办件编号 2026 年 12 月") is None
+    assert contact_in("我需要 3 份材料") is None
