@@ -226,3 +226,7 @@ def test_a_contact_is_found_in_a_typed_line():
     assert contact_in("微信号：chen_wz88") == "微信号：chen_wz88"
     assert contact_in("办件编号 2026 年 12 月") is None
     assert contact_in("我需要 3 份材料") is None
+    assert contact_in("查办件 WZ202610080017 陈 5821") is None, "a case number is no phone number"
+    assert contact_in("预约 2026-12-01 上午") is None, "nor is a date"
+    assert contact_in("tel. (02) 8646 1234") == "(02) 8646 1234"
+    assert contact_in("电话13800138000谢谢") == "13800138000"
