@@ -38,6 +38,7 @@ from bot.desk.tables import (
     DeskNote,
     DeskOwedReply,
     DeskUser,
+    DeskWebchatSeen,
 )
 
 # How an owed reply was settled (DeskOwedReply.settled): the late reply sent to the citizen, the
@@ -753,3 +754,31 @@ class Conversations:
                 .order_by(DeskNote.id)
             ).all()
             return [{"id": n.id, "author": name, "text": n.text, "at": iso(n.created_at)} for n, name in rows]
+
+    # --- rasa-webchat's missed lines ------------------------------------------------
+
+    def webchat_gone(self, conversation_id: str) -> None:
+        """A rasa-webchat socket of the conversation went away: it has seen every line so far."""
+        try:
+            with self.db.session() as session:
+                last = session.execute(
+                    select(func.max(DeskMessage.id)).where(DeskMessage.conversation_id == conversation_id)
+                ).scalar()
+                if last is None:
+                    return  # no conversation stored yet (no message sent)
+                row = session.get(DeskWebchatSeen, conversation_id)
+                if row is None:
+                    session.add(DeskWebchatSeen(conversation_id=conversation_id, line_id=last))
+                else:
+                    row.line_id = max(row.line_id, last)
+        except IntegrityError:
+            pass  # two of its sockets went away at once: the other one stored it
+
+    def webchat_missed(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The desk's lines since a rasa-webchat socket of the conversation last went away; none if it never did."""
+        with self.db.session() as session:
+            row = session.get(DeskWebchatSeen, conversation_id)
+            seen = row.line_id if row is not None else None
+        if seen is None:
+            return []
+        return [line for line in self.messages(conversation_id, after=seen) if line["sender"] != "citizen"]

@@ -38,6 +38,7 @@ from bot.desk.locks import ClusterLocks, KeyedLocks
 from bot.desk.offers import OFFER_DELAY_S, annotate, queue_for
 from bot.desk.presence import Presence
 from bot.desk.tables import BOT, CLERK, CLOSED, WAITING
+from bot.desk.tickets import MAX_NOTE, STATUSES, Tickets
 from bot.desk.waiting import Schedule, WaitStatus, expected_minutes, wait_status
 from bot.desk.webchat import bot_data
 from bot.i18n import load_languages
@@ -169,6 +170,7 @@ class DeskService:
         self.accounts = Accounts(database)
         self.canned = CannedReplies(database)
         self.attachments = Attachments(database)
+        self.tickets = Tickets(database)
         self._frequent: tuple[float, list[str]] | None = None
         self.rasa = rasa
         self.notifier = notifier
@@ -281,7 +283,15 @@ class DeskService:
         if created:
             # The length, not the text: nothing personal in the log, and no masking on every message.
             logger.info("citizen message stored: conversation=%s chars=%d", conversation_ref(conversation_id), len(text))
+        if contact and created:
+            # A message left with a way to be reached: a ticket in the console's 留言 list.
+            await self.open_ticket(conversation_id, stored, contact, language or (conversation or {}).get("language"))
         return stored, created, conversation
+
+    async def open_ticket(self, conversation_id: str, line: dict[str, Any], contact: str, language: str | None) -> None:
+        """Opens the ticket of a citizen's line (once per line) and tells the consoles."""
+        if await self._db(self.tickets.open, conversation_id, line["id"], contact, language, line["text"]):
+            await self.notifier.to_console("ticket", {"conversation_id": conversation_id})
 
     # --- satisfaction ------------------------------------------------------------
 
@@ -519,6 +529,8 @@ class DeskService:
             for reply in replies:
                 if (reply.get("custom") or {}).get("handoff") is not None:
                     reply["text"] = f"{reply.get('text') or ''}{_space(language)}{said}" if status.kind == "position" else said
+                    if status.webchat_key:
+                        reply["webchat_text"] = say_text(status.webchat_key, language, **status.values)
         # What the NLU made of the citizen's line goes to its `data.nlu` (the trainers' inbox).
         # `routed`: the line got its answer; a re-send or a restart does not send it again (item 4).
         data = {**stored["data"], "routed": True}
@@ -607,7 +619,11 @@ class DeskService:
         online = await self._db(self.presence.online_clerks)
         if not told:
             status = await self._wait_status(conversation_id, language, zone)
-            lines.append(await self.say(conversation_id, self._system(status.key, EVENT_QUEUED, language, **status.values)))
+            told_line = self._system(status.key, EVENT_QUEUED, language, **status.values)
+            if status.webchat_key:
+                # What rasa-webchat shows instead (bot/desk/webchat.py): it has no 留言 button.
+                told_line.data = {**(told_line.data or {}), "webchat_text": say_text(status.webchat_key, language, **status.values)}
+            lines.append(await self.say(conversation_id, told_line))
         if online and not any(speaks(clerk, language) for clerk in online):
             # Said in the citizen's language: a clerk will answer, in Chinese or English.
             lines.append(await self.say(conversation_id, self._system("no_speaker", EVENT_QUEUED, language)))
@@ -851,7 +867,39 @@ class DeskService:
         if not text or len(text) > MAX_TEXT:
             raise DeskError(400, _too_long("回复"))
         await self._own(conversation_id, user)
-        return await self.say(conversation_id, Line("clerk", text, {}, user["display_name"]))
+        said = await self.say(conversation_id, Line("clerk", text, {}, user["display_name"]))
+        # The answer to a left message: the citizen reads it on the next visit; its ticket is resolved.
+        if await self._db(self.tickets.answered, conversation_id, user["id"]):
+            await self.notifier.to_console("ticket", {"conversation_id": conversation_id})
+        return said
+
+    # --- rasa-webchat: lines written while it was closed ----------------------------
+
+    async def webchat_gone(self, conversation_id: str) -> None:
+        await self._db(self.conversations.webchat_gone, conversation_id)
+
+    async def webchat_missed(self, conversation_id: str) -> list[dict[str, Any]]:
+        return await self._read(self.conversations.webchat_missed, conversation_id)
+
+    # --- left messages (tickets) -------------------------------------------------
+
+    async def ticket_list(self, status: str | None, counts_only: bool = False) -> dict[str, Any]:
+        """Tickets of a status (None: all) and how many there are of each; `counts_only`: the console's badge."""
+        if status and status not in STATUSES:
+            raise DeskError(400, "状态不正确。")
+        tickets = [] if counts_only else await self._read(self.tickets.list, status or None)
+        return {"tickets": tickets, "counts": await self._read(self.tickets.counts)}
+
+    async def ticket_mark(self, ticket_id: int, user: dict[str, Any], status: Any, note: Any) -> dict[str, Any]:
+        if status not in STATUSES:
+            raise DeskError(400, "状态不正确。")
+        if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
+            raise DeskError(400, f"备注最多 {MAX_NOTE} 个字。")
+        marked = await self._db(self.tickets.mark, ticket_id, status, note.strip() if note else note, user["id"])
+        if marked is None:
+            raise DeskError(404, "没有这条留言。")
+        await self.notifier.to_console("ticket", {"id": ticket_id})
+        return marked
 
     async def attach(
         self, conversation_id: str, content: bytes, name: str, user: dict[str, Any] | None = None,

@@ -281,6 +281,43 @@ class DeskAttachment(Base):
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
 
 
+class DeskTicket(Base):
+    """A message a citizen left while waiting, with a way to be reached: the console's 留言 list.
+
+    Opened with the citizen's line (one ticket per line); `status` open (待处理), contacted (已联系) or
+    resolved (已解决). A clerk's reply in the conversation resolves its open tickets (the citizen reads
+    it on the next visit); a clerk may also mark one, with a note. `handled_by`: who did it last.
+    """
+
+    __tablename__ = "desk_tickets"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), ForeignKey("desk_conversations.id"), nullable=False, index=True)
+    line_id = Column(Integer, ForeignKey("desk_messages.id"), nullable=False, unique=True)
+    contact = Column(String(120), nullable=False)
+    language = Column(String(8))
+    message = Column(Text, nullable=False)
+    status = Column(String(16), nullable=False, default="open", index=True)
+    handled_by = Column(Integer, ForeignKey("desk_users.id"), nullable=True)
+    note = Column(Text)
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    updated_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    closed_at = Column(DateTime)
+
+
+class DeskWebchatSeen(Base):
+    """The last line of a conversation when its rasa-webchat socket went away (issue 11).
+
+    rasa-webchat keeps its own copy of the transcript and asks for no history; the lines a clerk wrote
+    while it was closed (an answer to a left message, a file) are sent to it when it comes back.
+    """
+
+    __tablename__ = "desk_webchat_seen"
+
+    conversation_id = Column(String(128), ForeignKey("desk_conversations.id"), primary_key=True)
+    line_id = Column(Integer, nullable=False)
+
+
 class DeskAudit(Base):
     """Who looked up what: staff case lookups (issue 10). The case number is stored masked."""
 

@@ -420,6 +420,8 @@
       if (d.conversation === selected) { appendLine(d.message, true); if (d.message.sender === "citizen") loadSuggestions(); }
       if (!live.some(function (x) { return x.number === d.conversation; })) refreshLists(); else preview(d.conversation, d.message);
     });
+    // A left message opened or answered, a ticket marked: the header's count of open ones.
+    socket.on("ticket", ticketCount);
     socket.on("note", function (d) { if (d.conversation === selected) addNote(d.note); });
     socket.on("late_reply", function (d) { if (d.conversation === selected) { addLateReply(d.late_reply); announce("机器人迟到的回复已到，未发给群众"); } });
     socket.on("presence", function (d) { renderOnline(d.clerks); fillTransfer(); refreshLists(); });
@@ -561,7 +563,15 @@
       var o = el("option", null, l.name); o.value = l.code; o.lang = l.code; $("lang-filter").appendChild(o);
     });
     Object.assign(guideTitles, me.guide_titles || {}); Object.assign(aspectLabels, me.aspect_labels || {});
-    wire(); connectSocket(); fillTransfer();
+    wire(); connectSocket(); fillTransfer(); ticketCount();
+    // /console?open=<number>: the 留言 page's link to the conversation of a left message.
+    var wanted = new URLSearchParams(location.search).get("open");
+    if (wanted && /^\d+$/.test(wanted)) select(Number(wanted));
+  }
+
+  async function ticketCount() {
+    try { $("ticket-count").textContent = (await api("GET", "/api/console/tickets?only=counts")).counts.open; }
+    catch (e) { /* the count waits for the next event */ }
   }
   start();
 })();
