@@ -89,20 +89,36 @@ class SocketNotifier:
         # Console events name conversations by number, never by id (issue 10, item 1); set by init_app.
         self.staff = staff
 
+    def _heard(self, room: str, namespace: str) -> bool:
+        """Whether an emit to `room` can reach anyone: with one desk, only if a socket of this process is in it.
+
+        python-socketio builds and JSON-encodes the packet before it looks at the room, and the console's
+        payload is converted for staff first: six to eight emits per citizen message, most of them to an
+        empty room (an HTTP-channel citizen has no socket; no console open). With any other manager
+        (Redis, several desks) the room may be on another desk, so every emit goes out.
+        """
+        manager = self.sio.manager
+        if type(manager) is not socketio.AsyncManager:
+            return True
+        return bool(manager.rooms.get(namespace, {}).get(room))
+
     async def to_citizen(self, conversation_id: str, message: dict[str, Any]) -> None:
-        if message["sender"] != "citizen":
+        if message["sender"] != "citizen" and self._heard(conversation_id, CITIZENS):
             await self.sio.emit("bot_uttered", bot_uttered(message), room=conversation_id, namespace=CITIZENS)
 
     async def typing(self, conversation_id: str, on: bool) -> None:
-        await self.sio.emit("desk_typing", {"on": on}, room=conversation_id, namespace=CITIZENS)
+        if self._heard(conversation_id, CITIZENS):
+            await self.sio.emit("desk_typing", {"on": on}, room=conversation_id, namespace=CITIZENS)
 
     async def queue_position(self, conversation_id: str, status: dict[str, Any]) -> None:
-        await self.sio.emit("desk_queue", status, room=conversation_id, namespace=CITIZENS)
+        if self._heard(conversation_id, CITIZENS):
+            await self.sio.emit("desk_queue", status, room=conversation_id, namespace=CITIZENS)
 
     async def to_console(self, event: str, payload: dict[str, Any]) -> None:
         if self.staff is None:
             raise RuntimeError("console events need the staff numbers (SocketNotifier.staff)")
-        await self.sio.emit(event, await self.staff.for_staff(payload), room=CLERKS_ROOM, namespace=CONSOLE)
+        if self._heard(CLERKS_ROOM, CONSOLE):
+            await self.sio.emit(event, await self.staff.for_staff(payload), room=CLERKS_ROOM, namespace=CONSOLE)
 
 
 class CitizenNamespace(socketio.AsyncNamespace):
