@@ -407,6 +407,10 @@ class DeskService:
                     raise RasaUnavailable("resume failed")
                 await self._db(self.conversations.set_bot_paused, conversation_id, False)
             text = to_rasa_text(stored["text"], stored["data"].get("payload"))
+            # Asked on every message, answered "no" almost always: read on the readers' pool while Rasa
+            # works, so it neither waits behind the writer's commits nor adds to the citizen's wait.
+            news = asyncio.ensure_future(self._read(self.database.has_unseen_staff_cancellations, conversation_id))
+            news.add_done_callback(_retrieved)
             started = time.perf_counter()
             message_id = desk_message_id(stored["id"])
             try:
@@ -431,7 +435,8 @@ class DeskService:
                 # Every intent of the domain gets an answer: silence means the action server failed.
                 raise RasaUnavailable("no reply (action server down?)")
             # A booking staff cancelled since the citizen's last visit: told first, with the reason.
-            replies = await self._staff_cancellations(conversation_id, _reply_language(replies)) + replies
+            if await news:
+                replies = await self._staff_cancellations(conversation_id, _reply_language(replies)) + replies
         except RasaUnavailable as error:
             logger.warning("bot unavailable for conversation=%s: %s", conversation_ref(conversation_id), error)
             self.metrics.rasa_errors.labels(kind="timeout" if owed or "Timeout" in str(error) else "error").inc()
@@ -959,6 +964,12 @@ def _guide_titles(lines: list[dict[str, Any]], understood: dict[str, Any]) -> di
     items = {(m["data"].get("custom") or {}).get("guide_item") for m in lines} | {understood.get("guide_item")}
     items |= set(understood.get("candidates") or [])
     return {item: knowledge.title(item) for item in items if item and knowledge.guide(item)}
+
+
+def _retrieved(future: asyncio.Future) -> None:
+    """Marks a side read's failure as seen: the turn it served failed already and says so."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def run_in_background(coro: Awaitable[Any]) -> None:
