@@ -237,11 +237,14 @@ class DeskService:
         client_id: str | None = None,
         payload: str | None = None,
         metadata: dict[str, Any] | None = None,
+        synced: bool = True,
     ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
         """Stores a citizen message; returns (stored line, created, conversation). Only then may it be acknowledged.
 
         One transaction: the rate limits (per conversation and per client address, counted in
         the database so all instances share them), the conversation and the line.
+        `synced=False`: a caller that acknowledges only after the bot's answer (the HTTP API) lets the
+        answer's transaction sync both to disk; it calls `durable` before it acknowledges.
         """
         text = (text or "").strip()
         metadata = metadata or {}
@@ -269,7 +272,7 @@ class DeskService:
             stored, created, conversation = await self._db(
                 self.conversations.accept_citizen_line,
                 conversation_id, text, data, client_id, limits, country, site,
-                language if source == PICKED else None, metadata.get("client"),
+                language if source == PICKED else None, metadata.get("client"), synced,
             )  # fmt: skip
         except RateLimited as refused:
             logger.warning("rate limited: %s", _limit_ref(refused.key))
@@ -282,6 +285,16 @@ class DeskService:
             # The length, not the text: nothing personal in the log, and no masking on every message.
             logger.info("citizen message stored: conversation=%s chars=%d", conversation_ref(conversation_id), len(text))
         return stored, created, conversation
+
+    def unsynced(self) -> int:
+        """A mark for `durable`: every commit of this process so far, synced or not."""
+        return self.database.unsynced_commits
+
+    async def durable(self, mark: int) -> None:
+        """Returns once every commit before `mark` is on disk: at once after the bot's lines (a synced
+        commit), else one sync of the database's log (an answer that stored nothing, a deferred route)."""
+        if not self.database.synced(mark):
+            await self._db(self.database.sync, mark)
 
     # --- satisfaction ------------------------------------------------------------
 
