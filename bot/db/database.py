@@ -87,7 +87,8 @@ def _sqlite_pragmas(connection: Any, _: Any) -> None:
     1-4 ms here, and as much CPU as the rest of the desk's transaction); the WAL syncs one appended
     file (about 0.3 ms), and readers (consoles, the action server) no longer wait for writers.
     `synchronous=FULL` keeps what the desk promises: a commit is on disk when it returns, so a
-    citizen's message is durable before it is acknowledged. The WAL setting is stored in the file,
+    citizen's message is durable before it is acknowledged. The one exception is asked for by name,
+    `Database.transaction(synced=False)`, whose caller syncs before it acknowledges. The WAL setting is stored in the file,
     so every process that opens the database (action server, trainer, seed) uses it.
     """
     cursor = connection.cursor()
