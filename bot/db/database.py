@@ -175,7 +175,7 @@ class Database(BookingStore):
         # SQLite in a file: its write-ahead log, which `transaction(synced=False)` writes without
         # syncing. Such commits are numbered; `synced_through` is the highest number a later synced
         # commit (or `sync`) has made durable, since syncing the log file syncs every commit before it.
-        path = self.url.split("sqlite:///", 1)[-1] if self.url.startswith("sqlite:///") else ""
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
         self._wal = Path(f"{path}-wal") if path and path != ":memory:" else None
         self.unsynced_commits = 0
         self.synced_through = 0
