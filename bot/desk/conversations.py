@@ -212,6 +212,7 @@ class Conversations:
         site: str | None = None,
         picked: str | None = None,
         citizen: str | None = None,
+        synced: bool = True,
     ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
         """Counts the rate limits, creates or reopens the conversation and stores the line, all or nothing.
 
@@ -219,14 +220,16 @@ class Conversations:
         (created False) and counts nothing. Raises RateLimited when a limit is reached.
         `picked`: the language the citizen chose in the widget, stored on the conversation;
         `citizen`: the client key, kept from the first message (the reports' repeat contacts).
+        `synced=False`: committed without a disk sync (Database.transaction); the caller syncs before
+        it acknowledges.
         Core statements, not the ORM's unit of work: this runs for every message.
         """
         try:
-            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, citizen, False)
+            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, citizen, False, synced)
         except IntegrityError:
             # A re-sent line (same client_id), or the conversation created by another instance at
             # the same moment: the transaction rolled back; look for the stored line this time.
-            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, citizen, True)
+            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, citizen, True, synced)
 
     def _accept(
         self,
@@ -240,8 +243,9 @@ class Conversations:
         picked: str | None,
         citizen: str | None,
         look_first: bool,
+        synced: bool,
     ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
-        with self.db.transaction() as connection:
+        with self.db.transaction(synced) as connection:
             if look_first and client_id:
                 existing = connection.execute(_BY_CLIENT_ID, {"p_conversation": conversation_id, "p_client": client_id})
                 found = existing.first()

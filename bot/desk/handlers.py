@@ -155,13 +155,17 @@ async def post_message(request: web.Request) -> web.Response:
     if handled is not None:
         return json_reply(handled, 200 if handled["ok"] else 400)
     try:
+        # Acknowledged by this request's answer, after the bot's: stored without a disk sync of its
+        # own, the bot's lines' transaction syncs both (one sync per message); `durable` before any answer.
         stored, created, conversation = await service.accept(
-            conversation_id, body.get("title") or text, client_id, text, metadata
+            conversation_id, body.get("title") or text, client_id, text, metadata, synced=False
         )
     except DeskError as error:
         return _error(error)
+    mark = service.unsynced()
     routing = created or not stored["data"].get("routed")  # a re-send of a line never routed: route it now
     if not routing:
+        await service.durable(mark)
         return json_reply({"stored": stored, "replies": [], "state": conversation["state"]})
     try:
         # A re-send claims the line like the sweeps do: a desk that claimed it and died leaves its reply
@@ -169,7 +173,9 @@ async def post_message(request: web.Request) -> web.Response:
         replies, state = await service.route(stored, metadata, conversation, claim=not created)
     except RouteFailed:
         # Stored, so acknowledged: the sweep of unrouted messages answers it once Redis or the database is back.
+        await service.durable(mark)
         return json_reply({"stored": stored, "replies": [], "state": "pending"}, 202)
+    await service.durable(mark)
     return json_reply({"stored": stored, "replies": replies, "state": state})
 
 

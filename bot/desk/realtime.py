@@ -98,13 +98,26 @@ class SocketNotifier:
         # DESK_PUBLIC_URL: the base of the links to files that rasa-webchat gets (bot/desk/webchat.py).
         self.public_url = public_url.rstrip("/")
 
+    def _heard(self, room: str, namespace: str) -> bool:
+        """Whether an emit to `room` can reach anyone: with one desk, only if a socket of this process is in it.
+
+        python-socketio builds and JSON-encodes the packet before it looks at the room, and the console's
+        payload is converted for staff first: six to eight emits per citizen message, most of them to an
+        empty room (an HTTP-channel citizen has no socket; no console open). With a pub/sub manager
+        (Redis, several desks) the room may be on another desk, so every emit goes out.
+        """
+        if isinstance(self.sio.manager, AsyncPubSubManager):
+            return True
+        return next(iter(self.sio.manager.get_participants(namespace, room)), None) is not None
+
     async def to_citizen(self, conversation_id: str, message: dict[str, Any]) -> None:
         """A line to the conversation's sockets: the project's widget's shape, then rasa-webchat's."""
         if message["sender"] == "citizen":
             return
-        await self.sio.emit("bot_uttered", bot_uttered(message), room=conversation_id, namespace=CITIZENS)
+        if self._heard(conversation_id, CITIZENS):
+            await self.sio.emit("bot_uttered", bot_uttered(message), room=conversation_id, namespace=CITIZENS)
         room = webchat_room(conversation_id)
-        if not isinstance(self.sio.manager, AsyncPubSubManager) and not self._has_participants(room):
+        if not self._heard(room, CITIZENS):
             # One desk and no rasa-webchat socket on this conversation (the usual case): no second packet
             # to encode. With several desks, sockets on the others are not known here: always emitted.
             return
@@ -118,19 +131,19 @@ class SocketNotifier:
         for out in webchat_messages(message, self.public_url or None):
             await self.sio.emit("bot_uttered", out, room=room, namespace=CITIZENS)
 
-    def _has_participants(self, room: str) -> bool:
-        return next(iter(self.sio.manager.get_participants(CITIZENS, room)), None) is not None
-
     async def typing(self, conversation_id: str, on: bool) -> None:
-        await self.sio.emit("desk_typing", {"on": on}, room=conversation_id, namespace=CITIZENS)
+        if self._heard(conversation_id, CITIZENS):
+            await self.sio.emit("desk_typing", {"on": on}, room=conversation_id, namespace=CITIZENS)
 
     async def queue_position(self, conversation_id: str, status: dict[str, Any]) -> None:
-        await self.sio.emit("desk_queue", status, room=conversation_id, namespace=CITIZENS)
+        if self._heard(conversation_id, CITIZENS):
+            await self.sio.emit("desk_queue", status, room=conversation_id, namespace=CITIZENS)
 
     async def to_console(self, event: str, payload: dict[str, Any]) -> None:
         if self.staff is None:
             raise RuntimeError("console events need the staff numbers (SocketNotifier.staff)")
-        await self.sio.emit(event, await self.staff.for_staff(payload), room=CLERKS_ROOM, namespace=CONSOLE)
+        if self._heard(CLERKS_ROOM, CONSOLE):
+            await self.sio.emit(event, await self.staff.for_staff(payload), room=CLERKS_ROOM, namespace=CONSOLE)
 
 
 class CitizenNamespace(socketio.AsyncNamespace):

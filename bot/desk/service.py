@@ -239,11 +239,14 @@ class DeskService:
         client_id: str | None = None,
         payload: str | None = None,
         metadata: dict[str, Any] | None = None,
+        synced: bool = True,
     ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
         """Stores a citizen message; returns (stored line, created, conversation). Only then may it be acknowledged.
 
         One transaction: the rate limits (per conversation and per client address, counted in
         the database so all instances share them), the conversation and the line.
+        `synced=False`: a caller that acknowledges only after the bot's answer (the HTTP API) lets the
+        answer's transaction sync both to disk; it calls `durable` before it acknowledges.
         """
         text = (text or "").strip()
         metadata = metadata or {}
@@ -271,7 +274,7 @@ class DeskService:
             stored, created, conversation = await self._db(
                 self.conversations.accept_citizen_line,
                 conversation_id, text, data, client_id, limits, country, site,
-                language if source == PICKED else None, metadata.get("client"),
+                language if source == PICKED else None, metadata.get("client"), synced,
             )  # fmt: skip
         except RateLimited as refused:
             logger.warning("rate limited: %s", _limit_ref(refused.key))
@@ -287,6 +290,16 @@ class DeskService:
             # A message left with a way to be reached: a ticket in the console's 留言 list.
             await self.open_ticket(conversation_id, stored, contact, language or (conversation or {}).get("language"))
         return stored, created, conversation
+
+    def unsynced(self) -> int:
+        """A mark for `durable`: every commit of this process so far, synced or not."""
+        return self.database.unsynced_commits
+
+    async def durable(self, mark: int) -> None:
+        """Returns once every commit before `mark` is on disk: at once after the bot's lines (a synced
+        commit), else one sync of the database's log (an answer that stored nothing, a deferred route)."""
+        if not self.database.synced(mark):
+            await self._db(self.database.sync, mark)
 
     async def open_ticket(self, conversation_id: str, line: dict[str, Any], contact: str, language: str | None) -> None:
         """Opens the ticket of a citizen's line (once per line) and tells the consoles."""
@@ -431,6 +444,10 @@ class DeskService:
                     raise RasaUnavailable("resume failed")
                 await self._db(self.conversations.set_bot_paused, conversation_id, False)
             text = to_rasa_text(stored["text"], stored["data"].get("payload"))
+            # Asked on every message, answered "no" almost always: read on the readers' pool while Rasa
+            # works, so it neither waits behind the writer's commits nor adds to the citizen's wait.
+            news = asyncio.ensure_future(self._read(self.database.has_unseen_staff_cancellations, conversation_id))
+            news.add_done_callback(_retrieved)
             started = time.perf_counter()
             message_id = desk_message_id(stored["id"])
             try:
@@ -455,7 +472,8 @@ class DeskService:
                 # Every intent of the domain gets an answer: silence means the action server failed.
                 raise RasaUnavailable("no reply (action server down?)")
             # A booking staff cancelled since the citizen's last visit: told first, with the reason.
-            replies = await self._staff_cancellations(conversation_id, _reply_language(replies)) + replies
+            if await news:
+                replies = await self._staff_cancellations(conversation_id, _reply_language(replies)) + replies
         except RasaUnavailable as error:
             logger.warning("bot unavailable for conversation=%s: %s", conversation_ref(conversation_id), error)
             self.metrics.rasa_errors.labels(kind="timeout" if timed_out or "Timeout" in str(error) else "error").inc()
@@ -1032,6 +1050,12 @@ def _guide_titles(lines: list[dict[str, Any]], understood: dict[str, Any]) -> di
     items = {(m["data"].get("custom") or {}).get("guide_item") for m in lines} | {understood.get("guide_item")}
     items |= set(understood.get("candidates") or [])
     return {item: knowledge.title(item) for item in items if item and knowledge.guide(item)}
+
+
+def _retrieved(future: asyncio.Future) -> None:
+    """Marks a side read's failure as seen: the turn it served failed already and says so."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def run_in_background(coro: Awaitable[Any]) -> None:
