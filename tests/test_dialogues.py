@@ -43,8 +43,9 @@ UNSEEN_LAST_TURN_FLOOR = 0.88
 # life certificate, one-word follow-ups), scored before (65%) and after its general fixes; a floor too.
 HELDOUT_LAST_TURN_FLOOR = 0.85
 # The held-out set of the context4 branch (all the issue's kinds, on the items the other sets use least),
-# written and scored on main's model before the branch's changes; a floor a little under its final figure.
-HELDOUT2_LAST_TURN_FLOOR = 0.85
+# written and scored on main's model before the branch's changes (84.4% on the last turn), 100% after its
+# general fixes; a floor a little under that (three dialogues of 45 may fail).
+HELDOUT2_LAST_TURN_FLOOR = 0.93
 FLOORS = {"unseen": UNSEEN_LAST_TURN_FLOOR, "heldout": HELDOUT_LAST_TURN_FLOOR, "heldout2": HELDOUT2_LAST_TURN_FLOOR}
 # The issue asks for 80 dialogues of 2-4 turns; the held-out set of one branch is smaller.
 MIN_DIALOGUES = {"tuned": 80, "unseen": 80, "heldout": 25, "heldout2": 40}

@@ -274,13 +274,10 @@ def ordinal_of(turn: Turn) -> int | None:
 # --- deciding ----------------------------------------------------------------------
 
 
-def choose_among(
-    kb: KnowledgeBase, turn: Turn, offered: list[str], shown: int | None = None
-) -> tuple[str | None, str | None]:
-    """The offered candidate a reply picks, and how it picked it. `shown`: how many of `offered`
-    (the first ones) have buttons; an ordinal counts among those, words among them all."""
+def choose_among(kb: KnowledgeBase, turn: Turn, offered: list[str]) -> tuple[str | None, str | None]:
+    """The offered candidate a reply picks, and how it picked it."""
     index = ordinal_of(turn)
-    if index is not None and index < (len(offered) if shown is None else shown):
+    if index is not None and index < len(offered):
         return offered[index], "ordinal"
     all_named = turn.named_items()
     named = {item: weight for item, weight in all_named.items() if item in offered}
@@ -457,8 +454,7 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
                 decided_by="candidates",
                 how="more",
             )
-        # The area's items behind "其他…" are as much on offer as those with a button.
-        offered = [*state.candidates, *(item for item in state.more if item not in state.candidates)]
+        offered = list(state.candidates)
         ways = {item: aspect for item, aspect in kb.way_items.items() if item not in offered}
         if (named or intent_item in ways) and all(item in ways for item in named):
             # "我爸爸可以代辦嗎" before choosing: who may act, for the item still to be chosen.
@@ -467,14 +463,15 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
             named = {}
             turn = replace(turn, ranking=[(item, c) for item, c in turn.ranking if item not in ways])
             intent_item = None if intent_item in ways else intent_item
-        pick, how = choose_among(kb, turn, offered, shown=len(state.candidates))
+        pick, how = choose_among(kb, turn, offered)
         if not pick and not named:
             pick, how = _pick_variant(kb, turn, offered, place_named), "circumstance"
         if pick:
             offered_aspect = [state.aspect] if state.aspect else []
             return Decision("answer", pick, aspects or offered_aspect, decided_by="candidates", how=how)
-        # Not among them, but a neighbour of theirs ("继承的" after three notary items).
-        group = sorted({item for candidate in offered for item in [candidate, *siblings(kb, candidate)]})
+        # Not among them, but a neighbour of theirs ("继承的" after three notary items), or one of the
+        # area's items behind "其他…" (as a neighbour: a word of one of the many is not enough alone).
+        group = sorted({item for candidate in offered for item in [candidate, *siblings(kb, candidate)]} | set(state.more))
         near = {item: weight for item, weight in named.items() if item in group}
         if near:
             # "委托书的" after notary choices names the notarised power of attorney and the proxy
