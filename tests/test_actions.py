@@ -295,3 +295,17 @@ def test_a_large_area_gets_three_buttons_and_other_then_the_rest(database):
     events, messages = run_action(ActionAnswerGuide(), make_tracker(more_payload, "ask_aspect", slots=slots, entities=entities))
     assert messages[0]["custom"]["candidates"] == more and messages[0]["custom"]["more_candidates"] == shown
     assert slot_events(events)["candidates"] == more
+
+
+def test_an_unsure_request_for_a_person_that_corrects_the_item_is_answered(database):
+    """ "no scusa, il contrario…" read, unsure, as a request for a person: a correction of the item under
+    discussion is answered; a sure request, or an unsure one without a correction, is handed off."""
+    slots = {"guide_item": "housing-fund-withdraw-retirement", "topics": ["housing-fund-withdraw-retirement"]}
+    text = "不对，我是移民出国了"
+    correction = [{"entity": "context", "value": "correction", "start": 0, "end": 2}]
+    _, messages = run_action(ActionHandoff(), make_tracker(text, "request_human", 0.2, entities=correction, slots=slots))
+    assert messages[0]["custom"]["guide_item"] == "housing-fund-withdraw-emigration"
+    _, messages = run_action(ActionHandoff(), make_tracker(text, "request_human", 0.9, entities=correction, slots=slots))
+    assert "handoff" in messages[0]["custom"]
+    _, messages = run_action(ActionHandoff(), make_tracker("我是移民出国了", "request_human", 0.2, slots=slots))
+    assert "handoff" in messages[0]["custom"]
