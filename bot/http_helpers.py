@@ -45,7 +45,9 @@ async def read_json_body(request: web.Request) -> dict[str, Any]:
     if media_type != "application/json":
         raise json_error(web.HTTPUnsupportedMediaType, "需要 JSON。")
     try:
-        body = await request.json()
+        # The bytes to json.loads, which reads UTF-8 (or the UTF-16/32 that JSON allows): aiohttp's
+        # `json()` would first look up the charset, parsing the header with the email package again.
+        body = json.loads(await request.read())
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep to parse
         body = None
     if not isinstance(body, dict):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -86,7 +87,8 @@ def _sqlite_pragmas(connection: Any, _: Any) -> None:
     1-4 ms here, and as much CPU as the rest of the desk's transaction); the WAL syncs one appended
     file (about 0.3 ms), and readers (consoles, the action server) no longer wait for writers.
     `synchronous=FULL` keeps what the desk promises: a commit is on disk when it returns, so a
-    citizen's message is durable before it is acknowledged. The WAL setting is stored in the file,
+    citizen's message is durable before it is acknowledged. The one exception is asked for by name,
+    `Database.transaction(synced=False)`, whose caller syncs before it acknowledges. The WAL setting is stored in the file,
     so every process that opens the database (action server, trainer, seed) uses it.
     """
     cursor = connection.cursor()
@@ -170,6 +172,14 @@ class Database(BookingStore):
         # in at a time and makes the others sleep and retry (1, 2, 5 ... 100 ms): in one thread
         # the desk's transactions simply follow each other. PostgreSQL takes them in parallel.
         self.workers = 1 if self.url.startswith("sqlite") else 8
+        # SQLite in a file: its write-ahead log, which `transaction(synced=False)` writes without
+        # syncing. Such commits are numbered; `synced_through` is the highest number a later synced
+        # commit (or `sync`) has made durable, since syncing the log file syncs every commit before it.
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        self._wal = Path(f"{path}-wal") if path and path != ":memory:" else None
+        self.unsynced_commits = 0
+        self.synced_through = 0
+        self._sync_lock = threading.Lock()
 
     def ping(self) -> bool:
         """Whether the database answers a trivial query now (health checks)."""
@@ -206,13 +216,67 @@ class Database(BookingStore):
             yield session
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self, synced: bool = True) -> Iterator[Connection]:
         """A Core connection in a transaction (committed at the end, rolled back on an exception).
 
         For the statements run on every message: no ORM session to set up and tear down.
+        `synced=False` (SQLite in a file): the commit is in the write-ahead log, safe from a crash of
+        the process but not yet from one of the machine, until the next synced commit or `sync`
+        (`synced(unsynced_commits)` says when). A citizen's HTTP message is stored so, and the bot's
+        lines, synced, make it durable with them: one disk sync per message, before the answer.
         """
-        with self.engine.begin() as connection:
-            yield connection
+        if self._wal is None:
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        if synced:
+            # Every unsynced commit that ended before this one began is in the log this commit syncs.
+            covered = self.unsynced_commits
+            with self.engine.begin() as connection:
+                yield connection
+            self._mark_synced(covered)
+            return
+        with self.engine.connect() as connection:
+            try:
+                with connection.begin():
+                    # Before the first write: the driver opens SQLite's transaction only then.
+                    connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                    yield connection
+            finally:
+                try:
+                    connection.exec_driver_sql("PRAGMA synchronous=FULL")
+                    connection.rollback()  # ends the Core transaction the pragma began; nothing to undo
+                except Exception:
+                    # Never back in the pool unsynced: the next user would not know.
+                    connection.invalidate()
+                    raise
+        with self._sync_lock:
+            self.unsynced_commits += 1
+
+    def _mark_synced(self, through: int) -> None:
+        with self._sync_lock:
+            self.synced_through = max(self.synced_through, through)
+
+    def synced(self, through: int) -> bool:
+        """Whether the unsynced commits numbered up to `through` are on disk."""
+        return self._wal is None or self.synced_through >= through
+
+    def sync(self, through: int) -> None:
+        """Makes the unsynced commits up to `through` durable: one fsync of the log, unless done already."""
+        if self.synced(through):
+            return
+        covered = self.unsynced_commits
+        try:
+            descriptor = os.open(self._wal, os.O_RDONLY)  # type: ignore[arg-type]
+        except FileNotFoundError:
+            # No log: SQLite checkpointed it into the database, which it syncs first.
+            self._mark_synced(covered)
+            return
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        self._mark_synced(covered)
 
     # --- cases --------------------------------------------------------------
 

@@ -47,6 +47,8 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/api/conversations/{conversation_id}/messages", h.get_messages),
     ("POST", "/api/conversations/{conversation_id}/attachments", h.citizen_attachment),
     ("GET", "/api/conversations/{conversation_id}/attachments/{attachment_id}", h.citizen_attachment_file),
+    # A file by its signed, expiring link: rasa-webchat's images and PDF links (bot/desk/webchat.py).
+    ("GET", r"/files/{attachment_id:\d+}/{expires:\d+}/{tag:[0-9a-f]{32}}", h.signed_file),
     ("GET", "/login", h.login_page),
     ("POST", "/api/login", h.login),
     ("POST", "/api/logout", h.logout),
@@ -65,6 +67,10 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/api/console/canned", h.canned_add),
     ("POST", "/api/console/canned/{canned_id}/delete", h.canned_delete),
     ("GET", "/api/console/attachments/{attachment_id}", h.console_attachment_file),
+    # Left messages (issue 11): the 留言 page and its API.
+    ("GET", "/console/tickets", h.tickets_page),
+    ("GET", "/api/console/tickets", h.tickets),
+    ("POST", r"/api/console/tickets/{ticket_id:\d+}", h.ticket_mark),
     # Before the {action} route, which would take "attachments" for an action.
     ("POST", r"/api/console/conversations/{number:\d+}/attachments", h.clerk_attachment),
     # {action}: one of handlers.CONSOLE_ACTIONS (claim, reply, note, transfer, handback, close).
@@ -105,10 +111,13 @@ def init_app(
         manager = RedisManager(config.redis_url)
         redis = aioredis.Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=2)
         locks = ClusterLocks(redis)
+        if not config.public_url:
+            # rasa-webchat's file links are built from each socket's own request, known on its desk only.
+            logger.warning("DESK_PUBLIC_URL unset: files reach rasa-webchat citizens on the sending desk only")
     sio = socketio.AsyncServer(
         async_mode="aiohttp", cors_allowed_origins=config.widget_origins, logger=False, client_manager=manager
     )
-    notifier = SocketNotifier(sio)
+    notifier = SocketNotifier(sio, public_url=config.public_url)
     service = DeskService(
         database,
         rasa,
@@ -132,7 +141,7 @@ def init_app(
     # Who is logged in, for `requires` in this app and in any app mounted under it.
     app[SESSIONS] = accounts
     sio.attach(app)
-    sio.register_namespace(CitizenNamespace(service))
+    sio.register_namespace(CitizenNamespace(service, config))
     console = ConsoleNamespace(service, accounts)
     sio.register_namespace(console)
     app[h.CONSOLE_SOCKETS] = console

@@ -8,15 +8,20 @@ Stored in the database (table desk_attachments), which all desk instances share.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import re
+import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import func, select
 
 from bot.db import Database
+from bot.desk.ids import derived_key
 from bot.desk.tables import DeskAttachment
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -25,6 +30,40 @@ THUMB_PX = 240
 Image.MAX_IMAGE_PIXELS = 60_000_000
 KINDS = {"image/jpeg": "JPEG", "image/png": "PNG", "application/pdf": "PDF"}
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}
+
+
+# How long a signed link to a file works (rasa-webchat, which sends no conversation id with an image
+# request): rasa-webchat redraws its stored messages on later visits, so a week, not minutes.
+LINK_TTL_S = 7 * 24 * 3600
+
+
+@lru_cache(maxsize=1)
+def _link_key() -> bytes:
+    return derived_key("attachment-link")
+
+
+def _link_tag(attachment_id: int, conversation_id: str, expires: int) -> str:
+    message = f"{attachment_id}.{conversation_id}.{expires}".encode()
+    return hmac.new(_link_key(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def signed_path(attachment_id: int, conversation_id: str, now: float | None = None) -> str:
+    """A path that opens one attachment, for a week, without the conversation's id in it.
+
+    The tag covers the conversation the file belongs to, so the link is a capability for that file of
+    that conversation only; the id (the citizen's bearer secret for the whole transcript) never ends
+    up in an image URL that a citizen copies or a proxy logs. The expiry is rounded to the hour, so a
+    line drawn twice gets the same URL (the browser's cache).
+    """
+    expires = (int(now if now is not None else time.time()) + LINK_TTL_S) // 3600 * 3600 + 3600
+    return f"/files/{attachment_id}/{expires}/{_link_tag(attachment_id, conversation_id, expires)}"
+
+
+def link_valid(attachment_id: int, conversation_id: str, expires: int, tag: str, now: float | None = None) -> bool:
+    """Whether a signed path's tag is this server's for that file of that conversation, and not expired."""
+    if expires < (now if now is not None else time.time()):
+        return False
+    return hmac.compare_digest(tag, _link_tag(attachment_id, conversation_id, expires))
 
 
 class BadFile(ValueError):

@@ -45,6 +45,10 @@ class DeskConfig:
     secure_cookies: bool = False
     # Origins allowed to open the citizens' socket ("*": the widget may be embedded anywhere).
     widget_origins: str | list[str] = "*"
+    # Where citizens reach the desk (https://host): absolute links to files for rasa-webchat. Empty: from
+    # each citizen socket's request (Host, or X-Forwarded-Proto/-Host from a trusted proxy). Set it with
+    # several desks: a file line is drawn for rasa-webchat sockets on the desk that sends it otherwise.
+    public_url: str = ""
     # Reverse proxies whose X-Forwarded-For is believed (addresses or networks); none by default.
     trusted_proxies: str = ""
     # Message rate limits (events, seconds), per conversation and per client address.
@@ -68,6 +72,7 @@ class DeskConfig:
             "rasa_token": os.environ.get("DESK_RASA_TOKEN", ""),
             "secure_cookies": os.environ.get("DESK_SECURE_COOKIES", "") == "1",
             "trusted_proxies": os.environ.get("DESK_TRUSTED_PROXIES", ""),
+            "public_url": os.environ.get("DESK_PUBLIC_URL", ""),
             "messages_per_conversation": rate_limit("DESK_MESSAGES_PER_CONVERSATION", cls.messages_per_conversation),
             "messages_per_address": rate_limit("DESK_MESSAGES_PER_ADDRESS", cls.messages_per_address),
             "offer_delay_s": float(os.environ.get("DESK_OFFER_DELAY_S", cls.offer_delay_s)),

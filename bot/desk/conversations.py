@@ -38,10 +38,12 @@ from bot.desk.tables import (
     DeskNote,
     DeskOwedReply,
     DeskUser,
+    DeskWebchatSeen,
 )
 
-# How an owed reply was settled (DeskOwedReply.settled).
-DELIVERED, APOLOGIZED = "delivered", "apologized"
+# How an owed reply was settled (DeskOwedReply.settled): the late reply sent to the citizen, the
+# apology sent instead, or neither because a clerk took the conversation meanwhile (staff see the reply).
+DELIVERED, APOLOGIZED, TAKEN_OVER = "delivered", "apologized", "clerk"
 
 
 class AlreadySettled(Exception):
@@ -80,6 +82,20 @@ def message_dict(row: DeskMessage) -> dict[str, Any]:
         "data": row.data or {},
         "client_id": row.client_id,
         "at": iso(row.created_at),
+    }
+
+
+def late_reply_dict(line_id: int, asked: str, at: datetime | None, replies: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """A late reply kept for staff, as the console shows it: the citizen line it answers and the bot's
+    lines (text and button titles)."""
+    return {
+        "line_id": line_id,
+        "asked": asked,
+        "at": iso(at),
+        "replies": [
+            {"text": reply.get("text") or "", "buttons": [b.get("title", "") for b in (reply.get("data") or {}).get("buttons") or []]}
+            for reply in replies or []
+        ],
     }
 
 
@@ -196,6 +212,7 @@ class Conversations:
         site: str | None = None,
         picked: str | None = None,
         citizen: str | None = None,
+        synced: bool = True,
     ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
         """Counts the rate limits, creates or reopens the conversation and stores the line, all or nothing.
 
@@ -203,14 +220,16 @@ class Conversations:
         (created False) and counts nothing. Raises RateLimited when a limit is reached.
         `picked`: the language the citizen chose in the widget, stored on the conversation;
         `citizen`: the client key, kept from the first message (the reports' repeat contacts).
+        `synced=False`: committed without a disk sync (Database.transaction); the caller syncs before
+        it acknowledges.
         Core statements, not the ORM's unit of work: this runs for every message.
         """
         try:
-            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, citizen, False)
+            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, citizen, False, synced)
         except IntegrityError:
             # A re-sent line (same client_id), or the conversation created by another instance at
             # the same moment: the transaction rolled back; look for the stored line this time.
-            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, citizen, True)
+            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, citizen, True, synced)
 
     def _accept(
         self,
@@ -224,8 +243,9 @@ class Conversations:
         picked: str | None,
         citizen: str | None,
         look_first: bool,
+        synced: bool,
     ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
-        with self.db.transaction() as connection:
+        with self.db.transaction(synced) as connection:
             if look_first and client_id:
                 existing = connection.execute(_BY_CLIENT_ID, {"p_conversation": conversation_id, "p_client": client_id})
                 found = existing.first()
@@ -266,30 +286,34 @@ class Conversations:
         lines: list[Line],
         annotate: tuple[int, dict[str, Any]] | None = None,
         language: str | None = None,
-        settle: int | None = None,
     ) -> list[dict[str, Any]]:
         """Stores lines in one transaction; `annotate` = (an earlier line's id, its new data), e.g. the
         citizen's line with what the NLU understood of it (`data.nlu`); `language`: the language the
-        bot answered in, which becomes the conversation's unless the citizen picked one. `settle`: the
-        citizen line whose owed reply these lines are; AlreadySettled (nothing stored) if it was settled."""
+        bot answered in, which becomes the conversation's unless the citizen picked one."""
+        with self.db.transaction() as connection:
+            return self._add_lines(connection, conversation_id, lines, annotate, language)
+
+    @staticmethod
+    def _add_lines(
+        connection: Connection,
+        conversation_id: str,
+        lines: list[Line],
+        annotate: tuple[int, dict[str, Any]] | None,
+        language: str | None,
+    ) -> list[dict[str, Any]]:
         now = datetime.utcnow()
         stored = []
-        with self.db.transaction() as connection:
-            for line in lines:
-                values = {
-                    "conversation_id": conversation_id, "sender": line.sender, "author": line.author,
-                    "text": line.text, "data": line.data or {}, "client_id": None, "created_at": now,
-                }  # fmt: skip
-                (line_id,) = connection.execute(_ADD_MESSAGE, values).inserted_primary_key
-                stored.append(_line(line_id, values))
-            if settle is not None and not self._settle(connection, settle, DELIVERED):
-                raise AlreadySettled(settle)  # rolls the lines back: the reply is delivered once
-            if annotate:
-                message_id, data = annotate
-                connection.execute(_ANNOTATE, {"p_id": message_id, "p_data": data})
-            connection.execute(
-                _AFTER_BOT[bool(language)], {"p_id": conversation_id, "p_now": now, "p_language": language}
-            )
+        for line in lines:
+            values = {
+                "conversation_id": conversation_id, "sender": line.sender, "author": line.author,
+                "text": line.text, "data": line.data or {}, "client_id": None, "created_at": now,
+            }  # fmt: skip
+            (line_id,) = connection.execute(_ADD_MESSAGE, values).inserted_primary_key
+            stored.append(_line(line_id, values))
+        if annotate:
+            message_id, data = annotate
+            connection.execute(_ANNOTATE, {"p_id": message_id, "p_data": data})
+        connection.execute(_AFTER_BOT[bool(language)], {"p_id": conversation_id, "p_now": now, "p_language": language})
         return stored
 
     # --- replies owed by Rasa (a webhook call that timed out) ---------------------
@@ -305,20 +329,100 @@ class Conversations:
             if row is not None and not (row.data or {}).get("routed"):
                 row.data = {**(row.data or {}), "routed": True}
 
+    def claim_routing(self, line_id: int, conversation_id: str, due_in_s: float) -> bool:
+        """A sweep's claim on a stored line it is about to send to Rasa: the line's owed row, inserted
+        first. Two desks sweeping at once without a lock they share (Redis lost, a lock expired while
+        a desk stalled) both find the line unrouted; only one INSERT succeeds, so Rasa gets it once.
+        The row is then settled like any owed reply; if the claiming desk dies, by any desk's sweep."""
+        now = datetime.utcnow()
+        values = {"line_id": line_id, "conversation_id": conversation_id, "created_at": now, "due_at": now + timedelta(seconds=due_in_s)}
+        try:
+            with self.db.transaction() as connection:
+                connection.execute(insert(DeskOwedReply.__table__).values(**values))
+        except IntegrityError:
+            return False
+        return True
+
     @staticmethod
-    def _settle(connection: Connection, line_id: int, how: str) -> bool:
+    def _settle(connection: Connection, line_id: int, how: str, replies: list[dict[str, Any]] | None = None) -> bool:
         table = DeskOwedReply.__table__
         done = connection.execute(
             update(table)
             .where(table.c.line_id == line_id, table.c.settled.is_(None))
-            .values(settled=how, settled_at=datetime.utcnow())
+            .values(settled=how, settled_at=datetime.utcnow(), replies=replies)
         )
         return done.rowcount == 1
+
+    @staticmethod
+    def _bot_in_charge(connection: Connection, conversation_id: str, line_id: int) -> bool:
+        """Whether the bot still has the conversation it owes a reply in: nobody claimed it (or closed it,
+        or handed it back) since the citizen's line. A clerk who claimed it owns it; the bot's late answer
+        must not follow the clerk's lines as if the bot were still talking.
+
+        A conditional UPDATE, not a read: on PostgreSQL it waits for a claim in progress on the row and
+        then sees it (the claim's UPDATE sets claimed_by), so a claim is either before (refused here)
+        or after the late reply in the transcript, never both. SQLite lets one writer in at a time.
+        """
+        table, events = _CONVERSATIONS, DeskEvent.__table__
+        asked_at = select(_MESSAGES.c.created_at).where(_MESSAGES.c.id == line_id).scalar_subquery()
+        staff_since = (
+            select(events.c.id).where(events.c.conversation_id == conversation_id, events.c.at >= asked_at).exists()
+        )
+        done = connection.execute(
+            update(table)
+            .where(table.c.id == conversation_id, table.c.state == BOT, table.c.claimed_by.is_(None), ~staff_since)
+            .values(updated_at=table.c.updated_at)
+        )
+        return done.rowcount == 1
+
+    def deliver_owed(
+        self,
+        conversation_id: str,
+        line_id: int,
+        lines: list[Line],
+        annotate: tuple[int, dict[str, Any]] | None = None,
+        language: str | None = None,
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """Settles the reply owed to a citizen line with the bot's late `lines`, in one transaction:
+        (DELIVERED, the stored lines) while the bot is still in charge, else (TAKEN_OVER, [the late reply
+        as staff see it]) with the lines kept on the owed row. AlreadySettled (nothing stored) if it
+        was settled."""
+        with self.db.transaction() as connection:
+            if not self._bot_in_charge(connection, conversation_id, line_id):
+                kept = [{"text": line.text, "data": line.data or {}} for line in lines]
+                if not self._settle(connection, line_id, TAKEN_OVER, kept):
+                    raise AlreadySettled(line_id)
+                if annotate:
+                    connection.execute(_ANNOTATE, {"p_id": annotate[0], "p_data": annotate[1]})
+                asked = connection.execute(select(_MESSAGES.c.text).where(_MESSAGES.c.id == line_id)).scalar_one()
+                return TAKEN_OVER, [late_reply_dict(line_id, asked, datetime.utcnow(), kept)]
+            if not self._settle(connection, line_id, DELIVERED):
+                raise AlreadySettled(line_id)
+            return DELIVERED, self._add_lines(connection, conversation_id, lines, annotate, language)
+
+    def settle_unanswered(self, conversation_id: str, line_id: int) -> str | None:
+        """Settles an owed reply that never came: APOLOGIZED (the desk then apologizes and queues the
+        conversation) while the bot is in charge, else TAKEN_OVER (a clerk has it: no apology). None
+        when another task or desk settled it first."""
+        with self.db.transaction() as connection:
+            how = APOLOGIZED if self._bot_in_charge(connection, conversation_id, line_id) else TAKEN_OVER
+            return how if self._settle(connection, line_id, how) else None
 
     def settle_owed(self, line_id: int, how: str) -> bool:
         """Settles an owed reply; False when another task or desk settled it first."""
         with self.db.transaction() as connection:
             return self._settle(connection, line_id, how)
+
+    def late_replies(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The bot's late replies kept for staff (settled TAKEN_OVER with lines), oldest first: for the console."""
+        with self.db.session() as session:
+            rows = session.execute(
+                select(DeskOwedReply, DeskMessage.text)
+                .join(DeskMessage, DeskMessage.id == DeskOwedReply.line_id)
+                .where(DeskOwedReply.conversation_id == conversation_id, DeskOwedReply.settled == TAKEN_OVER)
+                .order_by(DeskOwedReply.line_id)
+            ).all()
+            return [late_reply_dict(row.line_id, asked, row.settled_at, row.replies) for row, asked in rows if row.replies]
 
     def owed(self, line_id: int) -> dict[str, Any] | None:
         with self.db.session() as session:
@@ -327,7 +431,7 @@ class Conversations:
                 return None
             return {
                 "line_id": row.line_id, "conversation_id": row.conversation_id, "created_at": row.created_at,
-                "due_at": row.due_at, "settled": row.settled,
+                "due_at": row.due_at, "settled": row.settled, "replies": row.replies,
             }  # fmt: skip
 
     def owed_overdue(self, now: datetime, limit: int = 20) -> list[dict[str, Any]]:
@@ -343,11 +447,13 @@ class Conversations:
             return [message_dict(row) for row in rows]
 
     def purge_owed(self, older_than: datetime) -> int:
-        """Settled owed replies older than `older_than`: their lines say what happened (issue 10, item 8)."""
+        """Settled owed replies older than `older_than`: their lines say what happened (issue 10, item 8).
+        A late reply kept for staff (TAKEN_OVER with lines) is in no line: it stays, like a note."""
         table = DeskOwedReply.__table__
         with self.db.transaction() as connection:
+            kept_for_staff = (table.c.settled == TAKEN_OVER) & table.c.replies.is_not(None)
             done = connection.execute(
-                table.delete().where(table.c.settled.is_not(None), table.c.created_at < older_than)
+                table.delete().where(table.c.settled.is_not(None), table.c.created_at < older_than, ~kept_for_staff)
             )
             return done.rowcount
 
@@ -652,3 +758,31 @@ class Conversations:
                 .order_by(DeskNote.id)
             ).all()
             return [{"id": n.id, "author": name, "text": n.text, "at": iso(n.created_at)} for n, name in rows]
+
+    # --- rasa-webchat's missed lines ------------------------------------------------
+
+    def webchat_gone(self, conversation_id: str) -> None:
+        """A rasa-webchat socket of the conversation went away: it has seen every line so far."""
+        try:
+            with self.db.session() as session:
+                last = session.execute(
+                    select(func.max(DeskMessage.id)).where(DeskMessage.conversation_id == conversation_id)
+                ).scalar()
+                if last is None:
+                    return  # no conversation stored yet (no message sent)
+                row = session.get(DeskWebchatSeen, conversation_id)
+                if row is None:
+                    session.add(DeskWebchatSeen(conversation_id=conversation_id, line_id=last))
+                else:
+                    row.line_id = max(row.line_id, last)
+        except IntegrityError:
+            pass  # two of its sockets went away at once: the other one stored it
+
+    def webchat_missed(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The desk's lines since a rasa-webchat socket of the conversation last went away; none if it never did."""
+        with self.db.session() as session:
+            row = session.get(DeskWebchatSeen, conversation_id)
+            seen = row.line_id if row is not None else None
+        if seen is None:
+            return []
+        return [line for line in self.messages(conversation_id, after=seen) if line["sender"] != "citizen"]

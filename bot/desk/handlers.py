@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.desk import language
 from bot.desk.account_service import AccountService
-from bot.desk.attachments import MAX_BYTES, BadFile
+from bot.desk.attachments import MAX_BYTES, BadFile, link_valid
 from bot.desk.config import DeskConfig
 from bot.desk.ids import issue_id
 from bot.desk.language import text as language_text
@@ -155,19 +155,27 @@ async def post_message(request: web.Request) -> web.Response:
     if handled is not None:
         return json_reply(handled, 200 if handled["ok"] else 400)
     try:
+        # Acknowledged by this request's answer, after the bot's: stored without a disk sync of its
+        # own, the bot's lines' transaction syncs both (one sync per message); `durable` before any answer.
         stored, created, conversation = await service.accept(
-            conversation_id, body.get("title") or text, client_id, text, metadata
+            conversation_id, body.get("title") or text, client_id, text, metadata, synced=False
         )
     except DeskError as error:
         return _error(error)
+    mark = service.unsynced()
     routing = created or not stored["data"].get("routed")  # a re-send of a line never routed: route it now
     if not routing:
+        await service.durable(mark)
         return json_reply({"stored": stored, "replies": [], "state": conversation["state"]})
     try:
-        replies, state = await service.route(stored, metadata, conversation)
+        # A re-send claims the line like the sweeps do: a desk that claimed it and died leaves its reply
+        # to the sweep of overdue owed replies, not to a second call to Rasa (issue 10, item 4).
+        replies, state = await service.route(stored, metadata, conversation, claim=not created)
     except RouteFailed:
         # Stored, so acknowledged: the sweep of unrouted messages answers it once Redis or the database is back.
+        await service.durable(mark)
         return json_reply({"stored": stored, "replies": [], "state": "pending"}, 202)
+    await service.durable(mark)
     return json_reply({"stored": stored, "replies": replies, "state": state})
 
 
@@ -345,6 +353,24 @@ async def citizen_attachment_file(request: web.Request) -> web.Response:
     return await _serve(found, request.query.get("thumb") == "1")
 
 
+async def signed_file(request: web.Request) -> web.Response:
+    """A file by its signed link (/files/<id>/<expires>/<tag>): what rasa-webchat draws and links to.
+
+    404 for a tag this server did not make for that file's conversation, 410 once it has expired.
+    """
+    try:
+        attachment_id, expires = int(request.match_info["attachment_id"]), int(request.match_info["expires"])
+        found = await _service(request).attachment(None, attachment_id)
+    except (DeskError, ValueError):
+        raise web.HTTPNotFound() from None
+    tag = request.match_info["tag"]
+    if not link_valid(attachment_id, found.conversation_id, expires, tag, now=0):
+        raise web.HTTPNotFound()
+    if not link_valid(attachment_id, found.conversation_id, expires, tag):
+        raise web.HTTPGone(text="链接已过期 · link expired")
+    return await _serve(found, False)
+
+
 @requires(*STAFF)  # clerks and admins: unmasked transcripts (issue 10, item 5)
 async def console_attachment_file(request: web.Request) -> web.Response:
     try:
@@ -442,6 +468,40 @@ async def set_languages(request: web.Request) -> web.Response:
     if languages is None:
         return json_reply({"error": "找不到这个用户。"}, 404)
     return json_reply({"ok": True, "languages": languages})
+
+
+# --- left messages (tickets): the console's 留言 list -----------------------------------
+
+
+@requires(*STAFF, page=True)
+async def tickets_page(request: web.Request) -> web.FileResponse:
+    return page("tickets.html")
+
+
+@requires(*STAFF)  # clerks and admins: contacts and messages unmasked, as in the console (issue 10, item 5)
+async def tickets(request: web.Request) -> web.Response:
+    """Left messages, newest first, of one status (`status`: open, contacted, resolved) or all, and the
+    counts of each; `only=counts`: the counts alone (the console's badge)."""
+    try:
+        status, counts_only = request.query.get("status") or None, request.query.get("only") == "counts"
+        return json_reply(await _service(request).ticket_list(status, counts_only))
+    except DeskError as error:
+        return _error(error)
+
+
+@requires(*STAFF)
+async def ticket_mark(request: web.Request) -> web.Response:
+    """A clerk marks a left message 已联系 or 已解决 (or back to 待处理), with a note."""
+    body = await read_json_body(request)
+    try:
+        ticket_id = int(request.match_info["ticket_id"])
+    except ValueError:
+        return json_reply({"error": "没有这条留言。"}, 404)
+    try:
+        marked = await _service(request).ticket_mark(ticket_id, request["user"], body.get("status"), body.get("note"))
+    except DeskError as error:
+        return _error(error)
+    return json_reply({"ok": True, "ticket": marked})
 
 
 # --- console actions on one conversation -------------------------------------------

@@ -45,6 +45,12 @@ def _tag(random_part: str) -> str:
     return hmac.new(_secret(), random_part.encode(), hashlib.sha256).hexdigest()[:16]
 
 
+def derived_key(purpose: str) -> bytes:
+    """A key for one purpose (e.g. signing attachment URLs), derived from the desk's secret: every
+    instance that shares the secret computes the same key, and no purpose's tag is valid for another."""
+    return hmac.new(_secret(), b"wenzhou-desk:" + purpose.encode(), hashlib.sha256).digest()
+
+
 def issue_id() -> str:
     """A new conversation id: 128 random bits and the server's tag."""
     random_part = secrets.token_hex(16)

@@ -10,21 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from http.cookies import SimpleCookie
 from typing import Any
 
 import socketio
+from socketio.async_pubsub_manager import AsyncPubSubManager
 from sqlalchemy.exc import OperationalError
 
 from bot.desk.account_service import AccountService
+from bot.desk.config import DeskConfig
 from bot.desk.handlers import citizen_key
 from bot.desk.ids import issue_id
 from bot.desk.language import client_language
 from bot.desk.language import text as say_text
 from bot.desk.service import MAX_CONTACT, DeskError, DeskService, run_in_background
 from bot.desk.staff import StaffNumbers
-from bot.desk.webchat import bot_uttered, valid_session_id
+from bot.desk.tables import WAITING
+from bot.desk.tickets import contact_in
+from bot.desk.webchat import WIDGET, bot_uttered, public_base, valid_session_id, webchat_messages, webchat_room
 from bot.http_helpers import COOKIE
 from bot.privacy import client_key
 from bot.roles import STAFF
@@ -35,6 +40,8 @@ CITIZENS = "/"
 CONSOLE = "/console"
 CLERKS_ROOM = "clerks"
 METADATA_CHARS = 32
+# What a rasa-webchat citizen may type to send a file: the protocol has no upload, so the desk says so.
+UPLOAD_COMMAND = re.compile(r"^/(upload|attach|file)\b", re.IGNORECASE)
 
 
 class RedisManager(socketio.AsyncRedisManager):
@@ -84,39 +91,81 @@ class RedisManager(socketio.AsyncRedisManager):
 class SocketNotifier:
     """Delivers stored lines and console events through socket.io rooms."""
 
-    def __init__(self, sio: socketio.AsyncServer, staff: StaffNumbers | None = None):
+    def __init__(self, sio: socketio.AsyncServer, staff: StaffNumbers | None = None, public_url: str = ""):
         self.sio = sio
         # Console events name conversations by number, never by id (issue 10, item 1); set by init_app.
         self.staff = staff
+        # DESK_PUBLIC_URL: the base of the links to files that rasa-webchat gets (bot/desk/webchat.py).
+        self.public_url = public_url.rstrip("/")
+
+    def _heard(self, room: str, namespace: str) -> bool:
+        """Whether an emit to `room` can reach anyone: with one desk, only if a socket of this process is in it.
+
+        python-socketio builds and JSON-encodes the packet before it looks at the room, and the console's
+        payload is converted for staff first: six to eight emits per citizen message, most of them to an
+        empty room (an HTTP-channel citizen has no socket; no console open). With a pub/sub manager
+        (Redis, several desks) the room may be on another desk, so every emit goes out.
+        """
+        if isinstance(self.sio.manager, AsyncPubSubManager):
+            return True
+        return next(iter(self.sio.manager.get_participants(namespace, room)), None) is not None
 
     async def to_citizen(self, conversation_id: str, message: dict[str, Any]) -> None:
-        if message["sender"] != "citizen":
+        """A line to the conversation's sockets: the project's widget's shape, then rasa-webchat's."""
+        if message["sender"] == "citizen":
+            return
+        if self._heard(conversation_id, CITIZENS):
             await self.sio.emit("bot_uttered", bot_uttered(message), room=conversation_id, namespace=CITIZENS)
+        room = webchat_room(conversation_id)
+        if not self._heard(room, CITIZENS):
+            # One desk and no rasa-webchat socket on this conversation (the usual case): no second packet
+            # to encode. With several desks, sockets on the others are not known here: always emitted.
+            return
+        if (message.get("data") or {}).get("attachment") and not self.public_url:
+            # A file's link is absolute: each rasa-webchat socket on this desk gets the host it came in by.
+            for sid, _ in list(self.sio.manager.get_participants(CITIZENS, room)):
+                base = (await self.sio.get_session(sid, namespace=CITIZENS)).get("base")
+                for out in webchat_messages(message, base):
+                    await self.sio.emit("bot_uttered", out, to=sid, namespace=CITIZENS)
+            return
+        for out in webchat_messages(message, self.public_url or None):
+            await self.sio.emit("bot_uttered", out, room=room, namespace=CITIZENS)
 
     async def typing(self, conversation_id: str, on: bool) -> None:
-        await self.sio.emit("desk_typing", {"on": on}, room=conversation_id, namespace=CITIZENS)
+        if self._heard(conversation_id, CITIZENS):
+            await self.sio.emit("desk_typing", {"on": on}, room=conversation_id, namespace=CITIZENS)
 
     async def queue_position(self, conversation_id: str, status: dict[str, Any]) -> None:
-        await self.sio.emit("desk_queue", status, room=conversation_id, namespace=CITIZENS)
+        if self._heard(conversation_id, CITIZENS):
+            await self.sio.emit("desk_queue", status, room=conversation_id, namespace=CITIZENS)
 
     async def to_console(self, event: str, payload: dict[str, Any]) -> None:
         if self.staff is None:
             raise RuntimeError("console events need the staff numbers (SocketNotifier.staff)")
-        await self.sio.emit(event, await self.staff.for_staff(payload), room=CLERKS_ROOM, namespace=CONSOLE)
+        if self._heard(CLERKS_ROOM, CONSOLE):
+            await self.sio.emit(event, await self.staff.for_staff(payload), room=CLERKS_ROOM, namespace=CONSOLE)
 
 
 class CitizenNamespace(socketio.AsyncNamespace):
     """The rasa-webchat protocol: session_request / session_confirm, user_uttered, bot_uttered."""
 
-    def __init__(self, service: DeskService):
+    def __init__(self, service: DeskService, config: DeskConfig | None = None):
         super().__init__(CITIZENS)
         self.service = service
+        self.config = config or DeskConfig()
         self._background: set[asyncio.Task] = set()
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         # engineio's environ has a fixed REMOTE_ADDR; the aiohttp request has the peer.
         request = environ.get("aiohttp.request")
-        await self.save_session(sid, {"client": citizen_key(request) if request is not None else client_key(None)})
+        await self.save_session(
+            sid,
+            {
+                "client": citizen_key(request) if request is not None else client_key(None),
+                # Where this citizen reaches the desk: the base of the file links rasa-webchat gets.
+                "base": public_base(request, self.config.public_url, self.config.trusted_proxies),
+            },
+        )
         return True
 
     async def on_session_request(self, sid: str, data: Any = None) -> None:
@@ -132,10 +181,29 @@ class CitizenNamespace(socketio.AsyncNamespace):
             # Only an id this server issued is kept; any other gets a new one. No row is written
             # here: the conversation is stored with its first message (item 8).
             session_id = valid_session_id(proposed) or issue_id()
-            await self.save_session(sid, {**session, "session_id": session_id})
-        await self.enter_room(sid, session_id)
+            # The project's widget says so; any other client gets rasa-webchat's bare shapes (webchat.py).
+            widget = isinstance(data, dict) and data.get("widget") == WIDGET
+            room = session_id if widget else webchat_room(session_id)
+            session = {**session, "session_id": session_id, "room": room}
+            await self.save_session(sid, session)
+        await self.enter_room(sid, session["room"])
         # rasa-webchat accepts the bare id (as Rasa sends it) and reuses it after a reload.
         await self.emit("session_confirm", session_id, room=sid)
+        if session["room"] == webchat_room(session_id):
+            # rasa-webchat asks for no history: what the desk said while it was away (a clerk's answer
+            # to a left message, a file) is sent now, once.
+            for line in await self.service.webchat_missed(session_id):
+                for out in webchat_messages(line, session.get("base")):
+                    await self.emit("bot_uttered", out, room=sid)
+
+    async def on_disconnect(self, sid: str, *args: Any) -> None:
+        session = await self.get_session(sid)
+        session_id = session.get("session_id")
+        if session_id and session.get("room") == webchat_room(session_id):
+            try:
+                await self.service.webchat_gone(session_id)
+            except OperationalError:
+                logger.warning("database unavailable: a rasa-webchat socket's last line is not recorded")
 
     async def _session_id(self, sid: str, data: dict[str, Any]) -> str | None:
         """The conversation this socket was confirmed for; None if the client names another one."""
@@ -157,6 +225,12 @@ class CitizenNamespace(socketio.AsyncNamespace):
         # A quick reply is sent as its payload; our widget also sends the title the citizen saw.
         title = custom.get("title") if isinstance(custom.get("title"), str) else None
         message = data["message"]
+        session = await self.get_session(sid)
+        if session.get("room") == webchat_room(session_id) and UPLOAD_COMMAND.match(message):
+            # rasa-webchat has no upload: the citizen learns how to send a document instead (not stored).
+            language = client_language({"language": custom.get("language")})[0]
+            await self.emit("bot_uttered", {"text": say_text("attachment_webchat", language)}, room=sid)
+            return {"ok": True}
         # A mark on an answer or the rating: the desk's own, not a line of the transcript.
         handled = await self.service.satisfaction(session_id, message)
         if handled is not None:
@@ -171,7 +245,7 @@ class CitizenNamespace(socketio.AsyncNamespace):
         # longer than the other fields, bounded by the service (MAX_CONTACT).
         if isinstance(custom.get("contact"), str):
             metadata["contact"] = custom["contact"][:MAX_CONTACT]
-        metadata["client"] = (await self.get_session(sid)).get("client")
+        metadata["client"] = session.get("client")
         try:
             stored, created, conversation = await self.service.accept(
                 session_id, title or message, client_id, message, metadata
@@ -183,11 +257,19 @@ class CitizenNamespace(socketio.AsyncNamespace):
             # Not stored, so not acknowledged: the widget keeps it and sends it again.
             logger.error("database unavailable while storing a citizen message")
             return {"ok": False, "error": say_text("database_down", client_language(metadata)[0]), "retry": True}
-        if sid not in {s for s, _ in self.server.manager.get_participants(CITIZENS, session_id)}:
-            await self.enter_room(sid, session_id)
+        room = session.get("room", session_id)
+        if sid not in {s for s, _ in self.server.manager.get_participants(CITIZENS, room)}:
+            await self.enter_room(sid, room)
+        if created and room != session_id and "contact" not in metadata and conversation["state"] == WAITING:
+            # rasa-webchat has no 留言 form: a question with a contact typed while queued is the left message.
+            contact = contact_in(message)
+            if contact:
+                await self.service.open_ticket(session_id, stored, contact, client_language(metadata)[0] or conversation["language"])
         # A re-send of a line that was stored but never routed (the desk died, routing failed) is routed now.
         if created or not stored["data"].get("routed"):
-            task = asyncio.create_task(run_in_background(self.service.route(stored, metadata, conversation)))
+            # A re-send claims the line like the sweeps (DeskService.route): Rasa gets it once.
+            routing = self.service.route(stored, metadata, conversation, claim=not created)
+            task = asyncio.create_task(run_in_background(routing))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         # The acknowledgement, sent only now that the message is stored.

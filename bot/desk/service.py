@@ -30,7 +30,7 @@ from bot.desk import feedback as satisfaction
 from bot.desk.accounts import Accounts
 from bot.desk.attachments import Attachments, BadFile, clean
 from bot.desk.canned import CannedError, CannedReplies
-from bot.desk.conversations import APOLOGIZED, AlreadySettled, Conversations, Line, RateLimited
+from bot.desk.conversations import APOLOGIZED, TAKEN_OVER, AlreadySettled, Conversations, Line, RateLimited
 from bot.desk.feedback import ASKED_CITIZEN, ASKED_CLOSED, ASKED_HANDBACK, Feedback
 from bot.desk.language import PICKED, client_language, speaks
 from bot.desk.language import text as say_text
@@ -38,6 +38,7 @@ from bot.desk.locks import ClusterLocks, KeyedLocks
 from bot.desk.offers import OFFER_DELAY_S, annotate, queue_for
 from bot.desk.presence import Presence
 from bot.desk.tables import BOT, CLERK, CLOSED, WAITING
+from bot.desk.tickets import MAX_NOTE, STATUSES, Tickets
 from bot.desk.waiting import Schedule, WaitStatus, expected_minutes, wait_status
 from bot.desk.webchat import bot_data
 from bot.i18n import load_languages
@@ -169,6 +170,7 @@ class DeskService:
         self.accounts = Accounts(database)
         self.canned = CannedReplies(database)
         self.attachments = Attachments(database)
+        self.tickets = Tickets(database)
         self._frequent: tuple[float, list[str]] | None = None
         self.rasa = rasa
         self.notifier = notifier
@@ -225,7 +227,7 @@ class DeskService:
             if line["data"].get("routed"):
                 continue  # Rasa has it: answered, or its reply owed (settle_overdue), never sent twice
             logger.warning("routing a stored message that was never routed: conversation=%s", conversation_ref(line["conversation_id"]))
-            await self.route(line, only_if_unanswered=True)
+            await self.route(line, only_if_unanswered=True, claim=True)
         return len(found)
 
     # --- citizens ------------------------------------------------------------
@@ -237,11 +239,14 @@ class DeskService:
         client_id: str | None = None,
         payload: str | None = None,
         metadata: dict[str, Any] | None = None,
+        synced: bool = True,
     ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
         """Stores a citizen message; returns (stored line, created, conversation). Only then may it be acknowledged.
 
         One transaction: the rate limits (per conversation and per client address, counted in
         the database so all instances share them), the conversation and the line.
+        `synced=False`: a caller that acknowledges only after the bot's answer (the HTTP API) lets the
+        answer's transaction sync both to disk; it calls `durable` before it acknowledges.
         """
         text = (text or "").strip()
         metadata = metadata or {}
@@ -269,7 +274,7 @@ class DeskService:
             stored, created, conversation = await self._db(
                 self.conversations.accept_citizen_line,
                 conversation_id, text, data, client_id, limits, country, site,
-                language if source == PICKED else None, metadata.get("client"),
+                language if source == PICKED else None, metadata.get("client"), synced,
             )  # fmt: skip
         except RateLimited as refused:
             logger.warning("rate limited: %s", _limit_ref(refused.key))
@@ -281,7 +286,25 @@ class DeskService:
         if created:
             # The length, not the text: nothing personal in the log, and no masking on every message.
             logger.info("citizen message stored: conversation=%s chars=%d", conversation_ref(conversation_id), len(text))
+        if contact and created:
+            # A message left with a way to be reached: a ticket in the console's 留言 list.
+            await self.open_ticket(conversation_id, stored, contact, language or (conversation or {}).get("language"))
         return stored, created, conversation
+
+    def unsynced(self) -> int:
+        """A mark for `durable`: every commit of this process so far, synced or not."""
+        return self.database.unsynced_commits
+
+    async def durable(self, mark: int) -> None:
+        """Returns once every commit before `mark` is on disk: at once after the bot's lines (a synced
+        commit), else one sync of the database's log (an answer that stored nothing, a deferred route)."""
+        if not self.database.synced(mark):
+            await self._db(self.database.sync, mark)
+
+    async def open_ticket(self, conversation_id: str, line: dict[str, Any], contact: str, language: str | None) -> None:
+        """Opens the ticket of a citizen's line (once per line) and tells the consoles."""
+        if await self._db(self.tickets.open, conversation_id, line["id"], contact, language, line["text"]):
+            await self.notifier.to_console("ticket", {"conversation_id": conversation_id})
 
     # --- satisfaction ------------------------------------------------------------
 
@@ -328,6 +351,7 @@ class DeskService:
         metadata: dict[str, Any] | None = None,
         conversation: dict[str, Any] | None = None,
         only_if_unanswered: bool = False,
+        claim: bool = False,
     ) -> tuple[list[dict[str, Any]], str]:
         """Sends a stored citizen message to whoever is in charge; returns (the lines that answered it, state).
 
@@ -335,9 +359,11 @@ class DeskService:
         message of the conversation is still being routed, else the conversation is read again.
         `only_if_unanswered` (the sweep of unrouted lines): route it only if it is still the
         conversation's last line once the lock is held, so that two desks never route it twice.
+        `claim` (the sweeps): the line goes to Rasa only after its owed row is inserted, which one
+        desk alone manages, even when the desks share no lock; its reply is then settled once.
         """
         try:
-            return await self._route(stored, metadata, conversation, only_if_unanswered)
+            return await self._route(stored, metadata, conversation, only_if_unanswered, claim)
         except (OperationalError, RedisError) as error:
             logger.warning("routing deferred (conversation=%s): %s", conversation_ref(stored["conversation_id"]), type(error).__name__)
             raise RouteFailed(type(error).__name__) from error
@@ -348,6 +374,7 @@ class DeskService:
         metadata: dict[str, Any] | None,
         conversation: dict[str, Any] | None,
         only_if_unanswered: bool,
+        claim: bool = False,
     ) -> tuple[list[dict[str, Any]], str]:
         conversation_id = stored["conversation_id"]
         async with self.locks.hold(conversation_id) as was_free:
@@ -365,8 +392,12 @@ class DeskService:
                 await self._db(self.conversations.reopen, conversation_id)
                 conversation = {**conversation, "state": BOT}
             if conversation["state"] == BOT:
+                if claim and not await self._db(
+                    self.conversations.claim_routing, stored["id"], conversation_id, self._owed_window_s()
+                ):
+                    return [], BOT  # another desk's sweep sends it
                 started = time.perf_counter()
-                answered = await self._to_bot(conversation, stored, metadata or {})
+                answered = await self._to_bot(conversation, stored, metadata or {}, owed=claim)
                 self.metrics.full_seconds.observe(time.perf_counter() - started)
                 return answered
             self.metrics.messages.labels(outcome="to_clerk").inc()
@@ -391,22 +422,32 @@ class DeskService:
         """At start: routes citizen lines stored but never routed (the desk died after the commit)."""
         count = 0
         for stored in await self._db(self.conversations.unrouted, minutes):
-            await run_in_background(self.route(stored))
+            await run_in_background(self.route(stored, claim=True))
             count += 1
         return count
 
+    def _owed_window_s(self) -> float:
+        """How long a desk has to settle a reply it claimed before it counts as dead: Rasa's timeout,
+        then the late-reply window, then a margin."""
+        return (self.rasa.timeout.total or 0.0) + self.late_reply_s + LATE_MARGIN_S
+
     async def _to_bot(
-        self, conversation: dict[str, Any], stored: dict[str, Any], metadata: dict[str, Any]
+        self, conversation: dict[str, Any], stored: dict[str, Any], metadata: dict[str, Any], owed: bool = False
     ) -> tuple[list[dict[str, Any]], str]:
+        """`owed`: the line's owed row exists already (a sweep claimed it): its reply is settled through it."""
         conversation_id = conversation["id"]
         await self.notifier.typing(conversation_id, True)
-        owed = False
+        timed_out = False
         try:
             if conversation["bot_paused"]:
                 if not await self.rasa.resume(conversation_id):
                     raise RasaUnavailable("resume failed")
                 await self._db(self.conversations.set_bot_paused, conversation_id, False)
             text = to_rasa_text(stored["text"], stored["data"].get("payload"))
+            # Asked on every message, answered "no" almost always: read on the readers' pool while Rasa
+            # works, so it neither waits behind the writer's commits nor adds to the citizen's wait.
+            news = asyncio.ensure_future(self._read(self.database.has_unseen_staff_cancellations, conversation_id))
+            news.add_done_callback(_retrieved)
             started = time.perf_counter()
             message_id = desk_message_id(stored["id"])
             try:
@@ -418,7 +459,7 @@ class DeskService:
                 # moves on (a case revealed, the conversation paused): its reply is owed, read back from
                 # the tracker and delivered, or else the apology; the database says which, once (item 4).
                 logger.warning("bot slow for conversation=%s (%s): reading its reply from the tracker", conversation_ref(conversation_id), error)
-                owed = True
+                owed = timed_out = True
                 await self._db(self.conversations.owe_reply, stored["id"], conversation_id, self.late_reply_s + LATE_MARGIN_S)
                 late = await self._late_reply(conversation_id, message_id, self.late_reply_s)
                 if late is None:
@@ -431,10 +472,11 @@ class DeskService:
                 # Every intent of the domain gets an answer: silence means the action server failed.
                 raise RasaUnavailable("no reply (action server down?)")
             # A booking staff cancelled since the citizen's last visit: told first, with the reason.
-            replies = await self._staff_cancellations(conversation_id, _reply_language(replies)) + replies
+            if await news:
+                replies = await self._staff_cancellations(conversation_id, _reply_language(replies)) + replies
         except RasaUnavailable as error:
             logger.warning("bot unavailable for conversation=%s: %s", conversation_ref(conversation_id), error)
-            self.metrics.rasa_errors.labels(kind="timeout" if owed or "Timeout" in str(error) else "error").inc()
+            self.metrics.rasa_errors.labels(kind="timeout" if timed_out or "Timeout" in str(error) else "error").inc()
             await self.notifier.typing(conversation_id, False)
             return await self._apologize(conversation, stored, metadata, owed)
         await self.notifier.typing(conversation_id, False)
@@ -465,9 +507,12 @@ class DeskService:
     ) -> tuple[list[dict[str, Any]], str]:
         """The bot did not answer: the polite apology, and the conversation queued for a clerk. Once per owed reply."""
         conversation_id = conversation["id"]
-        if owed and not await self._db(self.conversations.settle_owed, stored["id"], APOLOGIZED):
-            # Another desk settled it (delivered the late reply, or apologized) meanwhile.
-            return [], (await self._db(self.conversations.conversation, conversation_id))["state"]
+        if owed:
+            how = await self._db(self.conversations.settle_unanswered, conversation_id, stored["id"])
+            if how != APOLOGIZED:
+                # Another desk settled it (delivered the late reply, or apologized) meanwhile, or a clerk
+                # took the conversation while the bot was silent: the clerk answers, no apology.
+                return [], (await self._db(self.conversations.conversation, conversation_id))["state"]
         self.metrics.messages.labels(outcome="bot_unavailable").inc()
         language = _language(conversation, metadata)
         down = self._system("bot_down", EVENT_QUEUED, language)
@@ -502,23 +547,31 @@ class DeskService:
             for reply in replies:
                 if (reply.get("custom") or {}).get("handoff") is not None:
                     reply["text"] = f"{reply.get('text') or ''}{_space(language)}{said}" if status.kind == "position" else said
+                    if status.webchat_key:
+                        reply["webchat_text"] = say_text(status.webchat_key, language, **status.values)
         # What the NLU made of the citizen's line goes to its `data.nlu` (the trainers' inbox).
         # `routed`: the line got its answer; a re-send or a restart does not send it again (item 4).
         data = {**stored["data"], "routed": True}
         annotate = (stored["id"], {**data, "nlu": understood} if understood else data)
         answered_in = _reply_language(replies)
-        try:
-            lines = await self._db(
-                self.conversations.add_lines,
-                conversation_id,
-                [Line("bot", reply.get("text") or "", bot_data(reply)) for reply in replies],
-                annotate,
-                answered_in,
-                stored["id"] if owed else None,
-            )
-        except AlreadySettled:
-            # Delivered (or apologized for) by another desk: exactly once.
-            return [], (await self._db(self.conversations.conversation, conversation_id))["state"]
+        said = [Line("bot", reply.get("text") or "", bot_data(reply)) for reply in replies]
+        if owed:
+            try:
+                how, lines = await self._db(
+                    self.conversations.deliver_owed, conversation_id, stored["id"], said, annotate, answered_in
+                )
+            except AlreadySettled:
+                # Delivered (or apologized for) by another desk: exactly once.
+                return [], (await self._db(self.conversations.conversation, conversation_id))["state"]
+            if how == TAKEN_OVER:
+                # A clerk took the conversation while the reply was owed: the clerk owns it now. The
+                # citizen does not get the bot's late answer after the clerk's lines; the clerk sees
+                # it in the console, to use or ignore (issue 10, item 4).
+                logger.info("late bot reply kept for staff: conversation=%s", conversation_ref(conversation_id))
+                await self.notifier.to_console("late_reply", {"conversation_id": conversation_id, "late_reply": lines[0]})
+                return [], (await self._db(self.conversations.conversation, conversation_id))["state"]
+        else:
+            lines = await self._db(self.conversations.add_lines, conversation_id, said, annotate, answered_in)
         for line in lines:
             await self._deliver(conversation_id, line)
         if handoff:
@@ -584,7 +637,11 @@ class DeskService:
         online = await self._db(self.presence.online_clerks)
         if not told:
             status = await self._wait_status(conversation_id, language, zone)
-            lines.append(await self.say(conversation_id, self._system(status.key, EVENT_QUEUED, language, **status.values)))
+            told_line = self._system(status.key, EVENT_QUEUED, language, **status.values)
+            if status.webchat_key:
+                # What rasa-webchat shows instead (bot/desk/webchat.py): it has no 留言 button.
+                told_line.data = {**(told_line.data or {}), "webchat_text": say_text(status.webchat_key, language, **status.values)}
+            lines.append(await self.say(conversation_id, told_line))
         if online and not any(speaks(clerk, language) for clerk in online):
             # Said in the citizen's language: a clerk will answer, in Chinese or English.
             lines.append(await self.say(conversation_id, self._system("no_speaker", EVENT_QUEUED, language)))
@@ -697,6 +754,8 @@ class DeskService:
             "conversation": found,
             "messages": lines,
             "notes": await self._read(self.conversations.notes, conversation_id),
+            # The bot's answers that came after a clerk took over: for the clerk, never sent (item 4).
+            "late_replies": await self._read(self.conversations.late_replies, conversation_id),
             "guides": _guide_titles(lines, found["understood"]),
             # Guide texts are sample content until the operating agency replaces them.
             "sample_notice": SAMPLE_NOTICE,
@@ -826,7 +885,39 @@ class DeskService:
         if not text or len(text) > MAX_TEXT:
             raise DeskError(400, _too_long("回复"))
         await self._own(conversation_id, user)
-        return await self.say(conversation_id, Line("clerk", text, {}, user["display_name"]))
+        said = await self.say(conversation_id, Line("clerk", text, {}, user["display_name"]))
+        # The answer to a left message: the citizen reads it on the next visit; its ticket is resolved.
+        if await self._db(self.tickets.answered, conversation_id, user["id"]):
+            await self.notifier.to_console("ticket", {"conversation_id": conversation_id})
+        return said
+
+    # --- rasa-webchat: lines written while it was closed ----------------------------
+
+    async def webchat_gone(self, conversation_id: str) -> None:
+        await self._db(self.conversations.webchat_gone, conversation_id)
+
+    async def webchat_missed(self, conversation_id: str) -> list[dict[str, Any]]:
+        return await self._read(self.conversations.webchat_missed, conversation_id)
+
+    # --- left messages (tickets) -------------------------------------------------
+
+    async def ticket_list(self, status: str | None, counts_only: bool = False) -> dict[str, Any]:
+        """Tickets of a status (None: all) and how many there are of each; `counts_only`: the console's badge."""
+        if status and status not in STATUSES:
+            raise DeskError(400, "状态不正确。")
+        tickets = [] if counts_only else await self._read(self.tickets.list, status or None)
+        return {"tickets": tickets, "counts": await self._read(self.tickets.counts)}
+
+    async def ticket_mark(self, ticket_id: int, user: dict[str, Any], status: Any, note: Any) -> dict[str, Any]:
+        if status not in STATUSES:
+            raise DeskError(400, "状态不正确。")
+        if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
+            raise DeskError(400, f"备注最多 {MAX_NOTE} 个字。")
+        marked = await self._db(self.tickets.mark, ticket_id, status, note.strip() if note else note, user["id"])
+        if marked is None:
+            raise DeskError(404, "没有这条留言。")
+        await self.notifier.to_console("ticket", {"id": ticket_id})
+        return marked
 
     async def attach(
         self, conversation_id: str, content: bytes, name: str, user: dict[str, Any] | None = None,
@@ -959,6 +1050,12 @@ def _guide_titles(lines: list[dict[str, Any]], understood: dict[str, Any]) -> di
     items = {(m["data"].get("custom") or {}).get("guide_item") for m in lines} | {understood.get("guide_item")}
     items |= set(understood.get("candidates") or [])
     return {item: knowledge.title(item) for item in items if item and knowledge.guide(item)}
+
+
+def _retrieved(future: asyncio.Future) -> None:
+    """Marks a side read's failure as seen: the turn it served failed already and says so."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def run_in_background(coro: Awaitable[Any]) -> None:

@@ -117,7 +117,8 @@ class DeskOwedReply(Base):
     Rasa finishes the message after the desk hung up and writes the reply to its tracker; the desk
     reads it from there. In the database, so that any desk can settle it when the one that timed out
     dies. `settled` is set once, by one conditional UPDATE, in the transaction that stores the late
-    reply (`delivered`) or before the apology (`apologized`): the citizen gets exactly one of them.
+    reply (`delivered`) or before the apology (`apologized`): the citizen gets exactly one of them, unless
+    a clerk took the conversation meanwhile (`clerk`): then the citizen gets neither, and staff see the reply.
     """
 
     __tablename__ = "desk_owed_replies"
@@ -129,6 +130,9 @@ class DeskOwedReply(Base):
     due_at = Column(DateTime, nullable=False, index=True)
     settled = Column(String(16))
     settled_at = Column(DateTime)
+    # Settled `clerk` (staff took the conversation while the reply was owed): the bot's late lines,
+    # [{"text", "data"}], shown to staff in the console and never sent to the citizen.
+    replies = Column(JSON)
 
 
 class DeskUser(Base):
@@ -275,6 +279,43 @@ class DeskAttachment(Base):
     content = Column(LargeBinary, nullable=False)
     thumb = Column(LargeBinary)
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+
+class DeskTicket(Base):
+    """A message a citizen left while waiting, with a way to be reached: the console's 留言 list.
+
+    Opened with the citizen's line (one ticket per line); `status` open (待处理), contacted (已联系) or
+    resolved (已解决). A clerk's reply in the conversation resolves its open tickets (the citizen reads
+    it on the next visit); a clerk may also mark one, with a note. `handled_by`: who did it last.
+    """
+
+    __tablename__ = "desk_tickets"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), ForeignKey("desk_conversations.id"), nullable=False, index=True)
+    line_id = Column(Integer, ForeignKey("desk_messages.id"), nullable=False, unique=True)
+    contact = Column(String(120), nullable=False)
+    language = Column(String(8))
+    message = Column(Text, nullable=False)
+    status = Column(String(16), nullable=False, default="open", index=True)
+    handled_by = Column(Integer, ForeignKey("desk_users.id"), nullable=True)
+    note = Column(Text)
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    updated_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    closed_at = Column(DateTime)
+
+
+class DeskWebchatSeen(Base):
+    """The last line of a conversation when its rasa-webchat socket went away (issue 11).
+
+    rasa-webchat keeps its own copy of the transcript and asks for no history; the lines a clerk wrote
+    while it was closed (an answer to a left message, a file) are sent to it when it comes back.
+    """
+
+    __tablename__ = "desk_webchat_seen"
+
+    conversation_id = Column(String(128), ForeignKey("desk_conversations.id"), primary_key=True)
+    line_id = Column(Integer, nullable=False)
 
 
 class DeskAudit(Base):

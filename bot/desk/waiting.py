@@ -32,6 +32,11 @@ class WaitStatus:
     def key(self) -> str:
         return {"position": "wait_position", "nobody": "nobody_online", "closed": "wait_closed"}[self.kind]
 
+    @property
+    def webchat_key(self) -> str | None:
+        """rasa-webchat has no 留言 button: its wording asks for the question and a contact in the chat."""
+        return None if self.kind == "position" else f"{self.key}_webchat"
+
 
 def expected_minutes(position: int, clerks_online: int) -> int:
     return max(1, math.ceil(position * MINUTES_PER_CONVERSATION / max(1, clerks_online)))

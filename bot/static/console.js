@@ -187,6 +187,8 @@
     $("sample-notice").hidden = !hasGuide; $("sample-notice").textContent = data.sample_notice;
     var notes = $("notes"); notes.textContent = "";
     data.notes.forEach(addNote);
+    $("late-replies").textContent = ""; $("late-section").hidden = true;
+    (data.late_replies || []).forEach(addLateReply);
     updateActions();
     loadSuggestions();
     loadBookings(c.number);
@@ -210,6 +212,21 @@
   function addNote(n) {
     var li = el("li", null, n.text); li.appendChild(el("small", null, n.author + " · " + new Date(n.at).toLocaleString("zh-CN")));
     $("notes").appendChild(li);
+  }
+
+  // The bot's answer to a line that came only after a clerk took the conversation (issue 10, item 4):
+  // never sent to the citizen; shown here for the clerk to insert into a reply, or to ignore.
+  function addLateReply(late) {
+    var list = $("late-replies");
+    if (list.querySelector('[data-line="' + late.line_id + '"]')) return;
+    var li = el("li"); li.setAttribute("data-line", late.line_id);
+    li.appendChild(el("small", null, "群众：" + late.asked));
+    var text = late.replies.map(function (r) { return r.text + (r.buttons.length ? "\n（" + r.buttons.join(" / ") + "）" : ""); }).join("\n");
+    li.appendChild(el("span", "late-text", text));
+    var b = el("button", "insert", "插入回复框"); b.type = "button";
+    b.addEventListener("click", function () { insertReply(late.replies.map(function (r) { return r.text; }).join("\n")); });
+    li.appendChild(b);
+    list.appendChild(li); $("late-section").hidden = false;
   }
 
   function updateActions() {
@@ -403,7 +420,10 @@
       if (d.conversation === selected) { appendLine(d.message, true); if (d.message.sender === "citizen") loadSuggestions(); }
       if (!live.some(function (x) { return x.number === d.conversation; })) refreshLists(); else preview(d.conversation, d.message);
     });
+    // A left message opened or answered, a ticket marked: the header's count of open ones.
+    socket.on("ticket", ticketCount);
     socket.on("note", function (d) { if (d.conversation === selected) addNote(d.note); });
+    socket.on("late_reply", function (d) { if (d.conversation === selected) { addLateReply(d.late_reply); announce("机器人迟到的回复已到，未发给群众"); } });
     socket.on("presence", function (d) { renderOnline(d.clerks); fillTransfer(); refreshLists(); });
     socket.on("transferred", function (d) { if (d.to === me.name) { beep(); refreshLists(); } });
     setInterval(function () { if (socket.connected) socket.emit("heartbeat", {}); }, 15000);
@@ -543,7 +563,15 @@
       var o = el("option", null, l.name); o.value = l.code; o.lang = l.code; $("lang-filter").appendChild(o);
     });
     Object.assign(guideTitles, me.guide_titles || {}); Object.assign(aspectLabels, me.aspect_labels || {});
-    wire(); connectSocket(); fillTransfer();
+    wire(); connectSocket(); fillTransfer(); ticketCount();
+    // /console?open=<number>: the 留言 page's link to the conversation of a left message.
+    var wanted = new URLSearchParams(location.search).get("open");
+    if (wanted && /^\d+$/.test(wanted)) select(Number(wanted));
+  }
+
+  async function ticketCount() {
+    try { $("ticket-count").textContent = (await api("GET", "/api/console/tickets?only=counts")).counts.open; }
+    catch (e) { /* the count waits for the next event */ }
   }
   start();
 })();

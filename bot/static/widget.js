@@ -643,7 +643,8 @@
     socket = window.io(BASE, { transports: ["websocket", "polling"], reconnectionDelayMax: 3000 });
     socket.on("connect", function () {
       ui.banner.classList.remove("show");
-      socket.emit("session_request", { session_id: sessionId });
+      // `widget`: this widget, not rasa-webchat, so the desk sends its lines with their metadata.
+      socket.emit("session_request", { session_id: sessionId, widget: "wenzhou" });
     });
     socket.on("session_confirm", function (confirmed) {
       sessionId = (confirmed && confirmed.session_id) || confirmed;

@@ -261,6 +261,9 @@ class Cluster:
             "DESK_MODEL_TOKEN": self.model_token,
             "DESK_INITIAL_MODEL": str(self.model),
             "DESK_TRUSTED_PROXIES": "127.0.0.1",
+            # Where citizens reach the desks (HAProxy): the links to files that rasa-webchat gets are
+            # absolute, and a file sent on one desk reaches a rasa-webchat citizen on the other.
+            "DESK_PUBLIC_URL": os.environ.get("DESK_PUBLIC_URL") or self.config.url("desk"),
             "MODELS_DIR": str(models_dir if models_dir.is_absolute() else PROJECT_ROOT / models_dir),
         }
 

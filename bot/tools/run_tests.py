@@ -31,7 +31,10 @@ def pytest_command(basetemp: Path, *args: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     extra = list(sys.argv[1:] if argv is None else argv)
     model = train()
-    env = {**os.environ, "TEST_MODEL": str(model)}
+    # The side run trains Rasa while the cluster test loads models: a model's load there may take far
+    # longer than the 30 s on a quiet machine, so the bound is widened for this shared run
+    # (the measured figure is still printed and kept in results/cluster_models.json).
+    env = {"CLUSTER_MODEL_LIVE_S": "90", **os.environ, "TEST_MODEL": str(model)}
     RESULTS.mkdir(exist_ok=True)
     log_path = RESULTS / "test-slow.log"
     with tempfile.TemporaryDirectory(prefix="wz-tests-", ignore_cleanup_errors=True) as tmp, open(log_path, "wb") as log:

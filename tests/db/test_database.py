@@ -91,3 +91,34 @@ def test_rate_limit_counts_per_key_within_the_window(make_db):
     assert db.allow("k3", 1, 0.05) and not db.allow("k3", 1, 0.05)
     time.sleep(0.1)
     assert db.allow("k3", 1, 0.05)
+
+
+def test_left_message_tickets_open_once_list_mark_and_close_on_both_engines(make_db):
+    """The 留言 list's data access (bot/desk/tickets.py), on SQLite and PostgreSQL."""
+    from bot.desk.accounts import Accounts
+    from bot.desk.conversations import Conversations
+    from bot.desk.ids import issue_id
+    from bot.desk.tickets import Tickets
+
+    db = make_db()
+    db.create_schema()
+    conversations, tickets = Conversations(db), Tickets(db)
+    clerk = Accounts(db).add_user("票务员", "clerk", "x", display_name="小林")
+    first, second = issue_id(), issue_id()
+    line, _, _ = conversations.accept_citizen_line(first, "请回电", {"contact": "wx: lin"}, "c1", [])
+    other, _, _ = conversations.accept_citizen_line(second, "Mi richiami", {"contact": "+39 333"}, "c2", [])
+    assert tickets.open(first, line["id"], "wx: lin", "zh", "请回电")
+    assert not tickets.open(first, line["id"], "wx: lin", "zh", "请回电"), "one ticket per line"
+    assert tickets.open(second, other["id"], "+39 333", "it", "Mi richiami")
+    listed = tickets.list("open")
+    assert [t["message"] for t in listed] == ["Mi richiami", "请回电"]
+    assert listed[1]["number"] == conversations.number_of(first) and "conversation_id" not in listed[1]
+
+    marked = tickets.mark(listed[1]["id"], "contacted", "已回电", clerk)
+    assert marked["status"] == "contacted" and marked["note"] == "已回电" and marked["handled_by"] == "小林"
+    assert tickets.mark(10**6, "resolved", None, 1) is None
+    assert tickets.answered(second, clerk) == 1
+    assert tickets.answered(second, 1) == 0, "a resolved ticket is not resolved again"
+    assert tickets.counts() == {"open": 0, "contacted": 1, "resolved": 1}
+    resolved = tickets.list("resolved")[0]
+    assert resolved["closed_at"] and resolved["handled_by"] == "小林"

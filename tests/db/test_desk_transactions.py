@@ -162,3 +162,53 @@ def test_desks_creating_conversations_at_once_never_share_a_number(engine_url, t
         numbers = list(pool.map(create, range(len(ids))))
     assert len(set(numbers)) == len(ids)
     assert sorted(desks[0].numbers_of(ids).values()) == sorted(numbers)
+
+
+def _synchronous_of_every_pooled_connection(database: Database) -> set[int]:
+    """PRAGMA synchronous of every connection the pool holds, all checked out at once."""
+    held = [database.engine.connect() for _ in range(database.engine.pool.checkedin())]
+    try:
+        return {connection.exec_driver_sql("PRAGMA synchronous").scalar() for connection in held}
+    finally:
+        for connection in held:
+            connection.close()
+
+
+def test_an_unsynced_citizen_line_is_made_durable_by_the_next_synced_commit_or_by_sync(tmp_path):
+    """The HTTP API stores a citizen line without a disk sync; the bot's lines, synced, sync it too."""
+    database = Database(f"sqlite:///{tmp_path / 'desk.db'}")
+    database.create_schema()
+    conversations = Conversations(database)
+    cid = uuid.uuid4().hex
+    line, created, _ = conversations.accept_citizen_line(cid, "护照过期了怎么换", {}, "c1", _limits(cid), synced=False)
+    mark = database.unsynced_commits
+    assert created and mark == 1 and not database.synced(mark)
+    # Stored for every reader (the sweep, the console), only not yet on disk.
+    assert conversations.messages(cid) == [line]
+    # The connection went back to the pool syncing every commit again (FULL = 2).
+    assert _synchronous_of_every_pooled_connection(database) == {2}
+
+    conversations.add_lines(cid, [Line("bot", "请带上护照。")])
+    assert database.synced(mark)
+
+    # Refused by the rate limit: nothing committed, nothing to sync, the pool still synced.
+    with pytest.raises(RateLimited):
+        conversations.accept_citizen_line(cid, "又一条", {}, "c2", _limits(cid, 1), synced=False)
+    assert database.unsynced_commits == mark and _synchronous_of_every_pooled_connection(database) == {2}
+
+    # No synced commit after it (an answer that stored nothing): `sync` makes it durable.
+    conversations.accept_citizen_line(cid, "多少钱", {}, "c3", _limits(cid), synced=False)
+    later = database.unsynced_commits
+    assert not database.synced(later)
+    database.sync(later)
+    assert database.synced(later)
+    database.engine.dispose()
+
+
+def test_unsynced_is_the_same_transaction_on_every_engine(conversations):
+    """PostgreSQL (and SQLite in memory) have no unsynced commits: `synced=False` stores the line as usual."""
+    cid = uuid.uuid4().hex
+    line, created, _ = conversations.accept_citizen_line(cid, "护照", {}, "c1", _limits(cid), synced=False)
+    assert created and conversations.messages(cid) == [line]
+    assert conversations.db.synced(conversations.db.unsynced_commits)
+    conversations.db.sync(conversations.db.unsynced_commits)

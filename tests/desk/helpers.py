@@ -204,9 +204,14 @@ async def console_handshake(url: str, cookie: str = "") -> str:
 
 
 class Citizen:
-    """A socket.io client speaking like rasa-webchat, recording what it receives."""
+    """A socket.io client speaking the rasa-webchat protocol, recording what it receives.
 
-    def __init__(self) -> None:
+    `widget` (the default): it says it is the project's widget, and gets the lines with their metadata;
+    without it, it is taken for rasa-webchat and gets rasa-webchat's bare shapes (bot/desk/webchat.py).
+    """
+
+    def __init__(self, widget: bool = True) -> None:
+        self.widget = widget
         self.sio = socketio.AsyncClient(reconnection=False)
         self.received: list[dict] = []
         self.confirmed: asyncio.Queue = asyncio.Queue()
@@ -216,7 +221,8 @@ class Citizen:
     async def start(self, url: str, session_id: str | None = None) -> str:
         if not self.sio.connected:
             await self.sio.connect(url, transports=["polling"])
-        await self.sio.emit("session_request", {"session_id": session_id})
+        request = {"session_id": session_id, **({"widget": "wenzhou"} if self.widget else {})}
+        await self.sio.emit("session_request", request)
         return await asyncio.wait_for(self.confirmed.get(), 5)
 
     async def utter(self, session_id: str, text: str, **custom) -> dict:

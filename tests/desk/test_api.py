@@ -31,6 +31,8 @@ PUBLIC = {
     # A citizen's attachments: the conversation id is the key, as for its messages.
     "/api/conversations/{conversation_id}/attachments",
     "/api/conversations/{conversation_id}/attachments/{attachment_id}",
+    # A file sent to a rasa-webchat citizen: a signed, expiring link bound to its conversation (bot/desk/webchat.py).
+    "/files/{attachment_id}/{expires}/{tag}",
     "/calendar/{token}.ics",  # a booking's calendar file, behind its unguessable token (issue 14)
     "/login",
     "/api/login",
@@ -42,7 +44,7 @@ PUBLIC = {
 
 
 # Values that fit each route parameter's pattern, so the guard (not the router) answers.
-SAMPLE_PARAMS = {"number": "1", "user_id": "1", "case_no": "WZ1", "message_id": "1", "job_id": "1", "intent": "item_x", "action": "add"}
+SAMPLE_PARAMS = {"number": "1", "user_id": "1", "ticket_id": "1", "case_no": "WZ1", "message_id": "1", "job_id": "1", "intent": "item_x", "action": "add"}
 
 
 def _is_console(path: str) -> bool:

@@ -1,9 +1,10 @@
-"""Accessibility of the five surfaces in headless Chromium, on the shared stack (issue 11).
+"""Accessibility of the staff and citizen surfaces in headless Chromium (issue 11).
 
 axe-core (vendored, WCAG 2.1 A and AA rules) must find no serious or critical violation on: the widget
 opened on a phone with an answer and its buttons, the widget in elderly-friendly mode on a laptop, the
-log-in page, the console with a conversation open, and the trainer's workbench. Each surface's findings
-go to results/axe_<surface>.json, and a screenshot beside it.
+log-in page, the console with a conversation open, and the trainer's workbench (on the shared stack); and
+the bookings page with the admin's clerk-hours form and the 留言 list with a left message (on a desk of
+their own). Each surface's findings go to results/axe_<surface>.json, and a screenshot beside it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import pytest
 from tests.desk.helpers import (
     CHROMIUM,
     RESULTS,
+    Citizen,
     axe_violations,
     citizen_says,
+    drop,
     ensure_user,
     line,
     login,
@@ -99,4 +102,36 @@ async def test_axe_finds_no_serious_violation_on_the_five_surfaces(desk, browser
     (RESULTS / "axe_summary.txt").write_text(summary + "\n", encoding="utf-8")
     for context in (phone, laptop, staff):
         await context.close()
+    assert not any(serious(v) for v in found.values()), summary
+
+
+async def test_axe_finds_no_serious_violation_on_the_bookings_page_and_the_ticket_list(desk_without_rasa, browser):
+    server = desk_without_rasa
+    found: dict[str, list[dict]] = {}
+    ensure_user(server.accounts, "无障碍管理员", "admin")
+    citizen = Citizen()
+    staff = await browser.new_context(**LAPTOP)
+    try:
+        conversation = await citizen.start(server.url)
+        assert (await citizen.utter(conversation, "请工作人员回电，谢谢", contact="wx: chen_01", language="zh"))["ok"]
+        console = await login(staff, server.url, "无障碍管理员")
+
+        # 6. The bookings page, with the admin's clerk-hours form filled from the data.
+        await console.goto(f"{server.url}/console/bookings")
+        await console.locator("#clerk-hours:not([hidden])").wait_for(timeout=10000)
+        await console.locator("#clerk-hours-result", has_text="工作时间").wait_for(timeout=10000)
+        found["bookings"] = await axe_violations(console, "bookings")
+        await console.screenshot(path=str(RESULTS / "a11y_bookings.png"), full_page=True)
+
+        # 7. The 留言 list, with the left message and its controls.
+        await console.goto(f"{server.url}/console/tickets")
+        await console.locator("#list tbody tr", has_text="请工作人员回电").wait_for(timeout=10000)
+        found["tickets"] = await axe_violations(console, "tickets")
+        await console.screenshot(path=str(RESULTS / "a11y_tickets.png"), full_page=True)
+    finally:
+        await staff.close()
+        await drop(citizen.sio)
+    summary = report(found)
+    print("\n" + summary)
+    (RESULTS / "axe_summary_staff_pages.txt").write_text(summary + "\n", encoding="utf-8")
     assert not any(serious(v) for v in found.values()), summary

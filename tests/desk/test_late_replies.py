@@ -17,14 +17,28 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import pytest
+import socketio
 
 from bot.desk import DeskConfig
-from bot.desk.conversations import APOLOGIZED, DELIVERED
+from bot.desk.conversations import APOLOGIZED, DELIVERED, TAKEN_OVER, Line
 from bot.desk.service import BOT_DOWN
 from bot.desk.tables import DeskOwedReply
-from bot.rasa_client import desk_message_id, replies_in_tracker
+from bot.rasa_client import RasaClient, desk_message_id, replies_in_tracker
 from bot.trainer.tables import DONE, TrainingJob
-from tests.desk.helpers import Citizen, Clerk, DeskServer, drop, new_id, say, texts, wait_for
+from tests.desk.helpers import (
+    RESULTS,
+    Citizen,
+    Clerk,
+    DeskServer,
+    drop,
+    ensure_user,
+    login,
+    new_id,
+    number_of,
+    say,
+    texts,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.destructive]
 
@@ -151,6 +165,90 @@ async def test_a_reply_owed_by_a_desk_that_stopped_is_delivered_by_the_sweep(ras
         await other.stop()
 
 
+CLERK_SAYS = "您好，我是人工客服，这就为您查。"
+
+
+async def console_events(server: DeskServer, clerk: Clerk, event: str) -> tuple[socketio.AsyncClient, list[dict]]:
+    """A console socket of `clerk`, recording the payloads of one event."""
+    received: list[dict] = []
+    console = socketio.AsyncClient(reconnection=False)
+    console.on(event, received.append, namespace="/console")
+    cookie = "; ".join(f"{c.key}={c.value}" for c in clerk.http.cookie_jar)
+    await console.connect(server.url, namespaces=["/console"], transports=["polling"], headers={"Cookie": cookie})
+    return console, received
+
+
+async def test_a_late_reply_after_a_clerk_claimed_goes_to_the_clerk_not_the_citizen(rasa_stack, stack_database_url):
+    """A clerk who takes the conversation while the bot's reply is owed owns it: the bot's late answer
+    does not reach the citizen after the clerk's lines; the clerk sees it in the console."""
+    server = await slow_desk(rasa_stack, stack_database_url, late_reply_s=90)
+    citizen = Citizen()
+    clerk = await Clerk.login(server, "迟到回复客服")
+    console, late = await console_events(server, clerk, "late_reply")
+    try:
+        conversation = await citizen.start(server.url)
+        with paused(rasa_stack.processes["actions"]):
+            ack = await citizen.utter(conversation, QUESTION, client_id="late-claimed-1")
+            assert ack["ok"]
+            await wait_for(lambda: owed(server, ack["id"]), timeout=30)
+            status, body = await clerk.act(conversation, "claim")
+            assert status == 200, body
+            status, body = await clerk.act(conversation, "reply", text=CLERK_SAYS)
+            assert status == 200, body
+            await wait_for(lambda: CLERK_SAYS in citizen.texts(), timeout=10)
+        # Rasa finishes the message; the desk finds the reply in the tracker, and a clerk has the conversation.
+        await wait_for(lambda: (owed(server, ack["id"]) or {}).get("settled"), timeout=60, interval=0.3)
+        assert owed(server, ack["id"])["settled"] == TAKEN_OVER
+        # The clerk's console hears of it, by the conversation's number (never its id).
+        await wait_for(lambda: late, timeout=10)
+        assert late[0]["conversation"] == clerk.number(conversation) and conversation not in str(late[0])
+        answer = late[0]["late_reply"]
+        assert answer["asked"] == QUESTION and any("护照" in reply["text"] for reply in answer["replies"]), answer
+        # The conversation's view keeps it for the clerk (a reload, another clerk after a transfer).
+        status, view = await clerk.view(conversation)
+        assert status == 200 and [r["replies"] for r in view["late_replies"]] == [answer["replies"]]
+        # The citizen got neither the late answer nor the apology; the clerk's line is the last they saw.
+        assert texts(server, conversation, "bot") == []
+        assert BOT_DOWN not in texts(server, conversation, "system") and BOT_DOWN not in citizen.texts()
+        assert not any("护照" in text for text in citizen.texts()) and citizen.texts()[-1] == CLERK_SAYS
+        # What the NLU understood still reaches the trainers' inbox; nothing is left for a sweep.
+        assert citizen_line(server, conversation, QUESTION)["data"]["nlu"]["item"] == "passport-renewal"
+        assert await server.app_service.settle_overdue() == 0
+        # The purge of settled rows keeps it: it is in no transcript line.
+        server.conversations.purge_owed(datetime.utcnow() + timedelta(seconds=1))
+        assert owed(server, ack["id"])["replies"]
+        assert server.conversations.conversation(conversation)["state"] == "clerk"
+    finally:
+        await drop(console)
+        await drop(citizen.sio)
+        await clerk.close()
+        await server.stop()
+
+
+async def test_no_apology_after_a_clerk_claimed_while_the_bot_was_silent(rasa_stack, stack_database_url):
+    """The bot never answers in time, but a clerk took the conversation meanwhile: no apology ("the
+    assistant cannot answer, a clerk will…") after the clerk's own greeting."""
+    server = await slow_desk(rasa_stack, stack_database_url, late_reply_s=3)
+    clerk = await Clerk.login(server, "迟到回复客服")
+    conversation = new_id()
+    try:
+        with paused(rasa_stack.processes["actions"]):
+            routing = asyncio.ensure_future(say(server, conversation, QUESTION))
+            line = await wait_for(lambda: citizen_line(server, conversation, QUESTION), timeout=10)
+            await wait_for(lambda: owed(server, line["id"]), timeout=30)
+            status, body = await clerk.act(conversation, "claim")
+            assert status == 200, body
+            answer = await asyncio.wait_for(routing, 30)
+        assert answer["replies"] == [] and answer["state"] == "clerk", answer
+        assert owed(server, line["id"])["settled"] == TAKEN_OVER and not owed(server, line["id"])["replies"]
+        assert BOT_DOWN not in texts(server, conversation, "system")
+        status, view = await clerk.view(conversation)
+        assert view["late_replies"] == [] and view["conversation"]["state"] == "clerk"
+    finally:
+        await clerk.close()
+        await server.stop()
+
+
 async def test_activation_waits_for_replies_in_flight_and_holds_new_ones(rasa_stack, stack_database_url, trained_model):
     """Messages sent while a model is put live (Rasa's PUT /model) are all answered by the bot."""
     server = await slow_desk(rasa_stack, stack_database_url, rasa_timeout=60.0, late_reply_s=0.5)
@@ -208,3 +306,156 @@ async def test_activation_says_so_when_replies_in_flight_do_not_finish(rasa_stac
     finally:
         await trainer.close()
         await server.stop()
+
+
+# --- two desks sweeping at once (issue 10, item 4: exactly once) ------------------------------------
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def race_database_url(request, stack_database_url) -> str:
+    """The database both desks share: the stack's SQLite, or a PostgreSQL emptied first."""
+    if request.param == "sqlite":
+        return stack_database_url
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide TEST_POSTGRES_URL (see .ci/postgres.sh)")
+        pytest.skip("TEST_POSTGRES_URL not set")
+    from bot.db import Database
+    from bot.db.tables import Base
+
+    Base.metadata.drop_all(Database(POSTGRES_URL).engine)
+    return POSTGRES_URL
+
+
+def user_events(tracker: dict, message_id: str) -> int:
+    return sum(1 for e in tracker.get("events") or [] if e.get("event") == "user" and e.get("message_id") == message_id)
+
+
+async def test_two_desks_sweeping_at_once_deliver_each_owed_reply_and_route_each_line_once(rasa_stack, race_database_url):
+    """Two desks on one database, sharing no lock (two processes without Redis, or a Redis lock that
+    expired), sweep at the same time: replies owed by a desk that died, and lines a desk stored but
+    never routed. Each reply reaches the transcript once, each line reaches Rasa once."""
+    dead = await slow_desk(rasa_stack, race_database_url, late_reply_s=90)
+    owed_conversations, unrouted_conversations = [new_id() for _ in range(4)], [new_id() for _ in range(3)]
+    with paused(rasa_stack.processes["actions"]):
+        asked = [asyncio.ensure_future(say(dead, c, QUESTION)) for c in owed_conversations]
+        lines = [await wait_for(lambda c=c: citizen_line(dead, c, QUESTION), timeout=10) for c in owed_conversations]
+        await wait_for(lambda: all(owed(dead, line["id"]) for line in lines), timeout=30)
+        # Stored and acknowledged, never routed: the desk died right after the commit.
+        unrouted = [(await dead.app_service.accept(c, QUESTION))[0] for c in unrouted_conversations]
+        await dead.stop()
+        for routing in asked:
+            routing.cancel()
+        await asyncio.gather(*asked, return_exceptions=True)
+    with dead.app_service.database.session() as session:
+        for line in lines:
+            session.get(DeskOwedReply, line["id"]).due_at = datetime.utcnow() - timedelta(seconds=1)
+    rasa = RasaClient(rasa_stack.rasa_url, rasa_stack.token, timeout=10.0)
+    await rasa.start()
+    first = second = None
+    try:
+
+        async def processed(line: dict) -> bool:
+            tracker = await rasa.tracker(line["conversation_id"])
+            return bool(tracker and replies_in_tracker(tracker, desk_message_id(line["id"])))
+
+        # Rasa finishes the owed messages once the action server runs again.
+        for line in lines:
+            await wait_for(lambda line=line: processed(line), timeout=60, interval=0.3)
+
+        first, second = [await slow_desk(rasa_stack, race_database_url, rasa_timeout=30.0, late_reply_s=90) for _ in range(2)]
+        # Each desk also sweeps on its own at start and every few seconds; these rounds race them too.
+        for _ in range(3):
+            await asyncio.gather(
+                first.app_service.settle_overdue(), second.app_service.settle_overdue(),
+                first.app_service.route_unanswered(older_than_s=0), second.app_service.route_unanswered(older_than_s=0),
+            )  # fmt: skip
+        # Everything is settled or answered, whichever desk did it.
+        await wait_for(lambda: all((owed(first, line["id"]) or {}).get("settled") for line in lines), timeout=60)
+        await wait_for(lambda: all(texts(first, c, "bot") for c in unrouted_conversations), timeout=60)
+        # One more round of both sweeps once all is answered: nothing is sent or delivered again.
+        await asyncio.gather(
+            first.app_service.settle_overdue(), second.app_service.settle_overdue(),
+            first.app_service.route_unanswered(older_than_s=0), second.app_service.route_unanswered(older_than_s=0),
+        )  # fmt: skip
+        for line in [*lines, *unrouted]:
+            conversation = line["conversation_id"]
+            tracker = await rasa.tracker(conversation)
+            replies, _ = replies_in_tracker(tracker, desk_message_id(line["id"]))
+            # Rasa got the line once, and its reply is in the transcript once.
+            assert user_events(tracker, desk_message_id(line["id"])) == 1, conversation
+            assert texts(first, conversation, "bot") == [r["text"] for r in replies], conversation
+            assert BOT_DOWN not in texts(first, conversation, "system")
+        assert all(owed(first, line["id"])["settled"] == DELIVERED for line in lines)
+    finally:
+        await rasa.close()
+        for desk in (first, second):
+            if desk is not None:
+                await desk.stop()
+
+
+async def test_a_resend_after_the_desk_that_claimed_the_line_died_is_not_sent_to_rasa_again(rasa_stack, stack_database_url):
+    """A sweep claimed a stored line and sent it to Rasa, then its desk died. The widget re-sends the
+    line to another desk: the claim stands, so Rasa does not get it a second time, and the reply Rasa
+    wrote is delivered once, by the sweep of overdue owed replies."""
+    dead = await slow_desk(rasa_stack, stack_database_url, rasa_timeout=60.0, late_reply_s=90)
+    conversation = new_id()
+    stored, _, _ = await dead.app_service.accept(conversation, QUESTION, client_id="resend-1")
+    with paused(rasa_stack.processes["actions"]):
+        sweeping = asyncio.ensure_future(dead.app_service.route_unanswered(older_than_s=0))
+        await wait_for(lambda: owed(dead, stored["id"]) and dead.app_service.rasa.in_flight == 1, timeout=30)
+        await dead.stop()  # dies while Rasa works on the line
+        sweeping.cancel()
+        await asyncio.gather(sweeping, return_exceptions=True)
+    other = await slow_desk(rasa_stack, stack_database_url, rasa_timeout=60.0, late_reply_s=90)
+    try:
+
+        async def processed() -> dict | None:
+            tracker = await other.app_service.rasa.tracker(conversation)
+            return tracker if tracker and replies_in_tracker(tracker, desk_message_id(stored["id"])) else None
+
+        await wait_for(processed, timeout=60, interval=0.3)
+        again = await say(other, conversation, QUESTION, client_id="resend-1")
+        assert again["stored"]["id"] == stored["id"] and again["replies"] == [], again
+        with other.app_service.database.session() as session:
+            session.get(DeskOwedReply, stored["id"]).due_at = datetime.utcnow() - timedelta(seconds=1)
+        await other.app_service.settle_overdue()
+        tracker = await processed()
+        replies, _ = replies_in_tracker(tracker, desk_message_id(stored["id"]))
+        assert user_events(tracker, desk_message_id(stored["id"])) == 1
+        assert texts(other, conversation, "bot") == [r["text"] for r in replies] and replies
+        assert owed(other, stored["id"])["settled"] == DELIVERED
+    finally:
+        await other.stop()
+
+
+async def test_the_console_shows_a_late_reply_kept_for_the_clerk_and_inserts_it_into_the_reply_box(desk_without_rasa, browser):
+    """What the clerk sees of a late reply kept for them: the question, the bot's lines and their
+    buttons, and a button that puts the bot's text into the reply box to edit (the console page)."""
+    from playwright.async_api import expect
+
+    server = desk_without_rasa
+    clerk = ensure_user(server.accounts, "迟到回复客服")
+    conversation = new_id()
+    stored, _, _ = await server.app_service.accept(conversation, QUESTION)
+    server.conversations.owe_reply(stored["id"], conversation, 60)
+    assert server.conversations.claim(conversation, clerk["id"])
+    answer = "换发护照需要：护照、照片、申请表。"
+    said = [Line("bot", answer, {"buttons": [{"title": "所需材料", "payload": "/ask_aspect"}]})]
+    how, kept = server.conversations.deliver_owed(conversation, stored["id"], said)
+    assert how == TAKEN_OVER and kept[0]["asked"] == QUESTION and texts(server, conversation, "bot") == []
+    context = await browser.new_context(viewport={"width": 1360, "height": 860})
+    try:
+        console = await login(context, server.url, "迟到回复客服")
+        await console.click(f'#live li[data-id="{number_of(server, conversation)}"]')
+        late = console.locator("#late-replies li", has_text=answer)
+        await late.wait_for(timeout=10000)
+        await expect(late).to_contain_text(QUESTION)
+        await expect(late).to_contain_text("所需材料")
+        await late.locator("button.insert").click()
+        await expect(console.locator("#reply")).to_have_value(answer, timeout=10000)
+        await console.screenshot(path=str(RESULTS / "console_late_reply.png"))
+    finally:
+        await context.close()

@@ -98,6 +98,9 @@ async def test_no_staff_route_or_console_event_carries_the_conversation_id(desk_
             contact="+393331234567", item_id="notary-power-of-attorney", language="zh", conversation_id=cid,
         )  # fmt: skip
         citizen_line = next(m for m in server.conversations.messages(cid) if m["sender"] == "citizen")
+        # A message left with a contact: a ticket on the 留言 list.
+        assert (await citizen.utter(cid, "请回电，谢谢", contact="+39 333 1234567", client_id="w-2"))["ok"]
+        ticket = server.app_service.tickets.list()[0]["id"]
 
         # --- the walk -----------------------------------------------------------------------------
         answers: dict[tuple[str, str], list[str]] = {}
@@ -145,6 +148,7 @@ async def test_no_staff_route_or_console_event_carries_the_conversation_id(desk_
             "/api/console/attachments/{attachment_id}": f"/api/console/attachments/{attachment}",
             "/console/bookings": "/console/bookings", "/api/console/places": "/api/console/places",
             "/api/console/clerk-hours": "/api/console/clerk-hours",
+            "/console/tickets": "/console/tickets", "/api/console/tickets": "/api/console/tickets",
             "/api/console/bookings": "/api/console/bookings?place=milan&day=2026-12-02",
             "/api/console/bookings.csv": "/api/console/bookings.csv?place=milan&day=2026-12-02",
             "/api/console/bookings.ics": "/api/console/bookings.ics?place=milan&day=2026-12-02",
@@ -174,6 +178,8 @@ async def test_no_staff_route_or_console_event_carries_the_conversation_id(desk_
                    f"/api/console/users/{other.user['id']}/languages", {"languages": ["it"]})  # fmt: skip
         await call(admin, "POST", "/api/console/places/{place_id}", "/api/console/places/milan", {"capacity": 3})
         await call(admin, "POST", "/api/console/clerk-hours", "/api/console/clerk-hours", {"reset": True})
+        await call(admin, "POST", "/api/console/tickets/{ticket_id}", f"/api/console/tickets/{ticket}",
+                   {"status": "contacted", "note": "已回电"})  # fmt: skip
         await wait_for(lambda: any(event == "feedback" for event, _ in events))
         await wait_for(lambda: any(event == "message" and data["message"]["data"].get("event") == "rated"
                                    for event, data in events))  # fmt: skip
@@ -192,7 +198,7 @@ async def test_no_staff_route_or_console_event_carries_the_conversation_id(desk_
         for answer in seen:
             assert not _leaks(cid, answer), f"{route} gave staff the conversation id: {answer[:300]}"
     kinds = {event for event, _ in events}
-    assert {"message", "conversation", "queue", "waiting", "note", "transferred", "feedback", "presence"} <= kinds
+    assert {"message", "conversation", "queue", "waiting", "note", "transferred", "feedback", "presence", "ticket"} <= kinds
     for event, data in events:
         assert not _leaks(cid, json.dumps(data, ensure_ascii=False)), f"console event {event}: {data}"
 
