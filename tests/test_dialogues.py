@@ -1,12 +1,13 @@
 """Multi-turn dialogues through the REST webhook on the real stack.
 
-Four sets: tests/data/dialogues.yml (the logic was tuned on it),
+Five sets: tests/data/dialogues.yml (the logic was tuned on it),
 tests/data/dialogues_unseen.yml (written apart from it and from the training
-data, run once before tuning: the estimate of the issue's hidden set) and
+data, run once before tuning: the estimate of the issue's hidden set),
 tests/data/dialogues_heldout.yml (written apart from both before the context3
 branch's changes, of the kinds the unseen set still failed on) and
-tests/data/dialogues_heldout3.yml (written blind from the catalog alone, for
-the context work of a later branch: nobody tuned on it). Every
+tests/data/dialogues_heldout2.yml (written before the context4 branch's changes, all the issue's
+kinds, on the items the other sets use least) and tests/data/dialogues_heldout3.yml (written blind
+from the catalog alone, for the context work of the context4 branch: nobody tuned on it). Every
 turn's item and aspect are checked; the figures are dialogues right on the last
 turn and right on every turn, per set.
 
@@ -33,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DIALOGUES = ROOT / "tests" / "data" / "dialogues.yml"
 UNSEEN = ROOT / "tests" / "data" / "dialogues_unseen.yml"
 HELDOUT = ROOT / "tests" / "data" / "dialogues_heldout.yml"
+HELDOUT2 = ROOT / "tests" / "data" / "dialogues_heldout2.yml"
 HELDOUT3 = ROOT / "tests" / "data" / "dialogues_heldout3.yml"
-SETS = {"tuned": DIALOGUES, "unseen": UNSEEN, "heldout": HELDOUT, "heldout3": HELDOUT3}
+SETS = {"tuned": DIALOGUES, "unseen": UNSEEN, "heldout": HELDOUT, "heldout2": HELDOUT2, "heldout3": HELDOUT3}
 # The issue's bar for the hidden set is 95% right on the last turn. The unseen set stands in for
 # it and is not tuned dialogue by dialogue, so it is held to the level reached (88-90% after the
 # general fixes of the context2 branch; 76% before them): a floor against falling back, not the bar.
@@ -42,12 +44,21 @@ UNSEEN_LAST_TURN_FLOOR = 0.88
 # The held-out set of the context3 branch (vague first turns, documents for use abroad, the pension's
 # life certificate, one-word follow-ups), scored before (65%) and after its general fixes; a floor too.
 HELDOUT_LAST_TURN_FLOOR = 0.85
-# The blind set (written from the catalog alone, 2026-11-30): a provisional floor until it is scored
-# before and after the context work it was written for.
+# The held-out set of the context4 branch (all the issue's kinds, on the items the other sets use least),
+# written and scored on main's model before the branch's changes (84.4% on the last turn), 100% after its
+# general fixes; a floor a little under that (three dialogues of 45 may fail).
+HELDOUT2_LAST_TURN_FLOOR = 0.93
+# The blind set (written from the catalog alone, 2026-11-30; 91.7% on the last turn on main's model of
+# 17:09, before the context4 changes): a provisional floor until it is scored after them.
 HELDOUT3_LAST_TURN_FLOOR = 0.80
-FLOORS = {"unseen": UNSEEN_LAST_TURN_FLOOR, "heldout": HELDOUT_LAST_TURN_FLOOR, "heldout3": HELDOUT3_LAST_TURN_FLOOR}
+FLOORS = {
+    "unseen": UNSEEN_LAST_TURN_FLOOR,
+    "heldout": HELDOUT_LAST_TURN_FLOOR,
+    "heldout2": HELDOUT2_LAST_TURN_FLOOR,
+    "heldout3": HELDOUT3_LAST_TURN_FLOOR,
+}
 # The issue asks for 80 dialogues of 2-4 turns; the held-out set of one branch is smaller.
-MIN_DIALOGUES = {"tuned": 80, "unseen": 80, "heldout": 25, "heldout3": 30}
+MIN_DIALOGUES = {"tuned": 80, "unseen": 80, "heldout": 25, "heldout2": 40, "heldout3": 30}
 Post = Callable[[str, str], list[dict[str, Any]]]
 
 
@@ -155,14 +166,17 @@ def test_dialogues_are_written_apart_from_the_training_data():
     assert not shared, f"unseen dialogue turns also in dialogues.yml: {shared[:5]}"
     shared = [turn["say"] for d in load_dialogues(HELDOUT) for turn in d["turns"] if turn["say"] in tuned | unseen]
     assert not shared, f"held-out dialogue turns also in dialogues.yml or the unseen set: {shared[:5]}"
-    heldout = {turn["say"] for dialogue in load_dialogues(HELDOUT) for turn in dialogue["turns"]}
-    shared = [turn["say"] for d in load_dialogues(HELDOUT3) for turn in d["turns"] if turn["say"] in tuned | unseen | heldout]
+    earlier = tuned | unseen | {turn["say"] for d in load_dialogues(HELDOUT) for turn in d["turns"]}
+    shared = [turn["say"] for d in load_dialogues(HELDOUT2) for turn in d["turns"] if turn["say"] in earlier]
+    assert not shared, f"second held-out set's turns also in an earlier set: {shared[:5]}"
+    earlier |= {turn["say"] for d in load_dialogues(HELDOUT2) for turn in d["turns"]}
+    shared = [turn["say"] for d in load_dialogues(HELDOUT3) for turn in d["turns"] if turn["say"] in earlier]
     assert not shared, f"blind held-out dialogue turns also in another set: {shared[:5]}"
 
 
 @pytest.mark.stack
 def test_dialogues_through_the_rest_webhook(rasa_stack):
-    """The four sets on the one stack: the tuned set right on every turn, the unseen and held-out
+    """The five sets on the one stack: the tuned set right on every turn, the unseen and held-out
     ones not below the level reached on the last turn (they are not tuned dialogue by dialogue)."""
     from tests.helpers import rest
 
