@@ -91,11 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     # What web.run_app does, with SERVER_OPTIONS (run_app passes no server options through): aiohttp
     # 3.9.5 must not inflate request bodies (bot/desk/hardening.py). SIGINT/SIGTERM end it cleanly.
     with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
-        asyncio.run(serve(app, args.host, args.port))
+        asyncio.run(run_server(app, args.host, args.port))
     return 0
 
 
-async def serve(app: web.Application, host: str, port: int) -> None:
+async def run_server(app: web.Application, host: str, port: int) -> None:
     runner = web.AppRunner(app, handle_signals=True, shutdown_timeout=5, **SERVER_OPTIONS)
     await runner.setup()
     try:
