@@ -276,3 +276,36 @@ def test_case_lookups_without_a_client_share_one_bucket(database):
         tracker.events = [{"event": "user", "text": "x", "metadata": {}}]
         _, messages = run_action(ActionCheckCase(), tracker)
     assert "太频繁" in messages[0]["text"]
+
+
+def test_a_large_area_gets_three_buttons_and_other_then_the_rest(database):
+    """ "公证方面想咨询下": three of the eleven notary items and "其他…"; the button (or "其他" typed)
+    shows the other eight, the first three staying pickable by their words."""
+    notary = load_knowledge().topic_items(["notary"])
+    topic = {"entity": "topic", "value": "notary", "start": 0, "end": 2}
+    ranking = [(intent_for("notary-birth"), 0.2), (intent_for("notary-kinship"), 0.1), ("out_of_scope", 0.3)]
+    events, messages = run_action(ActionClarify(), make_tracker("公证方面想咨询下", "nlu_fallback", 0.3, ranking, [topic]))
+    shown, more = messages[0]["custom"]["candidates"], messages[0]["custom"]["more_candidates"]
+    assert shown[:2] == ["notary-birth", "notary-kinship"] and len(shown) == 3 and sorted(shown + more) == sorted(notary)
+    assert [b["title"] for b in messages[0]["buttons"]][-1] == "其他…"
+    more_payload = messages[0]["buttons"][-1]["payload"]
+    assert slot_events(events)["more_candidates"] == more
+    slots = {"candidates": shown, "more_candidates": more}
+    entities = [{"entity": "context", "value": "more"}]
+    events, messages = run_action(ActionAnswerGuide(), make_tracker(more_payload, "ask_aspect", slots=slots, entities=entities))
+    assert messages[0]["custom"]["candidates"] == more and messages[0]["custom"]["more_candidates"] == shown
+    assert slot_events(events)["candidates"] == more
+
+
+def test_an_unsure_request_for_a_person_that_corrects_the_item_is_answered(database):
+    """ "no scusa, il contrario…" read, unsure, as a request for a person: a correction of the item under
+    discussion is answered; a sure request, or an unsure one without a correction, is handed off."""
+    slots = {"guide_item": "housing-fund-withdraw-retirement", "topics": ["housing-fund-withdraw-retirement"]}
+    text = "不对，我是移民出国了"
+    correction = [{"entity": "context", "value": "correction", "start": 0, "end": 2}]
+    _, messages = run_action(ActionHandoff(), make_tracker(text, "request_human", 0.2, entities=correction, slots=slots))
+    assert messages[0]["custom"]["guide_item"] == "housing-fund-withdraw-emigration"
+    _, messages = run_action(ActionHandoff(), make_tracker(text, "request_human", 0.9, entities=correction, slots=slots))
+    assert "handoff" in messages[0]["custom"]
+    _, messages = run_action(ActionHandoff(), make_tracker("我是移民出国了", "request_human", 0.2, slots=slots))
+    assert "handoff" in messages[0]["custom"]

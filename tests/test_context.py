@@ -340,3 +340,59 @@ def test_two_areas_named_together_mean_the_items_they_share(kb):
     )
     decision = decide(kb, message, State())
     assert (decision.action, decision.item, decision.how) == ("answer", "notary-driving-licence", "topics_meet")
+
+
+NOTARY_RANKING = [("notary-kinship", 0.2), ("notary-birth", 0.15), ("notary-inheritance", 0.1)]
+
+
+def test_a_large_area_offers_its_first_items_and_the_rest_behind_other(kb):
+    """ "关于公证方面": three buttons and "其他…"; "其他" shows the other eight; words pick among all."""
+    message = turn("关于公证方面", "out_of_scope", NOTARY_RANKING, [entity("topic", "notary", 2, 4)])
+    decision = decide(kb, message, State())
+    assert decision.candidates == ["notary-kinship", "notary-birth", "notary-inheritance"]
+    assert set(decision.candidates + decision.more) == set(kb.topic_items(["notary"])) and len(decision.more) == 8
+    state = State(candidates=tuple(decision.candidates), more=tuple(decision.more))
+    for text in ("其他", "altro", "autres", "other"):
+        shown = decide(kb, turn(text, "deny", [], [entity("context", "more", 0, len(text))]), state)
+        assert (shown.action, shown.how) == ("offer", "more"), text
+        assert shown.candidates == list(state.more) and shown.more == list(state.candidates)
+    # An item behind "其他…" is picked by its words as well as a shown one; an ordinal counts the buttons.
+    reply = turn("是学历学位的", "ask_aspect", [("notary-education", 0.3)], [entity("guide_item", "notary-education", 1, 5)])
+    assert (decide(kb, reply, state).item, decide(kb, reply, state).decided_by) == ("notary-education", "candidates")
+    third = decide(kb, turn("第三个", "greet", [], [entity("context", "ordinal_3", 0, 3)]), state)
+    assert third.item == "notary-inheritance"
+    # No rest to show (a small area's offer): "其他" is no request for more.
+    small = State(candidates=("passport-renewal", "passport-reissue-lost"))
+    assert decide(kb, turn("其他", "deny", [], [entity("context", "more", 0, 2)]), small).how != "more"
+
+
+def test_a_correction_takes_back_the_item_under_discussion(kb):
+    """ "不对不对，我还没退休，是移民到国外了" on the retirement withdrawal: not that item, its neighbour."""
+    state = State(item="housing-fund-withdraw-retirement", topics=("housing-fund-withdraw-retirement",))
+    text = "不对不对，我还没退休，是移民到国外了"
+    ranking = [("court-enforcement", 0.25), ("housing-fund-withdraw-retirement", 0.13)]
+    message = turn(text, "complain", ranking, [entity("context", "correction", 0, 4)])
+    decision = decide(kb, message, state)
+    assert (decision.item, decision.decided_by) == ("housing-fund-withdraw-emigration", "correction")
+    # Without the correction the words are a story about the item under discussion.
+    assert decide(kb, turn(text, "complain", ranking), state).item != "housing-fund-withdraw-emigration"
+    # "我是说要多少钱": the question is taken back, not the item.
+    message = turn("我是说要多少钱", "ask_aspect", [], [entity("context", "correction", 0, 3), entity("aspect", "fees", 4, 7)])
+    decision = decide(kb, message, state)
+    assert (decision.item, decision.aspects) == ("housing-fund-withdraw-retirement", ["fees"])
+
+
+def test_on_a_way_guide_another_way_guide_is_another_topic(kb):
+    """Booking a site while on the mailing guide is that guide, not the mailing's "from abroad" part."""
+    state = State(item="result-mailing-abroad", topics=("result-mailing-abroad",))
+    message = turn(
+        "also how do i book an appointment at the service site in milan",
+        intent_for("overseas-site-appointment"),
+        [("overseas-site-appointment", 0.7)],
+        [entity("guide_item", "overseas-site-appointment", 12, 36)],
+    )
+    assert decide(kb, message, state).item == "overseas-site-appointment"
+    # On any other item, the booking guide named is still that item's "from abroad" part.
+    state = State(item="notary-birth", topics=("notary-birth",))
+    decision = decide(kb, message, state)
+    assert (decision.item, decision.aspects) == ("notary-birth", ["remote"])

@@ -1,10 +1,12 @@
 """Multi-turn dialogues through the REST webhook on the real stack.
 
-Three sets: tests/data/dialogues.yml (the logic was tuned on it),
+Four sets: tests/data/dialogues.yml (the logic was tuned on it),
 tests/data/dialogues_unseen.yml (written apart from it and from the training
-data, run once before tuning: the estimate of the issue's hidden set) and
+data, run once before tuning: the estimate of the issue's hidden set),
 tests/data/dialogues_heldout.yml (written apart from both before the context3
-branch's changes, of the kinds the unseen set still failed on). Every
+branch's changes, of the kinds the unseen set still failed on) and
+tests/data/dialogues_heldout2.yml (written before the context4 branch's changes, all the issue's
+kinds, on the items the other sets use least). Every
 turn's item and aspect are checked; the figures are dialogues right on the last
 turn and right on every turn, per set.
 
@@ -31,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DIALOGUES = ROOT / "tests" / "data" / "dialogues.yml"
 UNSEEN = ROOT / "tests" / "data" / "dialogues_unseen.yml"
 HELDOUT = ROOT / "tests" / "data" / "dialogues_heldout.yml"
-SETS = {"tuned": DIALOGUES, "unseen": UNSEEN, "heldout": HELDOUT}
+HELDOUT2 = ROOT / "tests" / "data" / "dialogues_heldout2.yml"
+SETS = {"tuned": DIALOGUES, "unseen": UNSEEN, "heldout": HELDOUT, "heldout2": HELDOUT2}
 # The issue's bar for the hidden set is 95% right on the last turn. The unseen set stands in for
 # it and is not tuned dialogue by dialogue, so it is held to the level reached (88-90% after the
 # general fixes of the context2 branch; 76% before them): a floor against falling back, not the bar.
@@ -39,9 +42,13 @@ UNSEEN_LAST_TURN_FLOOR = 0.88
 # The held-out set of the context3 branch (vague first turns, documents for use abroad, the pension's
 # life certificate, one-word follow-ups), scored before (65%) and after its general fixes; a floor too.
 HELDOUT_LAST_TURN_FLOOR = 0.85
-FLOORS = {"unseen": UNSEEN_LAST_TURN_FLOOR, "heldout": HELDOUT_LAST_TURN_FLOOR}
+# The held-out set of the context4 branch (all the issue's kinds, on the items the other sets use least),
+# written and scored on main's model before the branch's changes (84.4% on the last turn), 100% after its
+# general fixes; a floor a little under that (three dialogues of 45 may fail).
+HELDOUT2_LAST_TURN_FLOOR = 0.93
+FLOORS = {"unseen": UNSEEN_LAST_TURN_FLOOR, "heldout": HELDOUT_LAST_TURN_FLOOR, "heldout2": HELDOUT2_LAST_TURN_FLOOR}
 # The issue asks for 80 dialogues of 2-4 turns; the held-out set of one branch is smaller.
-MIN_DIALOGUES = {"tuned": 80, "unseen": 80, "heldout": 25}
+MIN_DIALOGUES = {"tuned": 80, "unseen": 80, "heldout": 25, "heldout2": 40}
 Post = Callable[[str, str], list[dict[str, Any]]]
 
 
@@ -149,11 +156,14 @@ def test_dialogues_are_written_apart_from_the_training_data():
     assert not shared, f"unseen dialogue turns also in dialogues.yml: {shared[:5]}"
     shared = [turn["say"] for d in load_dialogues(HELDOUT) for turn in d["turns"] if turn["say"] in tuned | unseen]
     assert not shared, f"held-out dialogue turns also in dialogues.yml or the unseen set: {shared[:5]}"
+    earlier = tuned | unseen | {turn["say"] for d in load_dialogues(HELDOUT) for turn in d["turns"]}
+    shared = [turn["say"] for d in load_dialogues(HELDOUT2) for turn in d["turns"] if turn["say"] in earlier]
+    assert not shared, f"second held-out set's turns also in an earlier set: {shared[:5]}"
 
 
 @pytest.mark.stack
 def test_dialogues_through_the_rest_webhook(rasa_stack):
-    """The three sets on the one stack: the tuned set right on every turn, the unseen and held-out
+    """The four sets on the one stack: the tuned set right on every turn, the unseen and held-out
     ones not below the level reached on the last turn (they are not tuned dialogue by dialogue)."""
     from tests.helpers import rest
 

@@ -117,3 +117,17 @@ def test_a_progress_question_is_no_question_of_place():
     assert aspects("我的申请办到哪了") == [] and aspects("到哪一步了") == []
     # "要什么条件": the condition is asked, "要什么" alone asks for the materials.
     assert aspects("要什么条件") == [("conditions",)] and aspects("要啥") == [("materials",)]
+
+
+def test_everyday_names_and_aspects_left_by_the_last_round():
+    """单身证明 is the marital-status notarisation's; "要什么资格" asks the conditions, "on va où" the place;
+    a child's schooling and a foreign spouse are areas of the catalog asked about in general."""
+    find = shared_matcher().find
+    for text in ("要辦單身證明的公證", "单身证明怎么开"):
+        assert ("notary-marital-status",) in [p.values for p in find(text) if p.entity == "guide_item"], text
+    assert [p.values for p in find("他想考联考，要什么资格") if p.entity == "aspect"] == [("conditions",)]
+    assert [p.values for p in find("on habite à Lyon, on va où ?") if p.entity == "aspect"] == [("where",)]
+    assert ("abroad",) in [p.values for p in find("on habite à Lyon, on va où ?") if p.entity == "context"]
+    for text, topic in [("孩子读书的问题", "education"), ("外籍家属的事情", "foreign_relatives")]:
+        phrases = find(text)
+        assert {p.values for p in shared_matcher().topics(text, phrases)} == {(topic,)}, text

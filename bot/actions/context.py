@@ -48,7 +48,7 @@ CIRCUMSTANCE_ASPECTS = ("remote",)
 # Which parts of the context may override an intent the classifier gave to a
 # social or out-of-scope message ("不是，我说的是继承的"); "topic": a general question about an
 # area of the catalog ("问下房本的事"), which the classifier often takes for out of scope.
-STRONG = {"candidates", "return", "earlier_topic", "current_item", "narrowing", "circumstance", "topic"}
+STRONG = {"candidates", "return", "earlier_topic", "current_item", "narrowing", "circumstance", "topic", "correction"}
 
 _CJK = re.compile(r"[\u3400-\u9fff]+")
 _LATIN = re.compile(r"[a-zà-öø-ÿ']{3,}")
@@ -112,6 +112,8 @@ class State:
     topics: tuple[str, ...] = ()
     place: str | None = None
     abroad: bool = False
+    # The rest of a large area's items, not shown with the candidates (behind "其他…").
+    more: tuple[str, ...] = ()
 
 
 @dataclass
@@ -122,6 +124,7 @@ class Decision:
     item: str | None = None
     aspects: list[str] = field(default_factory=list)
     candidates: list[str] = field(default_factory=list)
+    more: list[str] = field(default_factory=list)
     decided_by: str = "message"
     how: str | None = None
 
@@ -382,6 +385,7 @@ def decide(kb: KnowledgeBase, turn: Turn, state: State) -> Decision:
         topics=tuple(item for item in state.topics if item in kb.guides),
         place=state.place,
         abroad=state.abroad,
+        more=tuple(item for item in state.more if item in kb.guides),
     )
     place_named = any(value in {site["id"] for site in kb.sites["overseas_sites"]} for value in turn.values("place"))
     aspects = ordered_aspects(turn, place_named)
@@ -438,6 +442,18 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
 
     # 1. A clarification is pending: a reply that matches an offered candidate picks it.
     if state.candidates:
+        if "more" in signals and state.more and not named:
+            # "其他…" after the first items of a large area: its other items; the first ones stay
+            # pickable by their words.
+            offered_aspect = [state.aspect] if state.aspect else []
+            return Decision(
+                "offer",
+                aspects=aspects or offered_aspect,
+                candidates=list(state.more),
+                more=list(state.candidates),
+                decided_by="candidates",
+                how="more",
+            )
         offered = list(state.candidates)
         ways = {item: aspect for item, aspect in kb.way_items.items() if item not in offered}
         if (named or intent_item in ways) and all(item in ways for item in named):
@@ -453,8 +469,9 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
         if pick:
             offered_aspect = [state.aspect] if state.aspect else []
             return Decision("answer", pick, aspects or offered_aspect, decided_by="candidates", how=how)
-        # Not among them, but a neighbour of theirs ("继承的" after three notary items).
-        group = sorted({item for candidate in offered for item in [candidate, *siblings(kb, candidate)]})
+        # Not among them, but a neighbour of theirs ("继承的" after three notary items), or one of the
+        # area's items behind "其他…" (as a neighbour: a word of one of the many is not enough alone).
+        group = sorted({item for candidate in offered for item in [candidate, *siblings(kb, candidate)]} | set(state.more))
         near = {item: weight for item, weight in named.items() if item in group}
         if near:
             # "委托书的" after notary choices names the notarised power of attorney and the proxy
@@ -472,7 +489,14 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
             return Decision("answer", intent_item, aspects, decided_by="candidates", how="ranking_among_neighbours")
         if not named and intent_item is None:
             # "要带什么材料" before choosing: the choice stays open, now with the aspect.
-            return Decision("offer", aspects=aspects, candidates=offered, decided_by="candidates", how="still_open")
+            return Decision(
+                "offer",
+                aspects=aspects,
+                candidates=list(state.candidates),
+                more=list(state.more),
+                decided_by="candidates",
+                how="still_open",
+            )
 
     # 2. Back to an earlier topic ("回到护照").
     earlier = [item for item in state.topics if item != state.item]
@@ -501,14 +525,18 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
     if general and not turn.is_button and state.item not in general:
         decision = _offer_or_recall(general, aspects, state)
         if decision.action == "offer":
+            # The classifier's likeliest items of the area get buttons; the rest are behind "其他…".
             decision.candidates, decision.decided_by = general[:MAX_CANDIDATES], "topic"
+            decision.more = general[MAX_CANDIDATES:]
         decision.how = "general_question"
         return decision
 
     # 3. An item is under discussion.
     if state.item and kb.guide(state.item):
         current = state.item
-        ways = {item: aspect for item, aspect in kb.way_items.items() if item != current}
+        # While on a way guide itself (results mailed abroad), another way guide (booking a site)
+        # is another topic, not an aspect of it.
+        ways = {} if current in kb.way_items else {item: a for item, a in kb.way_items.items() if item != current}
         if (named or intent_item in ways) and all(item in ways for item in named):
             # "可以找人代办吗" on the marriage certificate: the proxy part of that item, not the
             # general proxy guide the words also name.
@@ -517,6 +545,10 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
             named = {}
             turn = replace(turn, ranking=[(item, c) for item, c in turn.ranking if item not in ways])
             intent_item = None if intent_item in ways else intent_item
+        if "correction" in signals:
+            corrected = _corrected(kb, turn, current, named, aspects)
+            if corrected:
+                return corrected
         if named:
             best = max(named.values())
             if named.get(current) == best:
@@ -608,6 +640,30 @@ def _decide(kb: KnowledgeBase, turn: Turn, state: State, aspects: list[str], pla
     if not is_clear(turn.ranking) and len(items) > 1:
         return _offer_or_recall(items, aspects, state)
     return Decision("answer", intent_item, aspects, decided_by="message")
+
+
+def _corrected(
+    kb: KnowledgeBase, turn: Turn, current: str, named: dict[str, int], aspects: list[str]
+) -> Decision | None:
+    """ "不对，我还没退休，是移民了" on the retirement withdrawal: the citizen takes back the item under
+    discussion. Another item the message names is meant (left to the rules below); else the neighbour
+    whose words it uses, else the classifier's other items: the current one is the one it is not."""
+    if any(item != current for item in named):
+        return None
+    group = [item for item in siblings(kb, current) if item != current]
+    pick, score = distinguishing_pick(kb, turn.content(), group, turn.ranking)
+    if pick and score >= 1:
+        return Decision("answer", pick, aspects, decided_by="correction", how="distinguishing_word")
+    if aspects:
+        # "我是说要多少钱": the question is taken back, not the item.
+        return None
+    others = [(item, confidence) for item, confidence in turn.ranking if item != current]
+    if others and others[0][1] >= TOPIC_CHANGE_CONFIDENCE:
+        return Decision("answer", others[0][0], aspects, decided_by="correction", how="ranking")
+    items = candidates_of(others)
+    if len(items) > 1:
+        return Decision("offer", aspects=aspects, candidates=items, decided_by="correction", how="other_items")
+    return None
 
 
 def _way_guess(turn: Turn, intent_item: str | None, ways: dict[str, str], aspects: list[str]) -> list[str]:

@@ -55,6 +55,7 @@ def state_of(tracker: Tracker) -> State:
         topics=_strings(tracker.get_slot("topics")),
         place=place if isinstance(place, str) else None,
         abroad=tracker.get_slot("abroad") is True,
+        more=_strings(tracker.get_slot("more_candidates")),
     )
 
 
@@ -92,6 +93,7 @@ def answer_guide(
         SlotSet("aspect", parts[0] if parts and parts[0] != FULL else None),
         SlotSet("misunderstandings", 0.0),
         SlotSet("candidates", None),
+        SlotSet("more_candidates", None),
         SlotSet("topics", history),
         SlotSet("context", trace),
         *reply.events(),
@@ -103,25 +105,42 @@ def ask_which_item(reply: Reply, aspect: str | None) -> list[EventType]:
     return [SlotSet("guide_item", None), SlotSet("aspect", aspect), *reply.events()]
 
 
+# The "其他…" button: the offer's other items (the `more` context signal, as typed "其他" gives it).
+MORE_PAYLOAD = '/ask_aspect{"context":"more"}'
+
+
 def offer_candidates(
-    reply: Reply, items: list[str], aspect: str | None, trace: dict[str, Any] | None = None
+    reply: Reply,
+    items: list[str],
+    aspect: str | None,
+    trace: dict[str, Any] | None = None,
+    more: list[str] | None = None,
 ) -> list[EventType]:
+    """`more`: the rest of a large area's items, one "其他…" button away (and pickable by their words)."""
     kb = knowledge()
     entity = f'{{"aspect":"{aspect}"}}' if aspect else ""
     custom: dict[str, Any] = {"candidates": items}
+    more = [item for item in more or [] if item not in items]
+    if more:
+        custom["more_candidates"] = more
     if len(items) == 1:
         # A list of one is a yes/no question: "您是想问普通护照换发吗？"
         title = kb.title(items[0], reply.language)
         yes = {"title": reply.say("button.yes"), "payload": f"/{intent_for(items[0])}{entity}"}
         reply.send(reply.say("offer_one", title=title), [yes, reply.button("button.no", "/deny")], **custom)
     else:
-        reply.send(
-            reply.say("offer_candidates"),
-            [{"title": kb.title(item, reply.language), "payload": f"/{intent_for(item)}{entity}"} for item in items],
-            **custom,
-        )
+        buttons = [{"title": kb.title(item, reply.language), "payload": f"/{intent_for(item)}{entity}"} for item in items]
+        if more:
+            buttons.append({"title": reply.say("button.more"), "payload": MORE_PAYLOAD})
+        reply.send(reply.say("offer_candidates"), buttons, **custom)
     # The offer is pending until a reply picks one (by title, word, ordinal or button).
-    return [SlotSet("candidates", items), SlotSet("aspect", aspect), SlotSet("context", trace), *reply.events()]
+    return [
+        SlotSet("candidates", items),
+        SlotSet("more_candidates", more or None),
+        SlotSet("aspect", aspect),
+        SlotSet("context", trace),
+        *reply.events(),
+    ]
 
 
 def not_understood(reply: Reply, tracker: Tracker) -> list[EventType]:
@@ -158,7 +177,7 @@ def carry_out(reply: Reply, tracker: Tracker, decision: Decision, state: State) 
             sites = platform_lines(reply, turn.text, knowledge(), place)
         return remembered + answer_guide(reply, decision.item, decision.aspects, place, trace, state.topics, sites)
     if decision.action == "offer":
-        return remembered + offer_candidates(reply, decision.candidates, aspect, trace)
+        return remembered + offer_candidates(reply, decision.candidates, aspect, trace, decision.more)
     if is_platform_question(turn.text) and decision.action in ("ask_item", "not_understood"):
         # No item in question, but the platform itself: its sites' hours, addresses, phones.
         answer_platform(reply, turn.text, knowledge(), place)
@@ -177,6 +196,9 @@ def overrides_intent(decision: Decision, turn: Turn, short_reply: bool = False) 
     """
     if decision.action == "offer" and decision.how == "still_open":
         return short_reply
+    if decision.action == "offer" and decision.how == "more":
+        # "其他" after an area's first items, whatever the classifier made of the one word.
+        return True
     if decision.action == "offer" and decision.decided_by == "topic":
         # "问下房本的事" taken for out of scope or small talk: a general question about an area.
         return True
@@ -199,14 +221,18 @@ def respond_in_context(
     strong_only: bool,
     short_reply: bool = False,
     unplaced: bool = False,
+    decided_by: set[str] | None = None,
 ) -> list[EventType] | None:
     """Answers from the context; with `strong_only`, only when the context clearly decides (else None).
-    With `unplaced`, the classifier's intent is disregarded, as for nlu_fallback."""
+    With `unplaced`, the classifier's intent is disregarded, as for nlu_fallback; with `decided_by`,
+    only those parts of the context may decide (else None)."""
     turn, state = turn_of(tracker), state_of(tracker)
     if unplaced:
         turn = replace(turn, intent="nlu_fallback")
     decision = decide(knowledge(), turn, state)
     if strong_only and not overrides_intent(decision, turn, short_reply):
+        return None
+    if decided_by is not None and decision.decided_by not in decided_by:
         return None
     return carry_out(Reply(dispatcher, tracker), tracker, decision, state)
 

@@ -50,6 +50,14 @@ class ActionHandoff(Action):
             in_context = respond_in_context(dispatcher, tracker, strong_only=True)
             if in_context is not None:
                 return in_context
+        if intent == "request_human" and confidence < UNSURE_COMPLAINT:
+            # "no scusa, il contrario: ... voglio riaverla" taken, unsure, for a request for a person: a
+            # correction of the item under discussion is answered; nothing less overrides such a request.
+            from bot.actions.guide import respond_in_context  # guide imports this module
+
+            in_context = respond_in_context(dispatcher, tracker, strong_only=True, decided_by={"correction"})
+            if in_context is not None:
+                return in_context
         return hand_off(Reply(dispatcher, tracker), tracker, REASON_BY_INTENT.get(intent, "user_request"))
 
 

@@ -19,7 +19,7 @@ DEFAULT_ROOT = PROJECT_ROOT / "knowledge"
 CONTEXT_FILE = "context.yml"
 TOPICS_FILE = "topics.yml"
 # What a context word can signal; the actions read these values from `context` entities.
-CONTEXT_SIGNALS = {"ordinal_1", "ordinal_2", "ordinal_3", "return", "abroad", "relative"}
+CONTEXT_SIGNALS = {"ordinal_1", "ordinal_2", "ordinal_3", "return", "abroad", "relative", "correction", "more"}
 SAMPLE_NOTICE = "示例内容：本指南为项目编写的示例文本，正式上线前由运营机构替换为官方办事指南。"
 
 

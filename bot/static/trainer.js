@@ -55,7 +55,7 @@
   var DECIDED_BY = {
     message: "仅凭本句", button: "点了按钮", candidates: "从候选事项中选定", "return": "回到之前的话题",
     earlier_topic: "之前谈过的事项", current_item: "当前事项的追问", narrowing: "在当前事项中缩小范围",
-    circumstance: "情况变化（人在国外）", topic: "笼统问一类事项，请其选择"
+    circumstance: "情况变化（人在国外）", topic: "笼统问一类事项，请其选择", correction: "纠正了当前事项"
   };
   var HOW = {
     ordinal: "按序号", title: "输入了事项名称", synonym: "按同义词", distinguishing_word: "按区分词",
@@ -63,7 +63,8 @@
     still_open: "仍待选择", previous_topic: "上一个话题", ranking: "按模型排序", named: "提到了事项名称",
     own_words: "本事项的用词", context_word: "上下文词（代办、在国外等）", follow_up: "无新事项的追问",
     topic_change: "换了话题", abroad: "说明人在国外", abroad_earlier: "此前说过人在国外",
-    general_question: "只提到事项类别", topics_meet: "两个类别的交集", circumstance: "按所说情况（人在国外）"
+    general_question: "只提到事项类别", topics_meet: "两个类别的交集", circumstance: "按所说情况（人在国外）",
+    more: "要看其他事项", other_items: "列出其他可能事项"
   };
   function itemTitle(id) { return intentTitle("item_" + String(id).replace(/-/g, "_")); }
   function contextNote(c) {
