@@ -22,6 +22,7 @@ from bot.desk import app as desk_app
 from bot.desk import handlers as desk_handlers
 from bot.desk.config import DeskConfig
 from bot.desk.handlers import CONFIG
+from bot.desk.hardening import refuse_unsafe_bodies
 from bot.desk.service import DATABASE_DOWN
 from bot.http_helpers import json_reply
 from bot.rasa_client import RasaClient
@@ -107,7 +108,9 @@ def create_app(config: DeskConfig | None = None, database: Database | None = Non
         if owns_database:
             database.engine.dispose()  # the pooled connections
 
-    middlewares = [security_headers, database_errors]
+    # refuse_unsafe_bodies: aiohttp 3.9.5's advisories (bot/desk/hardening.py); inside security_headers,
+    # so that its refusals carry the headers too.
+    middlewares = [security_headers, refuse_unsafe_bodies, database_errors]
     trusted = {address.strip() for address in os.environ.get("DESK_TRUSTED_PROXIES", "").split(",") if address.strip()}
     if trusted:
         middlewares.insert(0, forwarded_for(trusted))

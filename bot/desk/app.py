@@ -21,6 +21,7 @@ from bot.desk import bookings
 from bot.desk import handlers as h
 from bot.desk.account_service import AccountService
 from bot.desk.config import DeskConfig
+from bot.desk.hardening import StaticFiles
 from bot.desk.locks import ClusterLocks
 from bot.desk.realtime import CitizenNamespace, ConsoleNamespace, RedisManager, SocketNotifier
 from bot.desk.service import DeskService
@@ -83,7 +84,8 @@ ROUTES: list[tuple[str, str, Any]] = [
 def setup_routes(app: web.Application) -> None:
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
-    app.router.add_static("/static", STATIC, append_version=False)
+    # A fixed list of files, not web.static: no probing of the disk through /static (CVE-2025-69226).
+    app.router.add_get("/static/{name:.+}", StaticFiles(STATIC).handle)
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:

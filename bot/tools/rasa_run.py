@@ -33,7 +33,9 @@ def main() -> None:
     if not token:
         sys.exit(f"{TOKEN_ENV} or {TOKEN_FILE_ENV} must give the Rasa API token")
     install_secret_redaction([token])
-    sys.argv = ["rasa", *sys.argv[1:], "--auth-token", token]
+    # One argument, "--auth-token=…": a token_urlsafe token may start with "-", which argparse would
+    # take for an option ("expected one argument"; the cluster test failed so once).
+    sys.argv = ["rasa", *sys.argv[1:], f"--auth-token={token}"]
     from rasa.__main__ import main as rasa_main
 
     rasa_main()

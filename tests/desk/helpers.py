@@ -19,6 +19,7 @@ from bot.desk.accounts import Accounts
 from bot.desk.config import DeskConfig
 from bot.desk.conversations import Conversations
 from bot.desk.handlers import ACCOUNTS, SERVICE
+from bot.desk.hardening import SERVER_OPTIONS
 from bot.desk.ids import issue_id
 from bot.desk.passwords import hash_password
 from bot.desk.presence import Presence
@@ -100,7 +101,7 @@ class DeskServer:
 
     async def start(self) -> DeskServer:
         self.app = create_app(self.config)
-        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=1.0)
+        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=1.0, **SERVER_OPTIONS)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True)
         await site.start()
