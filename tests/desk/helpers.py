@@ -27,6 +27,12 @@ from bot.desk.service import DeskService
 from bot.server import create_app
 
 PASSWORD = "correct-horse-battery"
+# A value for each route parameter that fits its pattern, so that the guard answers rather than the router
+# (the route walks in tests/desk/test_api.py and tests/reports/test_dashboard.py).
+ROUTE_SAMPLE_PARAMS = {
+    "number": "1", "user_id": "1", "ticket_id": "1", "case_no": "WZ1", "message_id": "1", "job_id": "1",
+    "intent": "item_x", "action": "add",
+}  # fmt: skip
 HOURS = "北京时间 周一至周六 8:30-20:30（覆盖欧洲上午至下午时段）"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]

@@ -17,7 +17,17 @@ from bot.desk.account_service import AccountService
 from bot.desk.accounts import Accounts, create_user
 from bot.desk.service import BOT_DOWN
 from bot.knowledge import SAMPLE_NOTICE
-from tests.desk.helpers import HOURS, PASSWORD, Clerk, console_handshake, ensure_user, new_id, number_of, say
+from tests.desk.helpers import (
+    HOURS,
+    PASSWORD,
+    ROUTE_SAMPLE_PARAMS,
+    Clerk,
+    console_handshake,
+    ensure_user,
+    new_id,
+    number_of,
+    say,
+)
 
 PUBLIC = {
     "/",
@@ -43,8 +53,6 @@ PUBLIC = {
 }
 
 
-# Values that fit each route parameter's pattern, so the guard (not the router) answers.
-SAMPLE_PARAMS = {"number": "1", "user_id": "1", "ticket_id": "1", "case_no": "WZ1", "message_id": "1", "job_id": "1", "intent": "item_x", "action": "add"}
 
 
 def _is_console(path: str) -> bool:
@@ -68,7 +76,7 @@ async def test_every_console_route_requires_login_and_a_role(desk_without_rasa):
     async with aiohttp.ClientSession() as http:
         for method, path in console_routes:
             url = desk_without_rasa.url + re.sub(
-                r"\{(\w+)[^}]*\}", lambda m: SAMPLE_PARAMS.get(m.group(1), "x" * 10), path
+                r"\{(\w+)[^}]*\}", lambda m: ROUTE_SAMPLE_PARAMS.get(m.group(1), "x" * 10), path
             )
             async with http.request(method, url, json={}, allow_redirects=False) as reply:
                 assert reply.status in (401, 302), f"{method} {path} answered {reply.status} without log-in"

@@ -10,7 +10,7 @@ import re
 import aiohttp
 
 from bot.db import Database
-from tests.desk.helpers import Clerk
+from tests.desk.helpers import ROUTE_SAMPLE_PARAMS, Clerk
 from tests.reports.known_set import CLERK_NAME, write_known_set
 from tests.reports.test_figures import DEPARTMENTS, SUMMARY
 
@@ -18,8 +18,7 @@ OCTOBER = "since=2026-10-01&until=2026-10-31"
 ROLES = ("clerk", "trainer", "admin", "supervisor")
 # What a supervisor may reach besides the reports: who they are, their own password, logging out.
 SUPERVISOR_ALSO = {"/api/console/me", "/api/console/password"}
-SAMPLE = {"number": "1", "user_id": "1", "case_no": "WZ1", "message_id": "1", "job_id": "1", "intent": "item_x", "action": "add"}
-SAMPLE |= {"table": "summary", "conversation_id": "tconversation1"}
+SAMPLE = ROUTE_SAMPLE_PARAMS | {"table": "summary", "conversation_id": "tconversation1"}
 
 
 def _url(path: str) -> str:
