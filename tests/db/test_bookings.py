@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -11,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import Database
-from bot.db.tables import Base, BookingSlot
+from bot.db.tables import BookingSlot
+from tests.postgres import empty_postgres_url
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 SLOT = datetime(2026, 12, 2, 8, 30)  # UTC
 
 
@@ -23,12 +22,7 @@ def db(request, tmp_path) -> Database:
         # A file, not memory: the race needs separate connections, as in production.
         database = Database(f"sqlite:///{tmp_path / 'bookings.db'}")
     else:
-        if not POSTGRES_URL:
-            if os.environ.get("CI"):
-                pytest.fail("CI must provide TEST_POSTGRES_URL (see .ci/postgres.sh)")
-            pytest.skip("TEST_POSTGRES_URL not set")
-        database = Database(POSTGRES_URL)
-        Base.metadata.drop_all(database.engine)
+        database = Database(empty_postgres_url())
     database.create_schema()
     yield database
     database.engine.dispose()

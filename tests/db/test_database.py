@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
 from bot.db import Database, seed
-from bot.db.tables import Base
+from tests.postgres import empty_postgres_url
 
 # .ci/run starts a local PostgreSQL and sets this; the same tests then run on both engines.
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine_url(request) -> str:
     if request.param == "sqlite":
         return "sqlite://"
-    if not POSTGRES_URL:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide TEST_POSTGRES_URL (see .ci/postgres.sh)")
-        pytest.skip("TEST_POSTGRES_URL not set")
-    Base.metadata.drop_all(Database(POSTGRES_URL).engine)
-    return POSTGRES_URL
+    return empty_postgres_url()
 
 
 @pytest.fixture()

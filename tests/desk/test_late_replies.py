@@ -39,6 +39,7 @@ from tests.desk.helpers import (
     texts,
     wait_for,
 )
+from tests.postgres import empty_postgres_url
 
 pytestmark = [pytest.mark.stack, pytest.mark.destructive]
 
@@ -310,7 +311,6 @@ async def test_activation_says_so_when_replies_in_flight_do_not_finish(rasa_stac
 
 # --- two desks sweeping at once (issue 10, item 4: exactly once) ------------------------------------
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -318,15 +318,7 @@ def race_database_url(request, stack_database_url) -> str:
     """The database both desks share: the stack's SQLite, or a PostgreSQL emptied first."""
     if request.param == "sqlite":
         return stack_database_url
-    if not POSTGRES_URL:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide TEST_POSTGRES_URL (see .ci/postgres.sh)")
-        pytest.skip("TEST_POSTGRES_URL not set")
-    from bot.db import Database
-    from bot.db.tables import Base
-
-    Base.metadata.drop_all(Database(POSTGRES_URL).engine)
-    return POSTGRES_URL
+    return empty_postgres_url()
 
 
 def user_events(tracker: dict, message_id: str) -> int:
