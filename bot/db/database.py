@@ -99,6 +99,11 @@ def _sqlite_pragmas(connection: Any, _: Any) -> None:
         cursor.close()
 
 
+def _sqlite_changes(connection: Connection) -> int:
+    """Rows SQLite's connection has inserted, updated or deleted since it opened (sqlite3's total_changes)."""
+    return connection.connection.dbapi_connection.total_changes
+
+
 _EVENTS = RateEvent.__table__
 # Built once: a statement object keeps its cache key, so each message neither builds nor keys it again
 # (building and keying the statements cost more CPU than SQLite's work for them).
@@ -230,11 +235,15 @@ class Database(BookingStore):
                 yield connection
             return
         if synced:
-            # Every unsynced commit that ended before this one began is in the log this commit syncs.
+            # Every unsynced commit that ended before this one began is in the log this commit syncs,
+            # but only a commit that wrote syncs the log: one that changed no row leaves it as it was.
             covered = self.unsynced_commits
             with self.engine.begin() as connection:
+                changes_before = _sqlite_changes(connection)
                 yield connection
-            self._mark_synced(covered)
+                wrote = _sqlite_changes(connection) != changes_before
+            if wrote:
+                self._mark_synced(covered)
             return
         with self.engine.connect() as connection:
             try:

@@ -200,6 +200,10 @@ def test_an_unsynced_citizen_line_is_made_durable_by_the_next_synced_commit_or_b
     conversations.accept_citizen_line(cid, "多少钱", {}, "c3", _limits(cid), synced=False)
     later = database.unsynced_commits
     assert not database.synced(later)
+    # A synced transaction that changed no row wrote nothing to the log, so it synced nothing either.
+    with database.transaction() as connection:
+        connection.exec_driver_sql("UPDATE desk_conversations SET state = state WHERE id = 'none'")
+    assert not database.synced(later)
     database.sync(later)
     assert database.synced(later)
     database.engine.dispose()
