@@ -83,22 +83,23 @@ def trusted_networks(spec: str | list[str] | None) -> list[ipaddress.IPv4Network
     return [ipaddress.ip_network(item.strip(), strict=False) for item in items if item.strip()]
 
 
+def is_trusted(address: str | None, trusted: list) -> bool:
+    """Whether `address` is one of the trusted proxies' (False for anything that is not an address)."""
+    try:
+        ip = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
 def client_address(peer: str | None, forwarded_for: str | None, trusted: list) -> str | None:
     """The citizen's address: the peer, or, when the peer is a trusted proxy, the right-most
     X-Forwarded-For entry that is not a trusted proxy (the left part is the client's to forge)."""
-
-    def is_trusted(address: str | None) -> bool:
-        try:
-            ip = ipaddress.ip_address((address or "").strip())
-        except ValueError:
-            return False
-        return any(ip in network for network in trusted)
-
-    if not trusted or not is_trusted(peer) or not forwarded_for:
+    if not trusted or not is_trusted(peer, trusted) or not forwarded_for:
         return peer
     hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
     for hop in reversed(hops):
-        if not is_trusted(hop):
+        if not is_trusted(hop, trusted):
             return hop
     return hops[0] if hops else peer
 

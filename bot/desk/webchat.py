@@ -9,7 +9,6 @@ it is the project's widget (`session_request` with `widget`) gets the bare shape
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
 
@@ -17,7 +16,7 @@ from aiohttp import web
 
 from bot.desk.attachments import signed_path
 from bot.desk.ids import issued_id
-from bot.privacy import trusted_networks
+from bot.privacy import is_trusted, trusted_networks
 
 # What the project's widget says in `session_request`; any other client is taken for rasa-webchat.
 WIDGET = "wenzhou"
@@ -90,13 +89,7 @@ def public_base(request: web.Request | None, configured: str, trusted_proxies: s
         return None
     headers = request.headers
     scheme, host = request.scheme, headers.get("Host", "")
-    peer = request.transport.get_extra_info("peername") if request.transport else None
-    trusted = trusted_networks(trusted_proxies)
-    try:
-        from_proxy = bool(peer) and any(ipaddress.ip_address(peer[0]) in network for network in trusted)
-    except ValueError:
-        from_proxy = False
-    if from_proxy:
+    if is_trusted(request.remote, trusted_networks(trusted_proxies)):
         scheme = headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip().lower()
         host = headers.get("X-Forwarded-Host", host).split(",")[0].strip()
     if scheme not in ("http", "https") or not _HOST.match(host):
