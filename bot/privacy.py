@@ -15,11 +15,10 @@ from bot.nlu.case_proof import find_proof
 
 _CASE_NO = re.compile(r"(?i)(wz)[\s\-_]*((?:\d[\s\-_]*){11}\d)")
 _LONG_NUMBER = re.compile(r"(?<![0-9a-z])(?:\+?\d[\d\s\-]{6,}\d|\d{6,}[0-9xX]?)(?![0-9a-z])", re.IGNORECASE)
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 _PASSPORT = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,2}\d{7,8}(?![A-Za-z0-9])")
 # Appointments (issue 14): booking codes (BK + 6) and e-mail addresses given as a contact.
 _BOOKING_CODE = re.compile(r"(?i)(?<![0-9a-z])B\s*K[\s\-]*([A-Z0-9]{6})(?![0-9a-z])")
-_EMAIL = re.compile(r"[^\s@<>()\[\]{},;:，；：]+@[^\s@<>()\[\]{},;:，；：]+\.[A-Za-z]{2,}")
+EMAIL = re.compile(r"[^\s@<>()\[\]{},;:，；：]+@[^\s@<>()\[\]{},;:，；：]+\.[A-Za-z]{2,}")
 _DOC_TAIL = re.compile(r"((?:后\s*[四4]\s*位|尾\s*[号数]|末\s*[四4]\s*位)[^0-9A-Za-z]{0,6})[0-9]{3}[0-9Xx]")
 _NAME = re.compile(
     r"((?:我叫|名字是|名字叫|申请人是?|姓名是?)[:：\s]*)[\u4e00-\u9fff]{2,4}|(姓[:：是]?\s*)[\u4e00-\u9fff]"
@@ -123,7 +122,7 @@ def mask(text: str) -> str:
     email = "@" in text
     # E-mail addresses (issue 10, item 5): they reached the inbox and would reach the training data.
     if email:
-        text = _EMAIL.sub("[邮箱]", text)
+        text = EMAIL.sub("[邮箱]", text)
     if _ADDRESS_WORD.search(text):
         text = _ADDRESS.sub("[地址]", text)
     text = _NAME.sub(lambda m: (m.group(1) or m.group(2)) + "**", text)
@@ -135,7 +134,7 @@ def mask(text: str) -> str:
     text = _CASE_NO.sub(lambda m: mask_case_no(m.group(0)), text)
     text = _BOOKING_CODE.sub(lambda m: mask_booking_code(m.group(0)), text)
     if email:
-        text = _EMAIL.sub("[邮箱]", text)
+        text = EMAIL.sub("[邮箱]", text)
     text = _PASSPORT.sub("[证件号]", text)
     text = _LONG_NUMBER.sub("[号码]", text)
     text = _DOC_TAIL.sub(lambda m: m.group(1) + "****", text)

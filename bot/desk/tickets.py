@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.db import Database
 from bot.desk.conversations import iso
 from bot.desk.tables import DeskConversation, DeskTicket, DeskUser
+from bot.privacy import EMAIL
 
 OPEN, CONTACTED, RESOLVED = "open", "contacted", "resolved"
 STATUSES = (OPEN, CONTACTED, RESOLVED)
@@ -27,7 +28,7 @@ LIST_LIMIT = 500
 MAX_CONTACT = 120
 # A way to be reached, typed into a rasa-webchat chat (it has no 留言 form): an e-mail address, a phone
 # number (7 digits or more, with +, spaces, dots, dashes or brackets), or a WeChat id after its name.
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# E-mail addresses as the log masking finds them (bot.privacy.EMAIL).
 # Not inside a word: a case number (WZ202610080017) is no phone number; nor is a date (2026-12-01).
 _PHONE = re.compile(r"(?<![A-Za-z0-9+(])\+?\(?\d[\d\s().-]{5,}\d(?![A-Za-z0-9])")
 _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}")
@@ -36,7 +37,7 @@ _WECHAT = re.compile(r"(?:微信|wechat|weixin|vx|wx)\s*(?:号|id)?\s*[:：]?\s*
 
 def contact_in(text: str) -> str | None:
     """The first e-mail address, phone number or WeChat id in a message, as written; None without one."""
-    for pattern in (_EMAIL, _WECHAT, _PHONE):
+    for pattern in (EMAIL, _WECHAT, _PHONE):
         for found in pattern.finditer(text):
             value = found.group(0).strip()
             if pattern is _PHONE and (sum(ch.isdigit() for ch in value) < 7 or _DATE.fullmatch(value)):
