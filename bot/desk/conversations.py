@@ -408,11 +408,6 @@ class Conversations:
             how = APOLOGIZED if self._bot_in_charge(connection, conversation_id, line_id) else TAKEN_OVER
             return how if self._settle(connection, line_id, how) else None
 
-    def settle_owed(self, line_id: int, how: str) -> bool:
-        """Settles an owed reply; False when another task or desk settled it first."""
-        with self.db.transaction() as connection:
-            return self._settle(connection, line_id, how)
-
     def late_replies(self, conversation_id: str) -> list[dict[str, Any]]:
         """The bot's late replies kept for staff (settled TAKEN_OVER with lines), oldest first: for the console."""
         with self.db.session() as session:
