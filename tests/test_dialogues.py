@@ -1,13 +1,15 @@
 """Multi-turn dialogues through the REST webhook on the real stack.
 
-Five sets: tests/data/dialogues.yml (the logic was tuned on it),
+Six sets: tests/data/dialogues.yml (the logic was tuned on it),
 tests/data/dialogues_unseen.yml (written apart from it and from the training
 data, run once before tuning: the estimate of the issue's hidden set),
 tests/data/dialogues_heldout.yml (written apart from both before the context3
-branch's changes, of the kinds the unseen set still failed on) and
+branch's changes, of the kinds the unseen set still failed on),
 tests/data/dialogues_heldout2.yml (written before the context4 branch's changes, all the issue's
-kinds, on the items the other sets use least) and tests/data/dialogues_heldout3.yml (written blind
-from the catalog alone, for the context work of the context4 branch: nobody tuned on it). Every
+kinds, on the items the other sets use least), tests/data/dialogues_heldout3.yml (written blind
+from the catalog alone, for the context work of the context4 branch: nobody tuned on it) and
+tests/data/dialogues_heldout4.yml (a second blind set, written the same way for the understanding
+work after it). Every
 turn's item and aspect are checked; the figures are dialogues right on the last
 turn and right on every turn, per set.
 
@@ -36,7 +38,15 @@ UNSEEN = ROOT / "tests" / "data" / "dialogues_unseen.yml"
 HELDOUT = ROOT / "tests" / "data" / "dialogues_heldout.yml"
 HELDOUT2 = ROOT / "tests" / "data" / "dialogues_heldout2.yml"
 HELDOUT3 = ROOT / "tests" / "data" / "dialogues_heldout3.yml"
-SETS = {"tuned": DIALOGUES, "unseen": UNSEEN, "heldout": HELDOUT, "heldout2": HELDOUT2, "heldout3": HELDOUT3}
+HELDOUT4 = ROOT / "tests" / "data" / "dialogues_heldout4.yml"
+SETS = {
+    "tuned": DIALOGUES,
+    "unseen": UNSEEN,
+    "heldout": HELDOUT,
+    "heldout2": HELDOUT2,
+    "heldout3": HELDOUT3,
+    "heldout4": HELDOUT4,
+}
 # The issue's bar for the hidden set is 95% right on the last turn. The unseen set stands in for
 # it and is not tuned dialogue by dialogue, so it is held to the level reached (88-90% after the
 # general fixes of the context2 branch; 76% before them): a floor against falling back, not the bar.
@@ -51,14 +61,18 @@ HELDOUT2_LAST_TURN_FLOOR = 0.93
 # The blind set (written from the catalog alone, 2026-11-30; 91.7% on the last turn on main's model of
 # 17:09, before the context4 changes): a provisional floor until it is scored after them.
 HELDOUT3_LAST_TURN_FLOOR = 0.80
+# The second blind set (written from the catalog and the guides alone, 2026-11-30 20:15-20:40, while the
+# understanding was being changed on another branch): a provisional floor until it is scored after that.
+HELDOUT4_LAST_TURN_FLOOR = 0.80
 FLOORS = {
     "unseen": UNSEEN_LAST_TURN_FLOOR,
     "heldout": HELDOUT_LAST_TURN_FLOOR,
     "heldout2": HELDOUT2_LAST_TURN_FLOOR,
     "heldout3": HELDOUT3_LAST_TURN_FLOOR,
+    "heldout4": HELDOUT4_LAST_TURN_FLOOR,
 }
 # The issue asks for 80 dialogues of 2-4 turns; the held-out set of one branch is smaller.
-MIN_DIALOGUES = {"tuned": 80, "unseen": 80, "heldout": 25, "heldout2": 40, "heldout3": 30}
+MIN_DIALOGUES = {"tuned": 80, "unseen": 80, "heldout": 25, "heldout2": 40, "heldout3": 30, "heldout4": 40}
 Post = Callable[[str, str], list[dict[str, Any]]]
 
 
@@ -172,11 +186,14 @@ def test_dialogues_are_written_apart_from_the_training_data():
     earlier |= {turn["say"] for d in load_dialogues(HELDOUT2) for turn in d["turns"]}
     shared = [turn["say"] for d in load_dialogues(HELDOUT3) for turn in d["turns"] if turn["say"] in earlier]
     assert not shared, f"blind held-out dialogue turns also in another set: {shared[:5]}"
+    earlier |= {turn["say"] for d in load_dialogues(HELDOUT3) for turn in d["turns"]}
+    shared = [turn["say"] for d in load_dialogues(HELDOUT4) for turn in d["turns"] if turn["say"] in earlier]
+    assert not shared, f"second blind held-out set's turns also in another set: {shared[:5]}"
 
 
 @pytest.mark.stack
 def test_dialogues_through_the_rest_webhook(rasa_stack):
-    """The five sets on the one stack: the tuned set right on every turn, the unseen and held-out
+    """The six sets on the one stack: the tuned set right on every turn, the unseen and held-out
     ones not below the level reached on the last turn (they are not tuned dialogue by dialogue)."""
     from tests.helpers import rest
 
