@@ -9,8 +9,6 @@ import logging
 import os
 import re
 
-# Re-exported for bot/actions/case_status.py, which another branch owns; the parser lives in bot.limits.
-from bot.limits import rate_limit  # noqa: F401
 from bot.nlu.case_proof import find_proof
 
 _CASE_NO = re.compile(r"(?i)(wz)[\s\-_]*((?:\d[\s\-_]*){11}\d)")

@@ -42,7 +42,9 @@ def make_tracker(
         "entities": entities or [],
         **({"metadata": metadata} if metadata is not None else {}),
     }
-    return Tracker(sender_id, dict(slots or {}), latest, [], False, None, {}, "action_listen")
+    # Rasa sends the user's event with its metadata too; the desk's `client` is read from there.
+    events = [{"event": "user", "text": text, "metadata": metadata}] if metadata is not None else []
+    return Tracker(sender_id, dict(slots or {}), latest, events, False, None, {}, "action_listen")
 
 
 def run_action(action, tracker):

@@ -233,7 +233,7 @@ def test_unsure_follow_up_with_an_aspect_answers_the_current_item(database):
 
 
 def test_case_lookups_from_one_address_are_limited_across_conversations(database):
-    from bot.actions.case_status import LOOKUPS_PER_ADDRESS
+    from bot.limits import LOOKUPS_PER_ADDRESS
 
     limit = LOOKUPS_PER_ADDRESS[0]
     for attempt in range(limit + 1):
@@ -268,9 +268,9 @@ def test_failed_proofs_for_one_case_number_are_limited_across_addresses(database
 
 def test_case_lookups_without_a_client_share_one_bucket(database):
     """Issue 10, item 3: a message without `client` (not from the desk) is limited, not exempt."""
-    from bot.actions.case_status import LOOKUPS_PER_ADDRESS
+    from bot.limits import LOOKUPS_WITHOUT_CLIENT
 
-    for attempt in range(LOOKUPS_PER_ADDRESS[0] + 1):
+    for attempt in range(LOOKUPS_WITHOUT_CLIENT[0] + 1):
         slots = {"case_no": f"WZ2026100801{attempt:02d}", "surname": "王", "doc_last4": "0000"}
         tracker = make_tracker("x", "provide_case_info", slots=slots, sender_id=f"anon-{attempt}")
         tracker.events = [{"event": "user", "text": "x", "metadata": {}}]

@@ -31,6 +31,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.language import Reply
+from bot.actions.lookups import lookup_allowed
 from bot.actions.resources import database, knowledge
 from bot.actions.understanding import client_of, item_ranking
 from bot.booking.contact import clean_contact, clean_name
@@ -39,7 +40,7 @@ from bot.booking.slots import Slot, generate, page, slot_key_to_datetime
 from bot.booking.typed import Match, Wanted, match, parse
 from bot.db.bookings import BookingView
 from bot.knowledge import item_for
-from bot.privacy import mask_booking_code, rate_limit
+from bot.privacy import mask_booking_code
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,6 @@ MANAGE_FIELDS = ("booking_code", "booking_surname", "booking_op", "booking_new_s
 STATE = "booking_offered"  # what was offered last: slots shown, the paging cursor, the places listed
 CHOICE = "booking_choice"  # the entity of the form's button payloads: "/booking_choice{"booking_choice": "slot:..."}"
 MAX_FAILURES = 3
-LOOKUPS_PER_ADDRESS = (10, 600)
 SLOTS_SHOWN = 4
 MAX_PLACES_SHOWN = 8
 _CODE = re.compile(r"(?i)(?<![A-Za-z0-9])B\s*K[\s\-]*([A-Z0-9]{6})(?![A-Za-z0-9])")
@@ -822,11 +822,8 @@ class ValidateBookingManageForm(Action):
             reply.send(reply.say("booking.manage.ask_surname"))
             return ask("booking_surname")
 
-        client = client_of(tracker)
-        if client and not database().allow(
-            f"booking:addr:{client}", *rate_limit("CASE_LOOKUPS_PER_ADDRESS", LOOKUPS_PER_ADDRESS)
-        ):
-            logger.warning("booking lookups rate limited: client=%s", client)
+        if not lookup_allowed("booking", tracker):
+            logger.warning("booking lookups rate limited: client=%s", client_of(tracker) or "no-client")
             reply.send(reply.say("case.too_many_lookups"))
             return done()
         booking = database().find_booking(values["booking_code"], values["booking_surname"])

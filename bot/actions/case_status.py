@@ -16,16 +16,16 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.booking import names_a_booking
 from bot.actions.language import Reply
+from bot.actions.lookups import lookup_allowed
 from bot.actions.resources import database, knowledge
 from bot.actions.understanding import client_of
 from bot.db import CaseView
-from bot.privacy import mask_case_no, rate_limit
+from bot.limits import rate_limit
+from bot.privacy import mask_case_no
 
 logger = logging.getLogger(__name__)
 
 MAX_FAILURES = 3
-# (lookups, seconds) from one client address, across its conversations.
-LOOKUPS_PER_ADDRESS = (10, 600)
 # Failed proofs for one case number, across all conversations and addresses (issue 10, item 2):
 # guessing surname and last four digits from many addresses stops after a few tries.
 FAILURES_PER_CASE = (5, 3600)
@@ -109,14 +109,9 @@ class ActionCheckCase(Action):
             )
             return reply.events()
 
-        # Only the desk knows the address. A message without it (a caller other than the desk) shares
-        # one bucket with every such caller, rather than escaping the limit (issue 10, item 3).
-        client = client_of(tracker) or "no-client"
-        if not database().allow(
-            f"case:addr:{client}", *rate_limit("CASE_LOOKUPS_PER_ADDRESS", LOOKUPS_PER_ADDRESS)
-        ):
+        if not lookup_allowed("case", tracker):
             # Many conversations from one address: a brute force of numbers or proofs.
-            logger.warning("case lookups rate limited: client=%s", client)
+            logger.warning("case lookups rate limited: client=%s", client_of(tracker) or "no-client")
             reply.send(reply.say("case.too_many_lookups"))
             return [*RESET_PROOF, *reply.events()]
         case_key = "case:fail:" + "".join(ch for ch in str(proof["case_no"]) if ch.isdigit())

@@ -257,3 +257,21 @@ def test_a_booking_code_read_as_case_proofs_goes_to_the_booking_lookup(database)
         "WZ202611300001 王 1234", "provide_case_info", entities=[{"entity": "case_no", "value": "WZ202611300001"}]
     )
     assert not any(event.get("event") == "followup" for event in run_action(ActionCheckCase(), case)[0])
+
+
+def test_booking_lookups_are_limited_per_address_and_without_a_client_share_one_bucket(database, monkeypatch):
+    """Issue 10, items 2 and 3, as for case lookups: a code and surname are a proof that can be guessed,
+    so lookups count per client address, and callers without one (not the desk) share one bucket."""
+    from bot.limits import LOOKUPS_PER_ADDRESS, LOOKUPS_WITHOUT_CLIENT
+
+    def lookups(count: int, metadata: dict | None, prefix: str) -> str:
+        for attempt in range(count):
+            chat = Conversation(ValidateBookingManageForm(), "booking_manage_form", f"{prefix}-{attempt}", metadata)
+            answer = text(chat.say(f"查看预约 BK{attempt:06d} 王", "manage_booking"))
+        return answer
+
+    assert "太频繁" not in lookups(LOOKUPS_PER_ADDRESS[0], {"client": "abc123"}, "addr")
+    assert "太频繁" in lookups(1, {"client": "abc123"}, "addr-again")
+    assert "太频繁" not in lookups(1, {"client": "def456"}, "other-addr")
+    assert "太频繁" not in lookups(LOOKUPS_WITHOUT_CLIENT[0], None, "anon")
+    assert "太频繁" in lookups(1, None, "anon-again")
