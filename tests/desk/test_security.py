@@ -298,27 +298,33 @@ async def test_metadata_and_payloads_are_bounded(desk_without_rasa):
 
 
 async def test_old_rate_limit_rows_are_purged_when_the_desk_starts(desk_without_rasa):
-    """Item 8: rate-limit rows of keys never seen again do not stay forever."""
+    """Item 8: rate-limit and log-in throttle rows of keys never seen again do not stay forever; recent ones stay."""
     from datetime import datetime, timedelta
 
     from sqlalchemy import func, insert, select
 
     from bot.db.tables import RateEvent
+    from bot.desk.tables import DeskLoginThrottle
 
     server = desk_without_rasa
     database = server.app_service.database
-    old = datetime.utcnow() - timedelta(days=2)
+    now, old = datetime.utcnow(), datetime.utcnow() - timedelta(days=2)
     with database.session() as session:
         session.execute(insert(RateEvent.__table__), [{"key": f"msg:addr:gone{i}", "at": old} for i in range(5)])
+        session.execute(insert(RateEvent.__table__), [{"key": "msg:addr:here", "at": now}])
+        throttle = [{"key": f"login:gone{i}", "failures": 7, "last_at": old, "next_at": old} for i in range(5)]
+        session.execute(insert(DeskLoginThrottle.__table__), [*throttle, {"key": "login:here", "failures": 7, "last_at": now, "next_at": now}])
     await server.stop()
     await server.start()
 
-    def left() -> bool:
+    def count(table, column, pattern: str) -> int:
         with database.session() as session:
-            count = select(func.count()).select_from(RateEvent).where(RateEvent.key.like("msg:addr:gone%"))
-            return session.execute(count).scalar_one() == 0
+            return session.execute(select(func.count()).select_from(table).where(column.like(pattern))).scalar_one()
 
-    await wait_for(left, timeout=5)
+    await wait_for(lambda: count(RateEvent, RateEvent.key, "msg:addr:gone%") == 0, timeout=5)
+    await wait_for(lambda: count(DeskLoginThrottle, DeskLoginThrottle.key, "login:gone%") == 0, timeout=5)
+    assert count(RateEvent, RateEvent.key, "msg:addr:here") == 1
+    assert count(DeskLoginThrottle, DeskLoginThrottle.key, "login:here") == 1
 
 
 def test_email_addresses_are_masked():
