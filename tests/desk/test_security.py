@@ -151,6 +151,36 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies():
     assert one != client_key(client_address("10.1.2.3", "198.51.100.8", trusted))
 
 
+async def test_citizens_behind_a_trusted_proxy_get_a_bucket_each_and_a_forged_header_gets_none(desk_db_url):
+    """Item 2, on the desk's routes (`citizen_key`): behind a configured proxy each forwarded address has its
+    own limit; from a peer that is not a configured proxy, X-Forwarded-For changes nothing."""
+    from bot.desk import DeskConfig
+    from bot.limits import SESSION_REQUESTS_PER_ADDRESS
+    from tests.desk.helpers import DeskServer, free_port
+
+    allowed, _ = SESSION_REQUESTS_PER_ADDRESS
+
+    async def issue(http: aiohttp.ClientSession, url: str, forwarded: str) -> int:
+        async with http.post(f"{url}/api/conversations", headers={"X-Forwarded-For": forwarded}) as reply:
+            return reply.status
+
+    for proxies, first, second, second_status in (
+        ("127.0.0.1", "198.51.100.7", "198.51.100.8", 200),  # behind the proxy: two citizens, two buckets
+        ("", "203.0.113.7", "203.0.113.8", 429),  # no proxy configured: the header is the client's word, ignored
+    ):
+        config = DeskConfig(
+            database_url=desk_db_url, rasa_url=f"http://127.0.0.1:{free_port()}", rasa_token="x", trusted_proxies=proxies
+        )
+        server = await DeskServer(config).start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                assert [await issue(http, server.url, first) for _ in range(allowed)] == [200] * allowed
+                assert await issue(http, server.url, first) == 429
+                assert await issue(http, server.url, second) == second_status, proxies
+        finally:
+            await server.stop()
+
+
 def test_ipv6_clients_are_keyed_by_their_64():
     """Item 2: rotating addresses within one /64 does not give a fresh bucket."""
     assert client_key("2001:db8:1:2::1") == client_key("2001:db8:1:2:ffff:1:2:3")
