@@ -2,10 +2,10 @@
 
 Plain, blocking SQLAlchemy; the desk's service runs it in its thread pool.
 State changes that two clerks or two desk instances could race on are single
-conditional UPDATEs, so the database decides who wins. The hot path is two
+conditional UPDATEs, so the database decides who wins. The hot path is three
 transactions per citizen message: `accept_citizen_line` (rate limits,
-conversation, the line) and `add_lines` (the bot's answer and what the NLU
-understood).
+conversation, the line), `claim_routing` (the line's owed row, unsynced) and
+`deliver_owed` (the bot's answer, what the NLU understood, the claim settled).
 """
 
 from __future__ import annotations

@@ -7,9 +7,11 @@ even when a delivery fails.
 
 Handlers and socket.io namespaces call this service, never the tables: the
 service owns the thread pool that keeps database work off the event loop.
-A citizen's message costs two transactions: one to count the rate limits and
-store it, one to store the bot's lines with what the NLU understood (which
-Rasa's reply carries, so the tracker is not read again).
+A citizen's message costs three transactions: one to count the rate limits and
+store it, one (without a disk sync of its own) to claim it before it goes to
+Rasa, so that no second desk sends it again, and one to store the bot's lines
+with what the NLU understood (which Rasa's reply carries, so the tracker is not
+read again) and settle the claim.
 """
 
 from __future__ import annotations
