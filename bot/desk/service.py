@@ -189,8 +189,11 @@ class DeskService:
         # a clerk's claim, close or hand-back: the citizen never sees the bot's answer after the clerk's
         # "joined" line, not even when both are sent at the same moment (issue 10, item 4). Short: never
         # held over a call to Rasa. Across desks with Redis; without it, what each desk emits reaches only
-        # its own sockets, and the database alone orders the transcript.
-        self.delivering = ClusterLocks(redis, prefix="desk:delivery-lock:") if isinstance(locks, ClusterLocks) else KeyedLocks()
+        # its own sockets, and the database alone orders the transcript. Redis away: this desk's lock only,
+        # after half a second (a clerk's claim does not fail for want of Redis).
+        self.delivering: KeyedLocks | ClusterLocks = KeyedLocks()
+        if isinstance(locks, ClusterLocks):
+            self.delivering = ClusterLocks(redis, prefix="desk:delivery-lock:", redis_wait_s=0.5, required=False)
         # With several desks: the Redis client (locks) and socket.io's Redis manager, for /health.
         self.redis = redis
         self.manager = manager
