@@ -572,7 +572,9 @@ class DeskService:
         # "joined" line can be (`delivering`): the database decides, in the reply's own transaction.
         async with self.delivering.hold(conversation_id):
             try:
-                how, lines = await self._db(self.conversations.deliver_owed, conversation_id, stored["id"], said, annotate, answered_in)
+                how, lines = await self._db(
+                    self.conversations.deliver_owed, conversation_id, stored["id"], said, annotate, answered_in
+                )
             except AlreadySettled:
                 # Delivered (or apologized for) by another desk: exactly once.
                 return [], (await self._db(self.conversations.conversation, conversation_id))["state"]

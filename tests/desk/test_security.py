@@ -343,7 +343,8 @@ async def test_old_rate_limit_rows_are_purged_when_the_desk_starts(desk_without_
         session.execute(insert(RateEvent.__table__), [{"key": f"msg:addr:gone{i}", "at": old} for i in range(5)])
         session.execute(insert(RateEvent.__table__), [{"key": "msg:addr:here", "at": now}])
         throttle = [{"key": f"login:gone{i}", "failures": 7, "last_at": old, "next_at": old} for i in range(5)]
-        session.execute(insert(DeskLoginThrottle.__table__), [*throttle, {"key": "login:here", "failures": 7, "last_at": now, "next_at": now}])
+        throttle.append({"key": "login:here", "failures": 7, "last_at": now, "next_at": now})
+        session.execute(insert(DeskLoginThrottle.__table__), throttle)
     await server.stop()
     await server.start()
 
