@@ -379,8 +379,8 @@ class BookingStore:
     def has_unseen_staff_cancellations(self, conversation_id: str) -> bool:
         """Whether `unseen_staff_cancellations` has news: a read that commits nothing.
 
-        Asked on every bot-routed message (the desk asks while Rasa works on the message), so a
-        citizen's message stays at two transactions (tests/desk/test_live.py).
+        Asked on every bot-routed message (the desk asks while Rasa works on the message), so it adds
+        no transaction to a citizen's message (tests/desk/test_live.py).
         """
         with self.engine.connect() as connection:
             return connection.execute(_ANY_UNSEEN, {"p_conversation": conversation_id}).first() is not None

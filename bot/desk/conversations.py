@@ -2,10 +2,10 @@
 
 Plain, blocking SQLAlchemy; the desk's service runs it in its thread pool.
 State changes that two clerks or two desk instances could race on are single
-conditional UPDATEs, so the database decides who wins. The hot path is two
+conditional UPDATEs, so the database decides who wins. The hot path is three
 transactions per citizen message: `accept_citizen_line` (rate limits,
-conversation, the line) and `add_lines` (the bot's answer and what the NLU
-understood).
+conversation, the line), `claim_routing` (the line's owed row, unsynced) and
+`deliver_owed` (the bot's answer, what the NLU understood, the claim settled).
 """
 
 from __future__ import annotations
@@ -173,11 +173,35 @@ def _after_bot(answered: bool) -> Any:
     return update(table).where(table.c.id == bindparam("p_id")).values(**values)
 
 
+def _staff_since_line() -> Any:
+    """Whether staff claimed, closed or handed back the conversation (a `desk_events` row) since the
+    citizen line `p_line` was stored."""
+    events = DeskEvent.__table__
+    asked_at = select(_MESSAGES.c.created_at).where(_MESSAGES.c.id == bindparam("p_line")).scalar_subquery()
+    return (
+        select(events.c.id)
+        .where(events.c.conversation_id == bindparam("p_id"), events.c.at >= asked_at)
+        .exists()
+    )
+
+
+def _reply_in_charge(answered: bool) -> Any:
+    """The bot's on-time reply: `_after_bot`, done only while the bot is still in charge of the
+    conversation (state `bot`, nobody claimed it, no claim, close or hand-back since the citizen's line).
+    One conditional UPDATE that both checks and takes the row: on PostgreSQL a claim in progress on the
+    row is waited for and then seen, so a claim lands either before the reply (withheld) or after it."""
+    table = _CONVERSATIONS
+    statement = _after_bot(answered)
+    return statement.where(table.c.state == BOT, table.c.claimed_by.is_(None), ~_staff_since_line())
+
+
 # The statements of the citizen's message and of the bot's lines, built once: a statement object keeps
 # its cache key, so each message neither builds nor keys them again, and SQLAlchemy's compiled cache
 # answers at once. Building and keying them per message cost more CPU than SQLite's work for them.
 _TOUCH = {picked: _touch_conversation(picked) for picked in (False, True)}
 _AFTER_BOT = {answered: _after_bot(answered) for answered in (False, True)}
+_REPLY_IN_CHARGE = {answered: _reply_in_charge(answered) for answered in (False, True)}
+_CLAIM = insert(DeskOwedReply.__table__)
 _NEW_CONVERSATION = insert(_CONVERSATIONS)
 _ADD_MESSAGE = insert(_MESSAGES)
 _ANNOTATE = (
@@ -300,7 +324,9 @@ class Conversations:
         lines: list[Line],
         annotate: tuple[int, dict[str, Any]] | None,
         language: str | None,
+        touched: bool = False,
     ) -> list[dict[str, Any]]:
+        """`touched`: the conversation's row was updated already in this transaction (`add_reply`)."""
         now = datetime.utcnow()
         stored = []
         for line in lines:
@@ -313,7 +339,8 @@ class Conversations:
         if annotate:
             message_id, data = annotate
             connection.execute(_ANNOTATE, {"p_id": message_id, "p_data": data})
-        connection.execute(_AFTER_BOT[bool(language)], {"p_id": conversation_id, "p_now": now, "p_language": language})
+        if not touched:
+            connection.execute(_AFTER_BOT[bool(language)], {"p_id": conversation_id, "p_now": now, "p_language": language})
         return stored
 
     # --- replies owed by Rasa (a webhook call that timed out) ---------------------
@@ -330,15 +357,23 @@ class Conversations:
                 row.data = {**(row.data or {}), "routed": True}
 
     def claim_routing(self, line_id: int, conversation_id: str, due_in_s: float) -> bool:
-        """A sweep's claim on a stored line it is about to send to Rasa: the line's owed row, inserted
-        first. Two desks sweeping at once without a lock they share (Redis lost, a lock expired while
-        a desk stalled) both find the line unrouted; only one INSERT succeeds, so Rasa gets it once.
-        The row is then settled like any owed reply; if the claiming desk dies, by any desk's sweep."""
+        """A desk's claim on a stored line it is about to send to Rasa: the line's owed row, inserted first,
+        on every send (the first send, a re-send, a sweep). Two desks without a lock they share (no Redis,
+        or a lock that expired while a desk stalled) may both find the line unrouted: a re-send reaching a
+        second desk while the first desk's call is in flight, two sweeps at once. Only one INSERT
+        succeeds, so Rasa gets the line once. The row is then settled once (`deliver_owed`, `apologize`);
+        if the claiming desk dies, by any desk's sweep of overdue rows."""
         now = datetime.utcnow()
         values = {"line_id": line_id, "conversation_id": conversation_id, "created_at": now, "due_at": now + timedelta(seconds=due_in_s)}
         try:
-            with self.db.transaction() as connection:
-                connection.execute(insert(DeskOwedReply.__table__).values(**values))
+            # On every message: committed without a disk sync of its own (SQLite's log; PostgreSQL's
+            # asynchronous commit), made durable by the synced commit of the bot's lines. Lost only with
+            # the machine (or PostgreSQL's server) before that: the line is then unrouted and unclaimed,
+            # and the sweep sends it again, as it does any line left behind.
+            with self.db.transaction(synced=False) as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                connection.execute(_CLAIM, values)
         except IntegrityError:
             return False
         return True
@@ -363,15 +398,12 @@ class Conversations:
         then sees it (the claim's UPDATE sets claimed_by), so a claim is either before (refused here)
         or after the late reply in the transcript, never both. SQLite lets one writer in at a time.
         """
-        table, events = _CONVERSATIONS, DeskEvent.__table__
-        asked_at = select(_MESSAGES.c.created_at).where(_MESSAGES.c.id == line_id).scalar_subquery()
-        staff_since = (
-            select(events.c.id).where(events.c.conversation_id == conversation_id, events.c.at >= asked_at).exists()
-        )
+        table = _CONVERSATIONS
         done = connection.execute(
             update(table)
-            .where(table.c.id == conversation_id, table.c.state == BOT, table.c.claimed_by.is_(None), ~staff_since)
-            .values(updated_at=table.c.updated_at)
+            .where(table.c.id == bindparam("p_id"), table.c.state == BOT, table.c.claimed_by.is_(None), ~_staff_since_line())
+            .values(updated_at=table.c.updated_at),
+            {"p_id": conversation_id, "p_line": line_id},
         )
         return done.rowcount == 1
 
@@ -383,30 +415,45 @@ class Conversations:
         annotate: tuple[int, dict[str, Any]] | None = None,
         language: str | None = None,
     ) -> tuple[str, list[dict[str, Any]]]:
-        """Settles the reply owed to a citizen line with the bot's late `lines`, in one transaction:
-        (DELIVERED, the stored lines) while the bot is still in charge, else (TAKEN_OVER, [the late reply
-        as staff see it]) with the lines kept on the owed row. AlreadySettled (nothing stored) if it
-        was settled."""
+        """Settles the reply owed to a citizen line (every line sent to Rasa has its owed row) with the
+        bot's `lines`, on time or late, in one transaction: (DELIVERED, the stored lines) while the bot is
+        still in charge, else (TAKEN_OVER, [the reply as staff see it]) with the lines kept on the owed
+        row. AlreadySettled (nothing stored) if it was settled. The check is the transaction's first
+        statement, a conditional UPDATE of the conversation (`_REPLY_IN_CHARGE`): SQLite takes its one
+        write lock with it, PostgreSQL the row's lock, which a claim in progress holds until it commits,
+        so a claim lands either before the reply (withheld) or after it in the transcript."""
+        now = datetime.utcnow()
         with self.db.transaction() as connection:
-            if not self._bot_in_charge(connection, conversation_id, line_id):
+            values = {"p_id": conversation_id, "p_line": line_id, "p_now": now, "p_language": language}
+            if connection.execute(_REPLY_IN_CHARGE[bool(language)], values).rowcount != 1:
                 kept = [{"text": line.text, "data": line.data or {}} for line in lines]
                 if not self._settle(connection, line_id, TAKEN_OVER, kept):
                     raise AlreadySettled(line_id)
                 if annotate:
                     connection.execute(_ANNOTATE, {"p_id": annotate[0], "p_data": annotate[1]})
                 asked = connection.execute(select(_MESSAGES.c.text).where(_MESSAGES.c.id == line_id)).scalar_one()
-                return TAKEN_OVER, [late_reply_dict(line_id, asked, datetime.utcnow(), kept)]
+                return TAKEN_OVER, [late_reply_dict(line_id, asked, now, kept)]
             if not self._settle(connection, line_id, DELIVERED):
                 raise AlreadySettled(line_id)
-            return DELIVERED, self._add_lines(connection, conversation_id, lines, annotate, language)
+            return DELIVERED, self._add_lines(connection, conversation_id, lines, annotate, language, touched=True)
 
-    def settle_unanswered(self, conversation_id: str, line_id: int) -> str | None:
-        """Settles an owed reply that never came: APOLOGIZED (the desk then apologizes and queues the
-        conversation) while the bot is in charge, else TAKEN_OVER (a clerk has it: no apology). None
-        when another task or desk settled it first."""
+    def apologize(
+        self, conversation_id: str, line_id: int, apology: Line, routed: dict[str, Any]
+    ) -> tuple[str | None, dict[str, Any] | None]:
+        """The bot did not answer citizen line `line_id`: stores the apology, in one transaction, only while
+        the bot is in charge (no clerk claimed, closed or handed back since the line, the same check as a
+        reply's). Returns (how, the stored apology line or None): APOLOGIZED with the line; TAKEN_OVER (a
+        clerk has the conversation: no apology after the clerk's greeting); None when the owed reply
+        was settled by another task or desk first. The citizen line is marked routed either way
+        (`routed`: its data with `routed`), except when another desk settled it."""
         with self.db.transaction() as connection:
             how = APOLOGIZED if self._bot_in_charge(connection, conversation_id, line_id) else TAKEN_OVER
-            return how if self._settle(connection, line_id, how) else None
+            if not self._settle(connection, line_id, how):
+                return None, None
+            connection.execute(_ANNOTATE, {"p_id": line_id, "p_data": routed})
+            if how != APOLOGIZED:
+                return how, None
+            return how, self._add_lines(connection, conversation_id, [apology], None, None)[0]
 
     def late_replies(self, conversation_id: str) -> list[dict[str, Any]]:
         """The bot's late replies kept for staff (settled TAKEN_OVER with lines), oldest first: for the console."""

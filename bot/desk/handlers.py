@@ -168,9 +168,9 @@ async def post_message(request: web.Request) -> web.Response:
         await service.durable(mark)
         return json_reply({"stored": stored, "replies": [], "state": conversation["state"]})
     try:
-        # A re-send claims the line like the sweeps do: a desk that claimed it and died leaves its reply
-        # to the sweep of overdue owed replies, not to a second call to Rasa (issue 10, item 4).
-        replies, state = await service.route(stored, metadata, conversation, claim=not created)
+        # A line is claimed before it goes to Rasa: a re-send of a line another desk is sending, or that a
+        # desk sent and died, is not sent again; its reply comes from that desk or the sweep (issue 10, item 4).
+        replies, state = await service.route(stored, metadata, conversation)
     except RouteFailed:
         # Stored, so acknowledged: the sweep of unrouted messages answers it once Redis or the database is back.
         await service.durable(mark)

@@ -53,33 +53,49 @@ class ClusterLocks:
     blocks that conversation for at most `ttl` seconds.
     """
 
-    def __init__(self, redis: Any, ttl: float = 6.0, prefix: str = "desk:conversation-lock:"):
+    def __init__(
+        self, redis: Any, ttl: float = 6.0, prefix: str = "desk:conversation-lock:", redis_wait_s: float = REDIS_WAIT_S,
+        required: bool = True,
+    ):  # fmt: skip
+        """`required=False`: when Redis cannot be reached within `redis_wait_s`, the holder goes on with the
+        in-process lock only (for locks that order what is emitted, where the database decides the rest)."""
         self.local = KeyedLocks()
         self.redis = redis
         self.ttl = ttl
         self.prefix = prefix
+        self.redis_wait_s = redis_wait_s
+        self.required = required
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[bool]:
+        from redis.exceptions import ConnectionError as RedisDown
+        from redis.exceptions import TimeoutError as RedisSlow
+
         async with self.local.hold(key):
             lock = self.redis.lock(self.prefix + key, timeout=self.ttl, sleep=0.02)
-            await self._acquire(lock)
-            renewing = asyncio.create_task(self._renew(lock))
+            try:
+                await self._acquire(lock)
+            except (RedisDown, RedisSlow):
+                if self.required:
+                    raise
+                lock = None
+            renewing = asyncio.create_task(self._renew(lock)) if lock is not None else None
             try:
                 # Another desk may have routed a message of this conversation meanwhile.
                 yield False
             finally:
-                renewing.cancel()
-                with contextlib.suppress(Exception):  # expired or Redis gone: the lock is free anyway
-                    await lock.release()
+                if renewing is not None:
+                    renewing.cancel()
+                    with contextlib.suppress(Exception):  # expired or Redis gone: the lock is free anyway
+                        await lock.release()
 
     async def _acquire(self, lock: Any) -> None:
-        """Waits for the lock; rides out a Redis restart of up to `REDIS_WAIT_S` (then the error goes up
+        """Waits for the lock; rides out a Redis restart of up to `redis_wait_s` (then the error goes up
         and the message, stored already, is routed by the sweep of unrouted messages)."""
         from redis.exceptions import ConnectionError as RedisDown
         from redis.exceptions import TimeoutError as RedisSlow
 
-        deadline = asyncio.get_running_loop().time() + REDIS_WAIT_S
+        deadline = asyncio.get_running_loop().time() + self.redis_wait_s
         while True:
             try:
                 await lock.acquire()

@@ -267,8 +267,9 @@ class CitizenNamespace(socketio.AsyncNamespace):
                 await self.service.open_ticket(session_id, stored, contact, client_language(metadata)[0] or conversation["language"])
         # A re-send of a line that was stored but never routed (the desk died, routing failed) is routed now.
         if created or not stored["data"].get("routed"):
-            # A re-send claims the line like the sweeps (DeskService.route): Rasa gets it once.
-            routing = self.service.route(stored, metadata, conversation, claim=not created)
+            # Every send claims the line first (DeskService.route): a re-send on another desk while the first
+            # desk's call is in flight is not sent again; Rasa gets it once.
+            routing = self.service.route(stored, metadata, conversation)
             task = asyncio.create_task(run_in_background(routing))
             self._background.add(task)
             task.add_done_callback(self._background.discard)

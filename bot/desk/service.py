@@ -7,9 +7,11 @@ even when a delivery fails.
 
 Handlers and socket.io namespaces call this service, never the tables: the
 service owns the thread pool that keeps database work off the event loop.
-A citizen's message costs two transactions: one to count the rate limits and
-store it, one to store the bot's lines with what the NLU understood (which
-Rasa's reply carries, so the tracker is not read again).
+A citizen's message costs three transactions: one to count the rate limits and
+store it, one (without a disk sync of its own) to claim it before it goes to
+Rasa, so that no second desk sends it again, and one to store the bot's lines
+with what the NLU understood (which Rasa's reply carries, so the tracker is not
+read again) and settle the claim.
 """
 
 from __future__ import annotations
@@ -183,6 +185,15 @@ class DeskService:
         self.reads = ThreadPool("desk-reads", 2)
         # Keeps one conversation's messages in order within this process (and, with Redis, across desks).
         self.locks = locks or KeyedLocks()
+        # Held from a bot reply's "is the bot still in charge" check until its lines are emitted, and around
+        # a clerk's claim, close or hand-back: the citizen never sees the bot's answer after the clerk's
+        # "joined" line, not even when both are sent at the same moment (issue 10, item 4). Short: never
+        # held over a call to Rasa. Across desks with Redis; without it, what each desk emits reaches only
+        # its own sockets, and the database alone orders the transcript. Redis away: this desk's lock only,
+        # after half a second (a clerk's claim does not fail for want of Redis).
+        self.delivering: KeyedLocks | ClusterLocks = KeyedLocks()
+        if isinstance(locks, ClusterLocks):
+            self.delivering = ClusterLocks(redis, prefix="desk:delivery-lock:", redis_wait_s=0.5, required=False)
         # With several desks: the Redis client (locks) and socket.io's Redis manager, for /health.
         self.redis = redis
         self.manager = manager
@@ -227,7 +238,7 @@ class DeskService:
             if line["data"].get("routed"):
                 continue  # Rasa has it: answered, or its reply owed (settle_overdue), never sent twice
             logger.warning("routing a stored message that was never routed: conversation=%s", conversation_ref(line["conversation_id"]))
-            await self.route(line, only_if_unanswered=True, claim=True)
+            await self.route(line, only_if_unanswered=True)
         return len(found)
 
     # --- citizens ------------------------------------------------------------
@@ -351,7 +362,6 @@ class DeskService:
         metadata: dict[str, Any] | None = None,
         conversation: dict[str, Any] | None = None,
         only_if_unanswered: bool = False,
-        claim: bool = False,
     ) -> tuple[list[dict[str, Any]], str]:
         """Sends a stored citizen message to whoever is in charge; returns (the lines that answered it, state).
 
@@ -359,11 +369,12 @@ class DeskService:
         message of the conversation is still being routed, else the conversation is read again.
         `only_if_unanswered` (the sweep of unrouted lines): route it only if it is still the
         conversation's last line once the lock is held, so that two desks never route it twice.
-        `claim` (the sweeps): the line goes to Rasa only after its owed row is inserted, which one
-        desk alone manages, even when the desks share no lock; its reply is then settled once.
+        Every line goes to Rasa only after its owed row is inserted (`claim_routing`), which one desk
+        alone manages even when the desks share no lock (no Redis; a re-send reaching a second desk
+        while the first desk's call is in flight; a sweep): Rasa gets it once, its reply is settled once.
         """
         try:
-            return await self._route(stored, metadata, conversation, only_if_unanswered, claim)
+            return await self._route(stored, metadata, conversation, only_if_unanswered)
         except (OperationalError, RedisError) as error:
             logger.warning("routing deferred (conversation=%s): %s", conversation_ref(stored["conversation_id"]), type(error).__name__)
             raise RouteFailed(type(error).__name__) from error
@@ -374,7 +385,6 @@ class DeskService:
         metadata: dict[str, Any] | None,
         conversation: dict[str, Any] | None,
         only_if_unanswered: bool,
-        claim: bool = False,
     ) -> tuple[list[dict[str, Any]], str]:
         conversation_id = stored["conversation_id"]
         async with self.locks.hold(conversation_id) as was_free:
@@ -392,12 +402,12 @@ class DeskService:
                 await self._db(self.conversations.reopen, conversation_id)
                 conversation = {**conversation, "state": BOT}
             if conversation["state"] == BOT:
-                if claim and not await self._db(
+                if not await self._db(
                     self.conversations.claim_routing, stored["id"], conversation_id, self._owed_window_s()
                 ):
-                    return [], BOT  # another desk's sweep sends it
+                    return [], BOT  # another desk sends it (or sent it): its reply comes from there
                 started = time.perf_counter()
-                answered = await self._to_bot(conversation, stored, metadata or {}, owed=claim)
+                answered = await self._to_bot(conversation, stored, metadata or {})
                 self.metrics.full_seconds.observe(time.perf_counter() - started)
                 return answered
             self.metrics.messages.labels(outcome="to_clerk").inc()
@@ -422,7 +432,7 @@ class DeskService:
         """At start: routes citizen lines stored but never routed (the desk died after the commit)."""
         count = 0
         for stored in await self._db(self.conversations.unrouted, minutes):
-            await run_in_background(self.route(stored, claim=True))
+            await run_in_background(self.route(stored))
             count += 1
         return count
 
@@ -432,9 +442,9 @@ class DeskService:
         return (self.rasa.timeout.total or 0.0) + self.late_reply_s + LATE_MARGIN_S
 
     async def _to_bot(
-        self, conversation: dict[str, Any], stored: dict[str, Any], metadata: dict[str, Any], owed: bool = False
+        self, conversation: dict[str, Any], stored: dict[str, Any], metadata: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], str]:
-        """`owed`: the line's owed row exists already (a sweep claimed it): its reply is settled through it."""
+        """Sends a claimed line (its owed row exists) to Rasa; its reply, or the apology, is settled through the row."""
         conversation_id = conversation["id"]
         await self.notifier.typing(conversation_id, True)
         timed_out = False
@@ -459,7 +469,7 @@ class DeskService:
                 # moves on (a case revealed, the conversation paused): its reply is owed, read back from
                 # the tracker and delivered, or else the apology; the database says which, once (item 4).
                 logger.warning("bot slow for conversation=%s (%s): reading its reply from the tracker", conversation_ref(conversation_id), error)
-                owed = timed_out = True
+                timed_out = True
                 await self._db(self.conversations.owe_reply, stored["id"], conversation_id, self.late_reply_s + LATE_MARGIN_S)
                 late = await self._late_reply(conversation_id, message_id, self.late_reply_s)
                 if late is None:
@@ -478,9 +488,9 @@ class DeskService:
             logger.warning("bot unavailable for conversation=%s: %s", conversation_ref(conversation_id), error)
             self.metrics.rasa_errors.labels(kind="timeout" if timed_out or "Timeout" in str(error) else "error").inc()
             await self.notifier.typing(conversation_id, False)
-            return await self._apologize(conversation, stored, metadata, owed)
+            return await self._apologize(conversation, stored, metadata)
         await self.notifier.typing(conversation_id, False)
-        return await self._bot_replied(conversation, stored, metadata, replies, understood, owed)
+        return await self._bot_replied(conversation, stored, metadata, replies, understood)
 
     async def _late_reply(
         self, conversation_id: str, message_id: str, window_s: float
@@ -503,22 +513,25 @@ class DeskService:
             delay = min(delay * 2, LATE_MAX_POLL_S)
 
     async def _apologize(
-        self, conversation: dict[str, Any], stored: dict[str, Any], metadata: dict[str, Any], owed: bool
+        self, conversation: dict[str, Any], stored: dict[str, Any], metadata: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], str]:
         """The bot did not answer: the polite apology, and the conversation queued for a clerk. Once per owed reply."""
         conversation_id = conversation["id"]
-        if owed:
-            how = await self._db(self.conversations.settle_unanswered, conversation_id, stored["id"])
-            if how != APOLOGIZED:
-                # Another desk settled it (delivered the late reply, or apologized) meanwhile, or a clerk
-                # took the conversation while the bot was silent: the clerk answers, no apology.
-                return [], (await self._db(self.conversations.conversation, conversation_id))["state"]
-        self.metrics.messages.labels(outcome="bot_unavailable").inc()
         language = _language(conversation, metadata)
         down = self._system("bot_down", EVENT_QUEUED, language)
-        await self._db(self.conversations.mark_routed, stored["id"])
+        routed = {**stored["data"], "routed": True}
+        async with self.delivering.hold(conversation_id):
+            how, said = await self._db(self.conversations.apologize, conversation_id, stored["id"], down, routed)
+            if said is not None:
+                await self._deliver(conversation_id, said)
+        if how != APOLOGIZED:
+            # Another desk settled it (delivered the late reply, or apologized) meanwhile, or a clerk took
+            # the conversation while the bot was silent (or slow): the clerk answers, no apology.
+            return [], (await self._db(self.conversations.conversation, conversation_id))["state"]
+        self.metrics.messages.labels(outcome="bot_unavailable").inc()
         zone = metadata.get("timezone")
-        return await self._to_queue(conversation_id, "bot_unavailable", {}, down, False, language, zone=zone)
+        more, state = await self._to_queue(conversation_id, "bot_unavailable", {}, None, False, language, zone=zone)
+        return [said, *more], state
 
     async def _bot_replied(
         self,
@@ -527,11 +540,11 @@ class DeskService:
         metadata: dict[str, Any],
         replies: list[dict[str, Any]],
         understood: dict[str, Any] | None,
-        owed: bool = False,
     ) -> tuple[list[dict[str, Any]], str]:
         """Stores the bot's reply to a citizen line, then delivers it; a hand-off queues the conversation.
 
-        `owed`: a late reply read from the tracker; stored only if its owed row is still unsettled.
+        On time or read late from the tracker, it settles the line's owed row: stored only if the row is
+        still unsettled and the bot still in charge (no clerk claimed, closed or handed back since the line).
         """
         conversation_id = conversation["id"]
         self.metrics.messages.labels(outcome=outcome(replies)).inc()
@@ -555,7 +568,9 @@ class DeskService:
         annotate = (stored["id"], {**data, "nlu": understood} if understood else data)
         answered_in = _reply_language(replies)
         said = [Line("bot", reply.get("text") or "", bot_data(reply)) for reply in replies]
-        if owed:
+        # Stored only while the bot is still in charge, on time or late, and emitted before a claim's
+        # "joined" line can be (`delivering`): the database decides, in the reply's own transaction.
+        async with self.delivering.hold(conversation_id):
             try:
                 how, lines = await self._db(
                     self.conversations.deliver_owed, conversation_id, stored["id"], said, annotate, answered_in
@@ -563,17 +578,16 @@ class DeskService:
             except AlreadySettled:
                 # Delivered (or apologized for) by another desk: exactly once.
                 return [], (await self._db(self.conversations.conversation, conversation_id))["state"]
-            if how == TAKEN_OVER:
-                # A clerk took the conversation while the reply was owed: the clerk owns it now. The
-                # citizen does not get the bot's late answer after the clerk's lines; the clerk sees
-                # it in the console, to use or ignore (issue 10, item 4).
-                logger.info("late bot reply kept for staff: conversation=%s", conversation_ref(conversation_id))
-                await self.notifier.to_console("late_reply", {"conversation_id": conversation_id, "late_reply": lines[0]})
-                return [], (await self._db(self.conversations.conversation, conversation_id))["state"]
-        else:
-            lines = await self._db(self.conversations.add_lines, conversation_id, said, annotate, answered_in)
-        for line in lines:
-            await self._deliver(conversation_id, line)
+            if how != TAKEN_OVER:
+                for line in lines:
+                    await self._deliver(conversation_id, line)
+        if how == TAKEN_OVER:
+            # A clerk took the conversation while the bot was answering (in time or late): the clerk owns
+            # it now. The citizen does not get the bot's answer after the clerk's lines; the clerk sees it
+            # in the console, to use or ignore (issue 10, item 4).
+            logger.info("bot reply kept for staff: conversation=%s", conversation_ref(conversation_id))
+            await self.notifier.to_console("late_reply", {"conversation_id": conversation_id, "late_reply": lines[0]})
+            return [], (await self._db(self.conversations.conversation, conversation_id))["state"]
         if handoff:
             reason = handoff.get("reason") or "user_request"
             more, state = await self._to_queue(conversation_id, reason, None, None, True, language, told=True)
@@ -599,9 +613,9 @@ class DeskService:
                 found = replies_in_tracker(tracker, desk_message_id(line["id"])) if tracker else None
                 if found is not None and found[0]:
                     replies = await self._staff_cancellations(conversation_id, _reply_language(found[0])) + found[0]
-                    await self._bot_replied(conversation, line, {}, replies, found[1], owed=True)
+                    await self._bot_replied(conversation, line, {}, replies, found[1])
                 else:
-                    await self._apologize(conversation, line, {}, owed=True)
+                    await self._apologize(conversation, line, {})
                 settled += 1
         return settled
 
@@ -863,7 +877,9 @@ class DeskService:
         conversation = await self._conversation(conversation_id)
         if conversation["claimed_by"] == user["id"]:
             return conversation
-        if not await self._db(self.conversations.claim, conversation_id, user["id"]):
+        async with self.delivering.hold(conversation_id):  # after a bot reply being emitted, never inside it
+            claimed = await self._db(self.conversations.claim, conversation_id, user["id"])
+        if not claimed:
             current = await self._db(self.conversations.conversation, conversation_id)
             if current["state"] == CLOSED:
                 raise DeskError(409, "这个会话已经结束。")
@@ -952,7 +968,9 @@ class DeskService:
 
     async def hand_back(self, conversation_id: str, user: dict[str, Any]) -> dict[str, Any]:
         conversation = await self._own(conversation_id, user)
-        if not await self._db(self.conversations.hand_back, conversation_id, user["id"]):
+        async with self.delivering.hold(conversation_id):
+            handed_back = await self._db(self.conversations.hand_back, conversation_id, user["id"])
+        if not handed_back:
             raise DeskError(409, "会话状态已变化，请刷新。")
         # The tracker keeps its slots, so the bot resumes with the conversation's context.
         resumed = await self.rasa.resume(conversation_id)
@@ -968,7 +986,9 @@ class DeskService:
         owner = conversation["claimed_by"]
         if owner not in (None, user["id"]):
             raise DeskError(409, f"这个会话由 {conversation['clerk']} 接待，不能关闭。")
-        if not await self._db(self.conversations.close, conversation_id, owner):
+        async with self.delivering.hold(conversation_id):
+            closed_now = await self._db(self.conversations.close, conversation_id, owner)
+        if not closed_now:
             raise DeskError(409, "会话状态已变化，请刷新。")
         resumed = await self.rasa.resume(conversation_id)
         await self._db(self.conversations.set_bot_paused, conversation_id, not resumed)

@@ -216,3 +216,48 @@ def test_unsynced_is_the_same_transaction_on_every_engine(conversations):
     assert created and conversations.messages(cid) == [line]
     assert conversations.db.synced(conversations.db.unsynced_commits)
     conversations.db.sync(conversations.db.unsynced_commits)
+
+
+def test_two_desks_creating_one_conversation_at_once_both_succeed_on_postgresql():
+    """Issue 10 (smaller item): `ensure_conversation` loses a creation race quietly. Both desks read "no
+    such conversation", both insert; PostgreSQL makes the second wait for the first and then refuses
+    its row; the loser's insert is in a savepoint and its IntegrityError suppressed. A barrier in
+    SQLAlchemy's flush event makes both read before either inserts (the race is hit on every run).
+    With SQLAlchemy 1.4 (Rasa's pin) the old rollback() inside begin() did not raise either; under 2.x
+    it does ("closed transaction inside context manager"), and an uncaught IntegrityError fails here.
+    SQLite lets one writer in at a time and is not tested here."""
+    import threading
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from tests.postgres import empty_postgres_url
+
+    database = Database(empty_postgres_url())
+    database.create_schema()
+    conversations = Conversations(database)
+    conversation_id = uuid.uuid4().hex
+    both_read = threading.Barrier(2, timeout=10)
+    failures: list[BaseException] = []
+
+    def before_flush(session, flush_context, instances) -> None:
+        both_read.wait()
+
+    def create() -> None:
+        try:
+            conversations.ensure_conversation(conversation_id, "IT", "Milano")
+        except BaseException as error:  # the thread's error, for the assertion below
+            failures.append(error)
+
+    event.listen(Session, "before_flush", before_flush)
+    try:
+        threads = [threading.Thread(target=create) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        event.remove(Session, "before_flush", before_flush)
+        database.engine.dispose()
+    assert failures == []
+    assert conversations.conversation(conversation_id)["site"] == "Milano"

@@ -451,3 +451,95 @@ async def test_the_console_shows_a_late_reply_kept_for_the_clerk_and_inserts_it_
         await console.screenshot(path=str(RESULTS / "console_late_reply.png"))
     finally:
         await context.close()
+
+
+# --- an on-time reply racing a clerk's claim; a re-send on a second desk (issue 10, item 4) ----------
+
+
+async def test_an_on_time_reply_after_a_clerk_claimed_reaches_no_citizen_on_any_path(rasa_stack, race_database_url):
+    """The bot answers in time (no timeout), but a clerk claimed the conversation while Rasa was answering:
+    the answer does not follow the clerk's "joined" line, on the widget's socket, rasa-webchat's socket or
+    the HTTP API. A claim made on another desk (same database, no lock shared) counts the same: the
+    database decides. The clerk sees the answer as a late one."""
+    server = await slow_desk(rasa_stack, race_database_url, rasa_timeout=60.0, late_reply_s=90)
+    other = await slow_desk(rasa_stack, race_database_url, rasa_timeout=60.0, late_reply_s=90)
+    widget, webchat = Citizen(), Citizen(widget=False)
+    clerk = await Clerk.login(server, "准时回复客服")
+    far = await Clerk.login(other, "另一台的客服")
+    console, kept = await console_events(server, clerk, "late_reply")
+    try:
+        by_widget, by_webchat, by_http = await widget.start(server.url), await webchat.start(server.url), new_id()
+        with paused(rasa_stack.processes["actions"]):
+            assert (await widget.utter(by_widget, QUESTION, client_id="on-time-1"))["ok"]
+            assert (await webchat.utter(by_webchat, QUESTION, client_id="on-time-2"))["ok"]
+            asking = asyncio.ensure_future(say(server, by_http, QUESTION))
+            # All three calls are in flight, within the desk's timeout: Rasa waits for the stopped action server.
+            await wait_for(lambda: server.app_service.rasa.in_flight == 3, timeout=30)
+            for conversation in (by_widget, by_webchat):
+                status, body = await clerk.act(conversation, "claim")
+                assert status == 200, body
+            status, body = await far.act(by_http, "claim")
+            assert status == 200, body
+            await wait_for(lambda: widget.received and webchat.received, timeout=10)
+            seen = (widget.texts(), webchat.texts())
+        answer = await asyncio.wait_for(asking, 60)
+        assert answer["replies"] == [] and answer["state"] == "clerk", answer
+        lines = {c: citizen_line(server, c, QUESTION) for c in (by_widget, by_webchat, by_http)}
+        await wait_for(lambda: all((owed(server, line["id"]) or {}).get("settled") for line in lines.values()), timeout=60)
+        for conversation, line in lines.items():
+            assert owed(server, line["id"])["settled"] == TAKEN_OVER, conversation
+            assert texts(server, conversation, "bot") == [] and BOT_DOWN not in texts(server, conversation, "system")
+            assert line["data"]["nlu"]["item"] == "passport-renewal"  # the trainers' inbox still learns
+        # The consoles hear of each kept answer, by number; the view on the other desk shows its own.
+        await wait_for(lambda: len(kept) == 3, timeout=10)
+        assert {event["conversation"] for event in kept} == {clerk.number(c) for c in lines}
+        assert all(any("护照" in reply["text"] for reply in event["late_reply"]["replies"]) for event in kept)
+        status, view = await far.view(by_http)
+        assert status == 200 and view["late_replies"][0]["asked"] == QUESTION, view
+        # Each citizen's last line is the clerk's "joined": nothing came after it, the apology neither.
+        assert (widget.texts(), webchat.texts()) == seen
+        assert not any("护照" in text for text in [*seen[0], *seen[1]]), seen
+    finally:
+        await drop(console)
+        for citizen in (widget, webchat):
+            await drop(citizen.sio)
+        for desk in (clerk, far):
+            await desk.close()
+        await server.stop()
+        await other.stop()
+
+
+async def test_a_resend_on_a_second_desk_while_the_first_desks_call_is_in_flight_is_not_sent_again(rasa_stack, race_database_url):
+    """No Redis: two desks share the database only. The widget re-sends a line to the second desk (its
+    socket moved) while the first desk's call to Rasa is still in flight, by socket and over HTTP. The
+    second desk does not send it to Rasa: the first send claimed it. Rasa gets it once; the citizen's
+    transcript gets its answer once."""
+    first = await slow_desk(rasa_stack, race_database_url, rasa_timeout=60.0, late_reply_s=90)
+    second = await slow_desk(rasa_stack, race_database_url, rasa_timeout=60.0, late_reply_s=90)
+    citizen, moved = Citizen(), Citizen()
+    try:
+        conversation = await citizen.start(first.url)
+        with paused(rasa_stack.processes["actions"]):
+            ack = await citizen.utter(conversation, QUESTION, client_id="twice-1")
+            assert ack["ok"]
+            await wait_for(lambda: first.app_service.rasa.in_flight == 1, timeout=30)
+            assert await moved.start(second.url, conversation) == conversation
+            again = await moved.utter(conversation, QUESTION, client_id="twice-1")
+            assert again["ok"] and again["id"] == ack["id"]
+            # Over HTTP the answer waits for the routing: at once, nothing sent (else Rasa would hold it here).
+            resent = await asyncio.wait_for(say(second, conversation, QUESTION, client_id="twice-1"), 10)
+            assert resent["stored"]["id"] == ack["id"] and resent["replies"] == [], resent
+            assert second.app_service.rasa.in_flight == 0
+        await wait_for(lambda: texts(first, conversation, "bot"), timeout=60)
+        await wait_for(lambda: (owed(first, ack["id"]) or {}).get("settled") == DELIVERED, timeout=10)
+        tracker = await first.app_service.rasa.tracker(conversation)
+        replies, _ = replies_in_tracker(tracker, desk_message_id(ack["id"]))
+        assert user_events(tracker, desk_message_id(ack["id"])) == 1
+        assert texts(first, conversation, "bot") == [r["text"] for r in replies] and replies
+        await wait_for(lambda: replies[0]["text"] in citizen.texts(), timeout=10)
+        assert citizen.texts().count(replies[0]["text"]) == 1 and replies[0]["text"] not in moved.texts()
+    finally:
+        for one in (citizen, moved):
+            await drop(one.sio)
+        await first.stop()
+        await second.stop()

@@ -43,3 +43,30 @@ async def test_the_desk_keeps_no_lock_for_conversations_it_answered(desk_without
     for _ in range(3):
         await say(desk_without_rasa, new_id(), "你好")
     assert len(desk_without_rasa.app_service.locks) == 0
+    assert len(desk_without_rasa.app_service.delivering) == 0  # the locks around emitting the bot's lines too
+
+
+async def test_the_delivery_lock_goes_on_without_redis_and_the_routing_lock_does_not():
+    """The lock that orders what is emitted (DeskService.delivering) must not fail a clerk's claim while
+    Redis restarts: after its short wait it holds this desk's lock only. The routing lock refuses instead
+    (the stored message is routed by the sweep once Redis is back)."""
+    import redis.asyncio as aioredis
+    from redis.exceptions import ConnectionError as RedisDown
+
+    from bot.desk.locks import ClusterLocks
+    from tests.desk.helpers import free_port
+
+    nowhere = aioredis.Redis(port=free_port(), socket_connect_timeout=0.2)
+    delivering = ClusterLocks(nowhere, prefix="t:delivery:", redis_wait_s=0.3, required=False)
+    routing = ClusterLocks(nowhere, prefix="t:routing:", redis_wait_s=0.3)
+    try:
+        async with delivering.hold("c1"):
+            assert len(delivering) == 1
+        assert len(delivering) == 0
+        try:
+            async with routing.hold("c1"):
+                raise AssertionError("held without Redis")
+        except RedisDown:
+            pass
+    finally:
+        await nowhere.aclose() if hasattr(nowhere, "aclose") else await nowhere.close()

@@ -13,7 +13,7 @@ from bot.desk.ids import issue_id, issued_id
 from bot.desk.service import BOT_DOWN
 from bot.limits import SESSION_REQUESTS_PER_ADDRESS
 from bot.privacy import client_address, client_key, trusted_networks
-from tests.desk.helpers import Citizen, citizen_says, drop, line, new_id, open_widget, texts, wait_for
+from tests.desk.helpers import Citizen, citizen_says, drop, line, new_id, open_widget, say, texts, wait_for
 
 # --- item 1: the server issues every conversation id ------------------------------------
 
@@ -102,9 +102,9 @@ async def test_a_resent_line_that_was_never_routed_is_routed(desk_without_rasa):
         await wait_for(lambda: BOT_DOWN in citizen.texts(), timeout=5)
         lines = server.conversations.messages(session_id)
         assert [m["client_id"] for m in lines].count("lost-1") == 1 and lines[0]["data"]["routed"] is True
-        # Routed once: a further re-send is not routed again.
-        await citizen.utter(session_id, "护照过期了怎么换", client_id="lost-1")
-        await asyncio.sleep(0.5)
+        # Routed once: a further re-send is not routed again (over HTTP, whose answer waits for the routing).
+        again = await say(server, session_id, "护照过期了怎么换", client_id="lost-1")
+        assert again["stored"]["id"] == lines[0]["id"] and again["replies"] == [], again
         assert [m["text"] for m in server.conversations.messages(session_id)].count(BOT_DOWN) == 1
     finally:
         await drop(citizen.sio)
@@ -149,6 +149,36 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies():
     # Two citizens behind the proxy get two buckets.
     one = client_key(client_address("10.1.2.3", "198.51.100.7", trusted))
     assert one != client_key(client_address("10.1.2.3", "198.51.100.8", trusted))
+
+
+async def test_citizens_behind_a_trusted_proxy_get_a_bucket_each_and_a_forged_header_gets_none(desk_db_url):
+    """Item 2, on the desk's routes (`citizen_key`): behind a configured proxy each forwarded address has its
+    own limit; from a peer that is not a configured proxy, X-Forwarded-For changes nothing."""
+    from bot.desk import DeskConfig
+    from bot.limits import SESSION_REQUESTS_PER_ADDRESS
+    from tests.desk.helpers import DeskServer, free_port
+
+    allowed, _ = SESSION_REQUESTS_PER_ADDRESS
+
+    async def issue(http: aiohttp.ClientSession, url: str, forwarded: str) -> int:
+        async with http.post(f"{url}/api/conversations", headers={"X-Forwarded-For": forwarded}) as reply:
+            return reply.status
+
+    for proxies, first, second, second_status in (
+        ("127.0.0.1", "198.51.100.7", "198.51.100.8", 200),  # behind the proxy: two citizens, two buckets
+        ("", "203.0.113.7", "203.0.113.8", 429),  # no proxy configured: the header is the client's word, ignored
+    ):
+        config = DeskConfig(
+            database_url=desk_db_url, rasa_url=f"http://127.0.0.1:{free_port()}", rasa_token="x", trusted_proxies=proxies
+        )
+        server = await DeskServer(config).start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                assert [await issue(http, server.url, first) for _ in range(allowed)] == [200] * allowed
+                assert await issue(http, server.url, first) == 429
+                assert await issue(http, server.url, second) == second_status, proxies
+        finally:
+            await server.stop()
 
 
 def test_ipv6_clients_are_keyed_by_their_64():
@@ -298,27 +328,34 @@ async def test_metadata_and_payloads_are_bounded(desk_without_rasa):
 
 
 async def test_old_rate_limit_rows_are_purged_when_the_desk_starts(desk_without_rasa):
-    """Item 8: rate-limit rows of keys never seen again do not stay forever."""
+    """Item 8: rate-limit and log-in throttle rows of keys never seen again do not stay forever; recent ones stay."""
     from datetime import datetime, timedelta
 
     from sqlalchemy import func, insert, select
 
     from bot.db.tables import RateEvent
+    from bot.desk.tables import DeskLoginThrottle
 
     server = desk_without_rasa
     database = server.app_service.database
-    old = datetime.utcnow() - timedelta(days=2)
+    now, old = datetime.utcnow(), datetime.utcnow() - timedelta(days=2)
     with database.session() as session:
         session.execute(insert(RateEvent.__table__), [{"key": f"msg:addr:gone{i}", "at": old} for i in range(5)])
+        session.execute(insert(RateEvent.__table__), [{"key": "msg:addr:here", "at": now}])
+        throttle = [{"key": f"login:gone{i}", "failures": 7, "last_at": old, "next_at": old} for i in range(5)]
+        throttle.append({"key": "login:here", "failures": 7, "last_at": now, "next_at": now})
+        session.execute(insert(DeskLoginThrottle.__table__), throttle)
     await server.stop()
     await server.start()
 
-    def left() -> bool:
+    def count(table, column, pattern: str) -> int:
         with database.session() as session:
-            count = select(func.count()).select_from(RateEvent).where(RateEvent.key.like("msg:addr:gone%"))
-            return session.execute(count).scalar_one() == 0
+            return session.execute(select(func.count()).select_from(table).where(column.like(pattern))).scalar_one()
 
-    await wait_for(left, timeout=5)
+    await wait_for(lambda: count(RateEvent, RateEvent.key, "msg:addr:gone%") == 0, timeout=5)
+    await wait_for(lambda: count(DeskLoginThrottle, DeskLoginThrottle.key, "login:gone%") == 0, timeout=5)
+    assert count(RateEvent, RateEvent.key, "msg:addr:here") == 1
+    assert count(DeskLoginThrottle, DeskLoginThrottle.key, "login:here") == 1
 
 
 def test_email_addresses_are_masked():
