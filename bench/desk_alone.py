@@ -8,7 +8,8 @@ is a stub in this process that answers one fixed reply (with the NLU reading, as
 channel does), so what one citizen waits is the desk's own work, its two transactions and its disk
 syncs. Messages go through the desk's HTTP API, five to a conversation, one at a time after a warm-up.
 The desk's CPU is read from /proc (user + system, all threads). Run it on two trees one after the
-other (`cd <tree> && python -m bench.desk_alone`) to compare them. Writes results/desk_alone.json.
+other (`cd <tree> && python -m bench.desk_alone`) to compare them. The desk runs in its own environment
+(.venv-desk); WZ_DESK_PYTHON=.venv/bin/python runs it on Rasa's older aiohttp instead. Writes results/desk_alone.json.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from aiohttp import web
 
 from bench.common import cpu_seconds, machine_note, median, percentile, write_json
 from bot.knowledge.store import PROJECT_ROOT
+from bot.tools.interpreters import desk_python
 
 MESSAGES = 400
 WARM_UP = 100
@@ -109,7 +111,7 @@ async def measure(messages: int) -> dict[str, Any]:
         }
         with open(Path(tmp) / "desk.log", "wb") as log:
             desk = subprocess.Popen(
-                [sys.executable, "-m", "bot.desk", "serve", "--port", str(desk_port)],
+                [desk_python(), "-m", "bot.desk", "serve", "--port", str(desk_port)],
                 cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         base = f"http://127.0.0.1:{desk_port}"

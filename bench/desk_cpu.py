@@ -133,11 +133,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _start_profiled_desk(stack: Any, output: str) -> None:
     """The desk as Stack.start_desk starts it, under cProfile (written when it stops on SIGTERM)."""
+    from bot.tools.interpreters import desk_python
     from bot.tools.stack import _wait_http
 
     process = stack._spawn(
         "desk",
-        [sys.executable, "-m", "bench.desk_cpu", "--desk-profile", output, "serve", "--port", str(stack.desk_port)],
+        [desk_python(), "-m", "bench.desk_cpu", "--desk-profile", output, "serve", "--port", str(stack.desk_port)],
         {"DESK_RASA_URL": stack.rasa_url, "DESK_RASA_TOKEN": stack.token},
     )
     _wait_http(f"{stack.desk_url}/health", process)

@@ -14,6 +14,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Each file runs in one of two environments (bot/tools/run_tests.py): the desk's tests on the desk's
+    # aiohttp, never silently on Rasa's older one, and Rasa's tests where Rasa is installed.
+    from bot.tools.run_tests import current_environment, environment_of
+
+    here = current_environment()
+    wrong = sorted({item.path.name for item in items if environment_of(item.path) != here})
+    if wrong:
+        other = ".venv-desk" if here == "rasa" else ".venv"
+        raise pytest.UsageError(
+            f"{', '.join(wrong)}: declared for the other environment in bot/tools/run_tests.py; "
+            f"run with {other}/bin/python -m pytest (or `make test`)"
+        )
     # Stable: everything else keeps its order, the destructive tests move to the end.
     items.sort(key=lambda item: item.get_closest_marker("destructive") is not None)
 

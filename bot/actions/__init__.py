@@ -1,27 +1,38 @@
-"""Custom actions, served by `rasa run actions --actions bot.actions`."""
+"""Custom actions, served by `python -m bot.actions.server` (rasa-sdk imports every submodule of this package).
 
-from bot.actions.booking import ActionBookingDone, ValidateBookingForm, ValidateBookingManageForm
-from bot.actions.case_status import ActionCheckCase
-from bot.actions.guide import ActionAnswerGuide, ActionClarify
-from bot.actions.handoff import ActionHandoff, ActionReplyOffer
-from bot.actions.out_of_scope import ActionOutOfScope, ActionUnsupportedLanguage
-from bot.actions.platform import ActionPlatform
-from bot.actions.replies import ActionGoodbye, ActionGreet, ActionIAmABot, ActionYouAreWelcome
+The action classes are loaded on first use (PEP 562), not when the package is imported: the desk imports
+`bot.actions.answers` (the bot's own wording, for the console's suggestions) and runs in its own
+environment (.venv-desk) without rasa-sdk, whose Sanic pins multidict < 6 beside the current aiohttp.
+"""
 
-__all__ = [
-    "ActionBookingDone",
-    "ActionAnswerGuide",
-    "ActionCheckCase",
-    "ActionClarify",
-    "ActionGoodbye",
-    "ActionGreet",
-    "ActionHandoff",
-    "ActionIAmABot",
-    "ActionOutOfScope",
-    "ActionPlatform",
-    "ActionReplyOffer",
-    "ActionUnsupportedLanguage",
-    "ActionYouAreWelcome",
-    "ValidateBookingForm",
-    "ValidateBookingManageForm",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Each action class and the submodule that defines it.
+_WHERE = {
+    "ActionBookingDone": "booking",
+    "ValidateBookingForm": "booking",
+    "ValidateBookingManageForm": "booking",
+    "ActionCheckCase": "case_status",
+    "ActionAnswerGuide": "guide",
+    "ActionClarify": "guide",
+    "ActionHandoff": "handoff",
+    "ActionReplyOffer": "handoff",
+    "ActionOutOfScope": "out_of_scope",
+    "ActionUnsupportedLanguage": "out_of_scope",
+    "ActionPlatform": "platform",
+    "ActionGoodbye": "replies",
+    "ActionGreet": "replies",
+    "ActionIAmABot": "replies",
+    "ActionYouAreWelcome": "replies",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -1,7 +1,11 @@
-"""What the desk does about aiohttp 3.9.5's advisories while Rasa holds it on that version (issue 10).
+"""Refusals written for aiohttp 3.9.5's advisories, kept as defence in depth (issue 10).
 
-Fixed upstream in aiohttp 3.13.3 / 3.14.1; the desk cannot upgrade in Rasa's environment yet
-(docs/security-issue10.md, aiohttp row). deploy/haproxy.cfg refuses the same bodies at the proxy.
+The desk now runs on aiohttp 3.14.5 in its own environment (.venv-desk, requirements/desk.txt), where
+these advisories are fixed upstream (3.13.3 and 3.14.1; docs/security-issue10.md, aiohttp row). The
+refusals stay: they cost one header lookup per request, they hold if the desk is ever started on Rasa's
+environment again (WZ_DESK_PYTHON=.venv/bin/python, as for a benchmark against the old aiohttp), and
+tests/desk/test_aiohttp_advisories.py checks each of them on the desk's aiohttp.
+deploy/haproxy.cfg refuses the same bodies at the proxy.
 
 - CVE-2025-69223, compressed request body ("zip bomb"): 3.9.5's parser inflates a gzip/deflate/br
   body as it arrives, without a bound, before any handler or middleware runs. `SERVER_OPTIONS`
@@ -22,6 +26,11 @@ Fixed upstream in aiohttp 3.13.3 / 3.14.1; the desk cannot upgrade in Rasa's env
   SimpleCookie, which raises on the first invalid cookie: every such request was a 500 with an ERROR
   traceback from aiohttp.server, a log flood of its own, and a locked-out clerk if another site on
   the host set such a cookie. `refuse_unsafe_bodies` drops the invalid cookies and keeps the rest.
+  On 3.14.5 `request.cookies` skips them itself (one DEBUG line from aiohttp.internal) and does not
+  raise, so that branch is 3.9.5's only.
+
+Not answered here, fixed only by the upgrade (3.14.1): unbounded pipelined requests (CVE-2026-54273)
+and the C parser's `max_line_size` bypass.
 """
 
 from __future__ import annotations
@@ -67,7 +76,7 @@ def _valid_cookies(header: str) -> str:
 @web.middleware
 async def refuse_unsafe_bodies(request: web.Request, handler: Any) -> web.StreamResponse:
     """Before any handler reads a body: no Content-Encoding (415), no chunked transfer (411); and
-    a Cookie header cleared of the cookies aiohttp 3.9.5 cannot parse."""
+    a Cookie header cleared of the cookies aiohttp 3.9.5 cannot parse (3.14 skips them itself)."""
     encoding = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
     if encoding and encoding != "identity":
         return _refusal(request, 415, ENCODED_BODY)

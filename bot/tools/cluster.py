@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from bot.knowledge.store import PROJECT_ROOT
+from bot.tools.interpreters import desk_python, rasa_python
 from bot.tools.stack import START_TIMEOUT_S, Stack, Stopped, _stop_on_signal, free_port, train
 
 DEPLOY = PROJECT_ROOT / "deploy"
@@ -270,14 +271,14 @@ class Cluster:
     def start_actions(self, number: int) -> subprocess.Popen:
         host, port = _split(self.config.processes["actions"][number - 1])
         return self.stack.spawn(
-            f"actions-{number}", [sys.executable, "-m", "bot.actions.server", "--host", host, "--port", str(port)]
+            f"actions-{number}", [rasa_python(), "-m", "bot.actions.server", "--host", host, "--port", str(port)]
         )
 
     def start_desk(self, number: int) -> subprocess.Popen:
         host, port = _split(self.config.processes["desk"][number - 1])
         return self.stack.spawn(
             f"desk-{number}",
-            [sys.executable, "-m", "bot.desk", "serve", "--host", host, "--port", str(port)],
+            [desk_python(), "-m", "bot.desk", "serve", "--host", host, "--port", str(port)],
             self._desk_env(),
         )
 
@@ -287,7 +288,7 @@ class Cluster:
         # The API token by environment, never on the command line (bot/tools/rasa_run.py, as `make run`).
         return self.stack.spawn(
             f"rasa-{number}",
-            [sys.executable, "-m", "bot.tools.rasa_run", "run", "--enable-api", "--interface", host, "--port", str(port),
+            [rasa_python(), "-m", "bot.tools.rasa_run", "run", "--enable-api", "--interface", host, "--port", str(port),
              "--credentials", "credentials.yml", "--endpoints", str(DEPLOY / "endpoints.yml")],
             {**self.config.environment(), "WENZHOU_MODEL_TOKEN": self.model_token,
              "RASA_AUTH_TOKEN": self.token, "DESK_CHANNEL_SECRET": self.token},

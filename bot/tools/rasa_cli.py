@@ -4,12 +4,13 @@ and the trainer's background jobs (bot/trainer/jobs.py) both build them here."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from bot.knowledge.store import PROJECT_ROOT
+from bot.tools.interpreters import rasa_command
 
-RASA = str(Path(sys.executable).parent / "rasa")
+# Rasa's environment (.venv), also when the caller is the desk's (.venv-desk: the workbench's training jobs).
+RASA = rasa_command()
 DATA = "bot/data"
 DOMAIN = "domain.yml"
 

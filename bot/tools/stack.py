@@ -2,7 +2,9 @@
 
 `make run`, the tests and the benchmarks all start the stack through this
 module, so there is one way to do it. Every process binds to loopback; the
-Rasa HTTP API is protected by a token that only the desk holds.
+Rasa HTTP API is protected by a token that only the desk holds. Rasa and the
+action server run in Rasa's environment (.venv), the desk in its own (.venv-desk,
+a current aiohttp): bot/tools/interpreters.py names both.
 
 `make run` supervises what it started (`Stack.supervise`): a process that dies
 is started again with backoff and the restart is logged, so one crashed
@@ -31,6 +33,7 @@ from typing import Any, Callable
 
 from bot.knowledge.store import PROJECT_ROOT
 from bot.secret_files import write_secret
+from bot.tools.interpreters import desk_python, rasa_python
 from bot.tools.rasa_cli import quiet_env, train_command
 
 MODELS = PROJECT_ROOT / "models"
@@ -194,7 +197,7 @@ class Stack:
             time.sleep(poll_s)
 
     def start_actions(self) -> None:
-        process = self._spawn("actions", [sys.executable, "-m", "bot.actions.server", "--port", str(self.action_port)])
+        process = self._spawn("actions", [rasa_python(), "-m", "bot.actions.server", "--port", str(self.action_port)])
         _wait_http(f"{self.action_url}/health", process)
 
     def start_rasa(self) -> None:
@@ -203,7 +206,7 @@ class Stack:
         process = self._spawn(
             "rasa",
             [
-                sys.executable,
+                rasa_python(),
                 "-m",
                 "bot.tools.rasa_run",
                 "run",
@@ -241,7 +244,7 @@ class Stack:
         """The desk (widget, console) in front of Rasa; it alone holds the Rasa token."""
         process = self._spawn(
             "desk",
-            [sys.executable, "-m", "bot.desk", "serve", "--port", str(self.desk_port)],
+            [desk_python(), "-m", "bot.desk", "serve", "--port", str(self.desk_port)],
             {"DESK_RASA_URL": self.rasa_url, "DESK_RASA_TOKEN": self.token},
         )
         _wait_http(f"{self.desk_url}/health", process)

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -29,6 +28,7 @@ from bot.i18n import load_languages
 from bot.knowledge.store import PROJECT_ROOT
 from bot.offload import ThreadPool
 from bot.tools.evaluate import test_sets
+from bot.tools.interpreters import rasa_python
 from bot.tools.rasa_cli import quiet_env, train_command, validate_command
 from bot.trainer.compare import compare, confusion_picture
 from bot.trainer.tables import DONE, FAILED, PENDING, QUEUED, RUNNING, ModelActivation, TrainingChange, TrainingJob
@@ -239,7 +239,7 @@ class TrainingRunner:
         await self.pool.run(self._set, job_id, stage="evaluate")
         languages = load_languages()
         sets = [code for code in languages.supported if code in test_sets()]
-        command = [sys.executable, "-m", "bot.tools.evaluate", "--via", "agent", "--model", str(model)]
+        command = [rasa_python(), "-m", "bot.tools.evaluate", "--via", "agent", "--model", str(model)]
         command += [argument for code in sets for argument in ("--set", code)]
         await self._command(job_id, "evaluate", [*command, "--name", name, "--out-dir", str(self.reports)])
         reports = {}

@@ -50,7 +50,7 @@ def test_a_candidate_worse_in_any_language_is_refused_unless_an_admin_overrides(
     from bot.trainer.activation import Activation
     from bot.trainer.compare import compare
     from bot.trainer.tables import DONE, TrainingJob
-    from tests.trainer.test_workbench_rules import report
+    from tests.trainer.helpers import report
 
     chinese = report(0.97, [])
     live = {"zh": chinese, "it": report(0.92, []), "fr": report(0.91, []), "en": report(0.93, [])}

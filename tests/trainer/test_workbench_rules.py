@@ -16,6 +16,7 @@ from bot.trainer.compare import compare, confusion_picture
 from bot.trainer.jobs import TrainingRunner
 from bot.trainer.tables import TrainingJob
 from bot.trainer.workbench import Workbench
+from tests.trainer.helpers import report
 
 PASSPORT = intent_for("passport-renewal")
 LOST = intent_for("passport-reissue-lost")
@@ -119,17 +120,6 @@ def test_move_edit_delete_in_place_and_pending_diff(bench, nlu_dir):
     # Rasa still reads every file.
     for path in nlu_files.training_files(nlu_dir):
         RasaYAMLReader().reads(path.read_text())
-
-
-def report(accuracy, errors, per_item=None):
-    return {
-        "item_accuracy": accuracy,
-        "general_accuracy": 0.9,
-        "examples": 10,
-        "per_item": per_item or {"passport-renewal": {"total": 4, "right": int(accuracy * 4)}},
-        "errors": [{"expected": e, "text": t} for e, t in errors],
-        "confusions": [{"expected": "passport-renewal", "got": "passport-reissue-lost", "count": 1}],
-    }
 
 
 def test_comparison_lists_better_and_worse_questions(tmp_path):
