@@ -9,7 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 
 # Letters of any script, with the spaces, hyphens, apostrophes and dots names carry ("D'Amico", "J. Smith").
 FALLBACK_REGIONS = ("CN", "IT", "FR", "ZA", "AE")
-_NAME = re.compile(r"^[^\W\d_](?:[^\W\d_]|[\s'’.\-·])*$")
+_NAME = re.compile(r"[^\W\d_](?:[^\W\d_]|[\s'’.\-·])*")
 _NAME_PREFIX = re.compile(
     r"^(?:我叫|我是|姓名是?|名字是|名字叫|预约人是?|mi chiamo|sono|je m'appelle|je suis|my name is|i am|i'm)[:：\s]*",
     re.I,
@@ -19,7 +19,7 @@ _NAME_PREFIX = re.compile(
 def clean_name(text: str) -> str | None:
     """The name in an answer ("我叫陈小明" -> "陈小明"), or None when it is not a plausible name."""
     name = _NAME_PREFIX.sub("", " ".join((text or "").split())).strip(" 。.!！")
-    if not 2 <= len(name) <= 60 or not _NAME.match(name):
+    if not 2 <= len(name) <= 60 or not _NAME.fullmatch(name):
         return None
     if re.search(r"[\u4e00-\u9fff]", name) and (len(name) > 6 or " " in name.strip()):
         return None  # a Chinese name has 2 to 6 characters; a longer text is an answer, not a name

@@ -27,8 +27,8 @@ from bot.knowledge import load_knowledge
 from bot.roles import STAFF
 
 MAX_REASON = 500
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_HHMM = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_HHMM = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")
 
 
 def _places(request: web.Request) -> dict[str, Any]:
@@ -89,7 +89,7 @@ def _query(request: web.Request) -> tuple[Any, date]:
     if place is None:
         raise json_error(web.HTTPBadRequest, "请选择地点。")
     raw = request.query.get("day") or datetime.now(ZoneInfo(place.timezone)).date().isoformat()
-    if not _DAY.match(raw):
+    if not _DAY.fullmatch(raw):
         raise json_error(web.HTTPBadRequest, "日期格式应为 YYYY-MM-DD。")
     try:
         return place, date.fromisoformat(raw)
@@ -245,7 +245,7 @@ def _settings_from(body: dict[str, Any]) -> dict[str, Any]:
                 and all(
                     isinstance(r, list)
                     and len(r) == 2
-                    and all(isinstance(t, str) and _HHMM.match(t) for t in r)
+                    and all(isinstance(t, str) and _HHMM.fullmatch(t) for t in r)
                     and r[0] < r[1]
                     for r in ranges
                 )
@@ -283,7 +283,7 @@ async def save_place(request: web.Request) -> web.Response:
 
 def _closures(body: dict[str, Any]) -> list[str]:
     closures = body.get("closures") or []
-    if not isinstance(closures, list) or not all(isinstance(d, str) and _DAY.match(d) for d in closures):
+    if not isinstance(closures, list) or not all(isinstance(d, str) and _DAY.fullmatch(d) for d in closures):
         raise json_error(web.HTTPBadRequest, '停业日期格式：["2026-12-24"]。')
     try:
         return sorted({date.fromisoformat(d).isoformat() for d in closures})

@@ -20,7 +20,7 @@ from bot.privacy import is_trusted, trusted_networks
 
 # What the project's widget says in `session_request`; any other client is taken for rasa-webchat.
 WIDGET = "wenzhou"
-_HOST = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!<>|])")
 
 
@@ -92,7 +92,7 @@ def public_base(request: web.Request | None, configured: str, trusted_proxies: s
     if is_trusted(request.remote, trusted_networks(trusted_proxies)):
         scheme = headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip().lower()
         host = headers.get("X-Forwarded-Host", host).split(",")[0].strip()
-    if scheme not in ("http", "https") or not _HOST.match(host):
+    if scheme not in ("http", "https") or not _HOST.fullmatch(host):
         return None
     return f"{scheme}://{host}"
 

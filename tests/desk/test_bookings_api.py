@@ -169,3 +169,16 @@ async def test_an_admin_changes_the_clerks_hours_without_a_deploy(desk_without_r
         service.schedule = None
         await admin.close()
         await clerk.close()
+
+
+def test_opening_hours_and_closures_refuse_a_trailing_newline():
+    """Issue 10's smaller items: patterns are matched whole (`fullmatch`); `$` let "09:00\n" through."""
+    import pytest
+    from aiohttp import web
+
+    from bot.desk.bookings import _settings_from
+
+    assert _settings_from({"hours": {"1": [["09:00", "12:00"]]}})["hours"] == {"1": [["09:00", "12:00"]]}
+    for body in ({"hours": {"1": [["09:00\n", "12:00"]]}}, {"closures": ["2026-12-24\n"]}):
+        with pytest.raises(web.HTTPBadRequest):
+            _settings_from(body)
