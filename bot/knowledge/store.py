@@ -272,6 +272,9 @@ class KnowledgeBase:
             relatives = (self.context_words.get(language) or {}).get("relative") or []
             joint = "" if language == "zh" else " "
             phrases.update(f"{verb}{joint}{relative}" for verb in verbs for relative in relatives)
+            if language == "zh":
+                # "托我舅舅" as well as "托舅舅".
+                phrases.update(f"{verb}我{relative}" for verb in verbs for relative in relatives if relative[0] != "我")
         return phrases
 
     def not_aspect_words(self) -> set[str]:
