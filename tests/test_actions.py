@@ -9,6 +9,7 @@ from bot.actions import (
     ActionCheckCase,
     ActionClarify,
     ActionHandoff,
+    ActionIAmABot,
     ActionOutOfScope,
     ActionReplyOffer,
 )
@@ -348,3 +349,13 @@ def test_a_clear_complaint_or_request_for_a_person_is_handed_off_even_with_a_cue
     # No item under discussion: handed off.
     tracker = make_tracker("我们都在巴黎", "complain", 0.4, entities=[paris])
     assert "handoff" in run_action(ActionHandoff(), tracker)[1][0]["custom"]
+
+
+def test_an_aspect_question_taken_for_asking_whether_it_is_a_bot_is_answered(database):
+    """"是不是一定得飞回来一趟" read as "是不是机器人": with an item under discussion, its aspect."""
+    slots = {"guide_item": "social-security-card", "topics": ["social-security-card"]}
+    tracker = make_tracker("是不是一定得飞回来一趟", "bot_challenge", 0.2, entities=[aspect("remote")], slots=slots)
+    _, messages = run_action(ActionIAmABot(), tracker)
+    assert messages[0]["custom"] == {"guide_item": "social-security-card", "aspect": "remote", "language": "zh"}
+    _, messages = run_action(ActionIAmABot(), make_tracker("你是机器人吗", "bot_challenge", 0.9, slots=slots))
+    assert "guide_item" not in messages[0]["custom"]
