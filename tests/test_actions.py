@@ -319,35 +319,35 @@ def context(value: str, start: int = 0, end: int = 2) -> dict:
 def test_an_unsure_complaint_asking_who_acts_or_from_where_is_that_aspect(database):
     """With an item under discussion, a complaint or a request for a person the classifier is not sure
     of, that names a relative, a country or a way of doing it, asks that aspect of the item."""
-    slots = {"guide_item": "vaccination-record", "topics": ["vaccination-record"]}
-    paris = {"entity": "place", "value": "paris", "start": 3, "end": 5}
-    proxy = [paris, {"entity": "aspect", "value": "proxy", "start": 6, "end": 9}, context("relative", 7, 9)]
-    tracker = make_tracker("我们都在巴黎，叫外婆去帮忙好不好", "complain", 0.45, entities=proxy, slots=slots)
+    slots = {"guide_item": "school-record-certificate", "topics": ["school-record-certificate"]}
+    milan = {"entity": "place", "value": "milan", "start": 4, "end": 6}
+    proxy = [milan, {"entity": "aspect", "value": "proxy", "start": 7, "end": 10}]
+    tracker = make_tracker("我们一家在米兰，托舅舅去学校拿可以吗", "complain", 0.45, entities=proxy, slots=slots)
     _, messages = run_action(ActionHandoff(), tracker)
-    assert messages[0]["custom"] == {"guide_item": "vaccination-record", "aspect": "proxy", "language": "zh"}
-    remote = [{"entity": "place", "value": "johannesburg", "start": 2, "end": 4}, aspect("remote")]
+    assert messages[0]["custom"] == {"guide_item": "school-record-certificate", "aspect": "proxy", "language": "zh"}
+    remote = [{"entity": "place", "value": "dubai", "start": 2, "end": 4}, aspect("remote")]
     slots = {"guide_item": "driving-licence-renewal", "topics": ["driving-licence-renewal"]}
-    tracker = make_tracker("我在南非，短期内回不去", "request_human", 0.3, entities=remote, slots=slots)
+    tracker = make_tracker("我在迪拜，这两年都回不来", "request_human", 0.3, entities=remote, slots=slots)
     _, messages = run_action(ActionHandoff(), tracker)
     # Being abroad moves the domestic renewal to its overseas variant.
     assert messages[0]["custom"]["guide_item"] == "driving-licence-overseas-extension"
 
 
 def test_a_clear_complaint_or_request_for_a_person_is_handed_off_even_with_a_cue(database):
-    slots = {"guide_item": "vaccination-record", "topics": ["vaccination-record"]}
-    paris = {"entity": "place", "value": "paris", "start": 0, "end": 2}
+    slots = {"guide_item": "school-record-certificate", "topics": ["school-record-certificate"]}
+    milan = {"entity": "place", "value": "milan", "start": 0, "end": 2}
     # Sure of itself: handed off.
-    tracker = make_tracker("巴黎服务站的人太差了", "complain", 0.8, entities=[paris], slots=slots)
+    tracker = make_tracker("米兰服务站的人太差了", "complain", 0.8, entities=[milan], slots=slots)
     assert "handoff" in run_action(ActionHandoff(), tracker)[1][0]["custom"]
     # Unsure, but with words asking for a person: handed off.
-    angry = [paris, context("handoff", 7, 9)]
-    tracker = make_tracker("巴黎那边回不去，给我转人工", "request_human", 0.4, entities=angry, slots=slots)
+    angry = [milan, context("handoff", 7, 10)]
+    tracker = make_tracker("米兰那边回不来，给我转人工", "request_human", 0.4, entities=angry, slots=slots)
     assert "handoff" in run_action(ActionHandoff(), tracker)[1][0]["custom"]
     # Unsure, with nothing of a way of doing the item: handed off.
     tracker = make_tracker("等了好久了", "complain", 0.4, slots=slots)
     assert "handoff" in run_action(ActionHandoff(), tracker)[1][0]["custom"]
     # No item under discussion: handed off.
-    tracker = make_tracker("我们都在巴黎", "complain", 0.4, entities=[paris])
+    tracker = make_tracker("我们一家在米兰", "complain", 0.4, entities=[milan])
     assert "handoff" in run_action(ActionHandoff(), tracker)[1][0]["custom"]
 
 

@@ -22,7 +22,7 @@ REASONS = ("user_request", "complaint", "repeated_misunderstanding", "case_verif
 # Below this, a "complaint" may be a worried follow-up; a person asked for by name is always handed over.
 UNSURE_COMPLAINT = 0.35
 # Below this, a complaint or a request for a person that also names a relative, a country or a way
-# of doing the item under discussion ("我人在南非，一时半会回不去", "让我妈去帮忙办行不行") is read as
+# of doing the item under discussion ("我在迪拜，这两年回不来", "叫我舅舅去窗口办行不行") is read as
 # that aspect of the item: the classifier learnt complaints from long stories of trouble and
 # requests for a person from 帮我..., which such follow-ups resemble. Above it, or with words that
 # ask for a person or are angry (context `handoff`), it is handed over.

@@ -79,7 +79,7 @@ class KnowledgeBase:
         self.way_items: dict[str, str] = (context or {}).get("way_items") or {}
         self.colloquial: dict[str, list[str]] = (context or {}).get("colloquial") or {}
         # Per language, the words that put someone else to work ("让", "ask"): with a relative after
-        # them ("让奶奶", "ask my brother") they ask who may act, the proxy aspect.
+        # them ("叫舅舅", "ask my brother") they ask who may act, the proxy aspect.
         self.acting_words: dict[str, list[str]] = (context or {}).get("acting") or {}
         self._check_context()
         self.languages = load_languages(str(self.root))
@@ -265,7 +265,7 @@ class KnowledgeBase:
         return words
 
     def acting_phrases(self) -> set[str]:
-        """"让奶奶", "ask my brother", "chiedere a mio fratello": a relative put to work (context.yml
+        """"叫舅舅", "ask my brother", "chiedere a mio fratello": a relative put to work (context.yml
         `acting` before `words.<language>.relative`), so that each list stays short."""
         phrases: set[str] = set()
         for language, verbs in self.acting_words.items():

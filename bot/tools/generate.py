@@ -90,7 +90,7 @@ def userdict_text(knowledge: KnowledgeBase) -> str:
         words.add(phrase)
     for aspect_words in knowledge.aspect_words().values():
         words.update(aspect_words)
-    # "让奶奶" is a relative put to work, found by the matcher; jieba keeps "奶奶" a word of its own.
+    # "叫舅舅" is a relative put to work, found by the matcher; jieba keeps "舅舅" a word of its own.
     words -= knowledge.acting_phrases()
     words.update(knowledge.place_names())
     # jieba's user dictionary is one word per line; a word may not contain spaces.
