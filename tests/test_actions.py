@@ -298,9 +298,10 @@ def test_a_large_area_gets_three_buttons_and_other_then_the_rest(database):
     assert slot_events(events)["candidates"] == more
 
 
-def test_an_unsure_request_for_a_person_that_corrects_the_item_is_answered(database):
-    """ "no scusa, il contrario…" read, unsure, as a request for a person: a correction of the item under
-    discussion is answered; a sure request, or an unsure one without a correction, is handed off."""
+def test_an_unsure_request_for_a_person_or_complaint_that_corrects_the_item_is_answered(database):
+    """ "no scusa, il contrario…" read, unsure, as a request for a person, or "不对…" as a complaint: a
+    correction of the item under discussion is answered; a sure request, an unsure one without a
+    correction, or one with words asking for a person, is handed off."""
     slots = {"guide_item": "housing-fund-withdraw-retirement", "topics": ["housing-fund-withdraw-retirement"]}
     text = "不对，我是移民出国了"
     correction = [{"entity": "context", "value": "correction", "start": 0, "end": 2}]
@@ -309,6 +310,12 @@ def test_an_unsure_request_for_a_person_that_corrects_the_item_is_answered(datab
     _, messages = run_action(ActionHandoff(), make_tracker(text, "request_human", 0.9, entities=correction, slots=slots))
     assert "handoff" in messages[0]["custom"]
     _, messages = run_action(ActionHandoff(), make_tracker("我是移民出国了", "request_human", 0.2, slots=slots))
+    assert "handoff" in messages[0]["custom"]
+    _, messages = run_action(ActionHandoff(), make_tracker(text, "complain", 0.5, entities=correction, slots=slots))
+    assert messages[0]["custom"]["guide_item"] == "housing-fund-withdraw-emigration"
+    asks_a_person = [*correction, {"entity": "context", "value": "handoff", "start": 3, "end": 5}]
+    tracker = make_tracker("不对，人工，我是移民出国了", "complain", 0.5, entities=asks_a_person, slots=slots)
+    _, messages = run_action(ActionHandoff(), tracker)
     assert "handoff" in messages[0]["custom"]
 
 

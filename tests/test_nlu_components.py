@@ -44,6 +44,18 @@ def test_extractor_finds_items_aspects_places_and_proof():
     assert {("case_no", "WZ202610080017"), ("surname", "陈"), ("doc_last4", "5821")} <= found
 
 
+def test_aspect_words_of_one_language_do_not_fire_on_a_common_word_of_another():
+    """The aspect words of the four languages are matched together: Italian "carte" (papers) was found in
+    French "carte de séjour" and made "can I do it from France?" a materials question."""
+
+    def aspects(text: str) -> set[str]:
+        return {v for p in shared_matcher().find(text) if p.entity == "aspect" for v in p.values}
+
+    assert aspects("Je vis à Paris, j'ai ma carte de séjour ici, je peux faire ça depuis la France ?") == {"remote"}
+    assert aspects("che carte servono per il rinnovo?") == {"materials"}
+    assert aspects("can I do it from Italy?") == {"remote"}
+
+
 def test_matcher_offsets_refer_to_the_original_text():
     text = "請問 護照到期 怎麼辦"
     phrases = shared_matcher().find(text)
