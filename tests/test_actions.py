@@ -9,6 +9,7 @@ from bot.actions import (
     ActionCheckCase,
     ActionClarify,
     ActionHandoff,
+    ActionIAmABot,
     ActionOutOfScope,
     ActionReplyOffer,
 )
@@ -297,9 +298,10 @@ def test_a_large_area_gets_three_buttons_and_other_then_the_rest(database):
     assert slot_events(events)["candidates"] == more
 
 
-def test_an_unsure_request_for_a_person_that_corrects_the_item_is_answered(database):
-    """ "no scusa, il contrario…" read, unsure, as a request for a person: a correction of the item under
-    discussion is answered; a sure request, or an unsure one without a correction, is handed off."""
+def test_an_unsure_request_for_a_person_or_complaint_that_corrects_the_item_is_answered(database):
+    """ "no scusa, il contrario…" read, unsure, as a request for a person, or "不对…" as a complaint: a
+    correction of the item under discussion is answered; a sure request, an unsure one without a
+    correction, or one with words asking for a person, is handed off."""
     slots = {"guide_item": "housing-fund-withdraw-retirement", "topics": ["housing-fund-withdraw-retirement"]}
     text = "不对，我是移民出国了"
     correction = [{"entity": "context", "value": "correction", "start": 0, "end": 2}]
@@ -309,3 +311,58 @@ def test_an_unsure_request_for_a_person_that_corrects_the_item_is_answered(datab
     assert "handoff" in messages[0]["custom"]
     _, messages = run_action(ActionHandoff(), make_tracker("我是移民出国了", "request_human", 0.2, slots=slots))
     assert "handoff" in messages[0]["custom"]
+    _, messages = run_action(ActionHandoff(), make_tracker(text, "complain", 0.5, entities=correction, slots=slots))
+    assert messages[0]["custom"]["guide_item"] == "housing-fund-withdraw-emigration"
+    asks_a_person = [*correction, {"entity": "context", "value": "handoff", "start": 3, "end": 5}]
+    tracker = make_tracker("不对，人工，我是移民出国了", "complain", 0.5, entities=asks_a_person, slots=slots)
+    _, messages = run_action(ActionHandoff(), tracker)
+    assert "handoff" in messages[0]["custom"]
+
+
+def context(value: str, start: int = 0, end: int = 2) -> dict:
+    return {"entity": "context", "value": value, "start": start, "end": end}
+
+
+def test_an_unsure_complaint_asking_who_acts_or_from_where_is_that_aspect(database):
+    """With an item under discussion, a complaint or a request for a person the classifier is not sure
+    of, that names a relative, a country or a way of doing it, asks that aspect of the item."""
+    slots = {"guide_item": "school-record-certificate", "topics": ["school-record-certificate"]}
+    milan = {"entity": "place", "value": "milan", "start": 4, "end": 6}
+    proxy = [milan, {"entity": "aspect", "value": "proxy", "start": 7, "end": 10}]
+    tracker = make_tracker("我们一家在米兰，托舅舅去学校拿可以吗", "complain", 0.45, entities=proxy, slots=slots)
+    _, messages = run_action(ActionHandoff(), tracker)
+    assert messages[0]["custom"] == {"guide_item": "school-record-certificate", "aspect": "proxy", "language": "zh"}
+    remote = [{"entity": "place", "value": "dubai", "start": 2, "end": 4}, aspect("remote")]
+    slots = {"guide_item": "driving-licence-renewal", "topics": ["driving-licence-renewal"]}
+    tracker = make_tracker("我在迪拜，这两年都回不来", "request_human", 0.3, entities=remote, slots=slots)
+    _, messages = run_action(ActionHandoff(), tracker)
+    # Being abroad moves the domestic renewal to its overseas variant.
+    assert messages[0]["custom"]["guide_item"] == "driving-licence-overseas-extension"
+
+
+def test_a_clear_complaint_or_request_for_a_person_is_handed_off_even_with_a_cue(database):
+    slots = {"guide_item": "school-record-certificate", "topics": ["school-record-certificate"]}
+    milan = {"entity": "place", "value": "milan", "start": 0, "end": 2}
+    # Sure of itself: handed off.
+    tracker = make_tracker("米兰服务站的人太差了", "complain", 0.8, entities=[milan], slots=slots)
+    assert "handoff" in run_action(ActionHandoff(), tracker)[1][0]["custom"]
+    # Unsure, but with words asking for a person: handed off.
+    angry = [milan, context("handoff", 7, 10)]
+    tracker = make_tracker("米兰那边回不来，给我转人工", "request_human", 0.4, entities=angry, slots=slots)
+    assert "handoff" in run_action(ActionHandoff(), tracker)[1][0]["custom"]
+    # Unsure, with nothing of a way of doing the item: handed off.
+    tracker = make_tracker("等了好久了", "complain", 0.4, slots=slots)
+    assert "handoff" in run_action(ActionHandoff(), tracker)[1][0]["custom"]
+    # No item under discussion: handed off.
+    tracker = make_tracker("我们一家在米兰", "complain", 0.4, entities=[milan])
+    assert "handoff" in run_action(ActionHandoff(), tracker)[1][0]["custom"]
+
+
+def test_an_aspect_question_taken_for_asking_whether_it_is_a_bot_is_answered(database):
+    """"是不是一定得飞回来一趟" read as "是不是机器人": with an item under discussion, its aspect."""
+    slots = {"guide_item": "social-security-card", "topics": ["social-security-card"]}
+    tracker = make_tracker("是不是一定得飞回来一趟", "bot_challenge", 0.2, entities=[aspect("remote")], slots=slots)
+    _, messages = run_action(ActionIAmABot(), tracker)
+    assert messages[0]["custom"] == {"guide_item": "social-security-card", "aspect": "remote", "language": "zh"}
+    _, messages = run_action(ActionIAmABot(), make_tracker("你是机器人吗", "bot_challenge", 0.9, slots=slots))
+    assert "guide_item" not in messages[0]["custom"]

@@ -396,3 +396,30 @@ def test_on_a_way_guide_another_way_guide_is_another_topic(kb):
     state = State(item="notary-birth", topics=("notary-birth",))
     decision = decide(kb, message, state)
     assert (decision.item, decision.aspects) == ("notary-birth", ["remote"])
+
+
+def test_decisions_do_not_depend_on_the_hash_seed():
+    """Issue 13: the same dialogue must get the same answers in every run. Python orders a set of strings
+    by a per-process hash seed; a decision that sums or breaks ties over such a set would change from one
+    server start to the next. The item's own words, decided among its neighbours, in three processes."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from bot.actions.context import distinguishing_pick, siblings\n"
+        "from bot.knowledge import load_knowledge\n"
+        "kb = load_knowledge()\n"
+        "for item, guide in sorted(kb.guides.items()):\n"
+        "    group = [item, *siblings(kb, item)]\n"
+        "    for text in [guide.title, *guide.synonyms]:\n"
+        "        print(item, repr(distinguishing_pick(kb, text, group)))\n"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3")
+    }  # fmt: skip
+    assert len(outputs) == 1

@@ -44,6 +44,18 @@ def test_extractor_finds_items_aspects_places_and_proof():
     assert {("case_no", "WZ202610080017"), ("surname", "陈"), ("doc_last4", "5821")} <= found
 
 
+def test_aspect_words_of_one_language_do_not_fire_on_a_common_word_of_another():
+    """The aspect words of the four languages are matched together: Italian "carte" (papers) was found in
+    French "carte de séjour" and made "can I do it from France?" a materials question."""
+
+    def aspects(text: str) -> set[str]:
+        return {v for p in shared_matcher().find(text) if p.entity == "aspect" for v in p.values}
+
+    assert aspects("Je vis à Paris, j'ai ma carte de séjour ici, je peux faire ça depuis la France ?") == {"remote"}
+    assert aspects("che carte servono per il rinnovo?") == {"materials"}
+    assert aspects("can I do it from Italy?") == {"remote"}
+
+
 def test_matcher_offsets_refer_to_the_original_text():
     text = "請問 護照到期 怎麼辦"
     phrases = shared_matcher().find(text)
@@ -131,3 +143,27 @@ def test_everyday_names_and_aspects_left_by_the_last_round():
     for text, topic in [("孩子读书的问题", "education"), ("外籍家属的事情", "foreign_relatives")]:
         phrases = find(text)
         assert {p.values for p in shared_matcher().topics(text, phrases)} == {(topic,)}, text
+
+
+def test_coming_back_is_asked_from_abroad_in_every_language():
+    """"Do I have to fly back", "devo tornare in Cina", "dois-je rentrer": the from-abroad aspect, not a
+    return to an earlier topic ("back to")."""
+    found = lambda text: {(p.entity, v) for p in shared_matcher().find(text) for v in p.values}  # noqa: E731
+    for text in (
+        "will I need to fly back from Canada for the signature",
+        "must I come back to China in person",
+        "devo tornare in Cina per farlo?",
+        "dois-je rentrer en Chine pour ça ?",
+        "是不是要专门飞回来一趟",
+    ):
+        assert ("aspect", "remote") in found(text), text
+        assert ("context", "return") not in found(text), text
+    # Going back to an earlier topic is still one.
+    assert ("context", "return") in found("back to the passport, what does it cost")
+
+
+def test_a_relative_put_to_work_asks_who_may_act():
+    """"叫我外公去", "ask my brother", "chiedere a mia sorella", "envoyer ma mère": the proxy aspect."""
+    for text in ("叫我外公去窗口拿一下行不行", "托我舅舅去柜台办", "could I ask my brother to go", "posso chiedere a mia sorella?", "je peux envoyer ma mère ?"):
+        aspects = {v for p in shared_matcher().find(text) if p.entity == "aspect" for v in p.values}
+        assert "proxy" in aspects, text

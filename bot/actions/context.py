@@ -16,6 +16,7 @@ carries in its `custom` payload for the trainer's inbox.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -197,7 +198,9 @@ def distinguishing_pick(
     for item in group:
         for unit in said & by_item.get(item, frozenset()):
             sharing[unit] = sharing.get(unit, 0) + 1
-    scores = {item: sum(1.0 / sharing[u] for u in said & by_item.get(item, frozenset())) for item in group}
+    # fsum: the exact sum whatever the order; a plain sum over a set of strings depends on the
+    # process's hash seed in its last bit, and "tied" below would then differ from run to run.
+    scores = {item: math.fsum(1.0 / sharing[u] for u in said & by_item.get(item, frozenset())) for item in group}
     best = max(scores.values())
     if best <= 0:
         return None, 0.0

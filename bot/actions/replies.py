@@ -71,7 +71,9 @@ class ActionYouAreWelcome(FixedReply):
 
 
 class ActionIAmABot(FixedReply):
-    key = "i_am_a_bot"
+    # "是不是一定得飞回来一趟" can read as "是不是机器人": with an item under discussion and its aspect
+    # asked, it is that aspect; "你是机器人吗" names none and is still answered as asked.
+    key, in_context = "i_am_a_bot", True
 
     def name(self) -> str:
         return "action_i_am_a_bot"

@@ -19,7 +19,7 @@ DEFAULT_ROOT = PROJECT_ROOT / "knowledge"
 CONTEXT_FILE = "context.yml"
 TOPICS_FILE = "topics.yml"
 # What a context word can signal; the actions read these values from `context` entities.
-CONTEXT_SIGNALS = {"ordinal_1", "ordinal_2", "ordinal_3", "return", "abroad", "relative", "correction", "more"}
+CONTEXT_SIGNALS = {"ordinal_1", "ordinal_2", "ordinal_3", "return", "abroad", "relative", "correction", "more", "handoff"}
 SAMPLE_NOTICE = "示例内容：本指南为项目编写的示例文本，正式上线前由运营机构替换为官方办事指南。"
 
 
@@ -78,6 +78,9 @@ class KnowledgeBase:
         # any item they stand for when an item is under discussion.
         self.way_items: dict[str, str] = (context or {}).get("way_items") or {}
         self.colloquial: dict[str, list[str]] = (context or {}).get("colloquial") or {}
+        # Per language, the words that put someone else to work ("让", "ask"): with a relative after
+        # them ("叫舅舅", "ask my brother") they ask who may act, the proxy aspect.
+        self.acting_words: dict[str, list[str]] = (context or {}).get("acting") or {}
         self._check_context()
         self.languages = load_languages(str(self.root))
         topics = _read_yaml(self.root / TOPICS_FILE) if (self.root / TOPICS_FILE).exists() else {}
@@ -126,6 +129,9 @@ class KnowledgeBase:
                     problems.append(f"{path}: words.{language}.{signal}: unknown signal (one of {sorted(CONTEXT_SIGNALS)})")
                 elif not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
                     problems.append(f"{path}: words.{language}.{signal}: must be a list of non-empty strings")
+        for language, verbs in self.acting_words.items():
+            if not isinstance(verbs, list) or not all(isinstance(w, str) and w.strip() for w in verbs):
+                problems.append(f"{path}: acting.{language}: must be a list of non-empty strings")
         for way_item, aspect in self.way_items.items():
             if way_item not in self.guides or aspect not in self.aspects:
                 problems.append(f"{path}: way_items.{way_item}: unknown item or aspect {aspect}")
@@ -254,7 +260,22 @@ class KnowledgeBase:
             for key, entry in aspects.items():
                 if key in words:
                     words[key].update(entry.get("words") or [])
+        if "proxy" in words:
+            words["proxy"].update(self.acting_phrases())
         return words
+
+    def acting_phrases(self) -> set[str]:
+        """"叫舅舅", "ask my brother", "chiedere a mio fratello": a relative put to work (context.yml
+        `acting` before `words.<language>.relative`), so that each list stays short."""
+        phrases: set[str] = set()
+        for language, verbs in self.acting_words.items():
+            relatives = (self.context_words.get(language) or {}).get("relative") or []
+            joint = "" if language == "zh" else " "
+            phrases.update(f"{verb}{joint}{relative}" for verb in verbs for relative in relatives)
+            if language == "zh":
+                # "托我舅舅" as well as "托舅舅".
+                phrases.update(f"{verb}我{relative}" for verb in verbs for relative in relatives if relative[0] != "我")
+        return phrases
 
     def not_aspect_words(self) -> set[str]:
         """Phrases that contain an aspect word without asking that aspect (`not` in aspects.yml)."""

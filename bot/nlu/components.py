@@ -227,8 +227,11 @@ def rerank(
             name = intent_for(item)
             scores[name] = scores.get(name, 0.0) + KEYWORD_BOOST / len(keyword_items)
     norm = sum(scores.values()) or 1.0
+    # Equal scores (two items one phrase names, nothing else between them) are ordered by name, not by
+    # the order they were added in, so that the same message always gets the same ranking.
     return sorted(
-        ({"name": name, "confidence": score / norm} for name, score in scores.items()), key=lambda e: -e["confidence"]
+        ({"name": name, "confidence": score / norm} for name, score in scores.items()),
+        key=lambda e: (-e["confidence"], e["name"]),
     )
 
 

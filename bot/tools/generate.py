@@ -90,6 +90,8 @@ def userdict_text(knowledge: KnowledgeBase) -> str:
         words.add(phrase)
     for aspect_words in knowledge.aspect_words().values():
         words.update(aspect_words)
+    # "叫舅舅" is a relative put to work, found by the matcher; jieba keeps "舅舅" a word of its own.
+    words -= knowledge.acting_phrases()
     words.update(knowledge.place_names())
     # jieba's user dictionary is one word per line; a word may not contain spaces.
     cleaned = sorted({normalize(word).strip() for word in words if " " not in word.strip() and len(word.strip()) >= 2})
