@@ -21,7 +21,7 @@ import logging
 import re
 import time
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
@@ -877,9 +877,7 @@ class DeskService:
         conversation = await self._conversation(conversation_id)
         if conversation["claimed_by"] == user["id"]:
             return conversation
-        async with self.delivering.hold(conversation_id):  # after a bot reply being emitted, never inside it
-            claimed = await self._db(self.conversations.claim, conversation_id, user["id"])
-        if not claimed:
+        if not await self._staff_change(self.conversations.claim, conversation_id, user["id"]):
             current = await self._db(self.conversations.conversation, conversation_id)
             if current["state"] == CLOSED:
                 raise DeskError(409, "这个会话已经结束。")
@@ -966,11 +964,15 @@ class DeskService:
             raise DeskError(404, "没有这个附件。")
         return found
 
+    async def _staff_change(self, change: Callable[..., bool], conversation_id: str, *args: Any) -> bool:
+        """A claim, hand-back or close (one conditional UPDATE) under the delivery lock: it lands after a
+        bot reply being emitted, never inside it, so "joined" never precedes the bot's answer on screen."""
+        async with self.delivering.hold(conversation_id):
+            return await self._db(change, conversation_id, *args)
+
     async def hand_back(self, conversation_id: str, user: dict[str, Any]) -> dict[str, Any]:
         conversation = await self._own(conversation_id, user)
-        async with self.delivering.hold(conversation_id):
-            handed_back = await self._db(self.conversations.hand_back, conversation_id, user["id"])
-        if not handed_back:
+        if not await self._staff_change(self.conversations.hand_back, conversation_id, user["id"]):
             raise DeskError(409, "会话状态已变化，请刷新。")
         # The tracker keeps its slots, so the bot resumes with the conversation's context.
         resumed = await self.rasa.resume(conversation_id)
@@ -986,9 +988,7 @@ class DeskService:
         owner = conversation["claimed_by"]
         if owner not in (None, user["id"]):
             raise DeskError(409, f"这个会话由 {conversation['clerk']} 接待，不能关闭。")
-        async with self.delivering.hold(conversation_id):
-            closed_now = await self._db(self.conversations.close, conversation_id, owner)
-        if not closed_now:
+        if not await self._staff_change(self.conversations.close, conversation_id, owner):
             raise DeskError(409, "会话状态已变化，请刷新。")
         resumed = await self.rasa.resume(conversation_id)
         await self._db(self.conversations.set_bot_paused, conversation_id, not resumed)
