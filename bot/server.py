@@ -17,12 +17,13 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.exc import OperationalError
 
+from bot.access_log import TemplateAccessLogger
 from bot.db import Database
 from bot.desk import app as desk_app
 from bot.desk import handlers as desk_handlers
 from bot.desk.config import DeskConfig
 from bot.desk.handlers import CONFIG
-from bot.desk.hardening import refuse_unsafe_bodies
+from bot.desk.hardening import SERVER_OPTIONS, refuse_unsafe_bodies
 from bot.desk.service import DATABASE_DOWN
 from bot.http_helpers import json_reply
 from bot.rasa_client import RasaClient
@@ -35,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 TRAINER_PREFIX = "/trainer"
 REPORTS_PREFIX = "/reports"
+# What `web.AppRunner` gets wherever the composed server runs (`python -m bot.desk serve`, the tests):
+# the hardened request parsing, and an access log of route templates (bot/access_log.py).
+RUNNER_OPTIONS: dict[str, Any] = {**SERVER_OPTIONS, "access_log_class": TemplateAccessLogger}
 CSP = (
     # connect-src: the page's own origin only ('self' covers its ws:/wss:, CSP level 3); before issue 10
     # any ws:/wss: host was allowed, a way out for stolen data. style-src keeps 'unsafe-inline' on the

@@ -19,10 +19,9 @@ from aiohttp import web
 from bot.db import Database
 from bot.desk.accounts import Accounts, create_user, ensure_first_admin, reset_password
 from bot.desk.config import DeskConfig
-from bot.desk.hardening import SERVER_OPTIONS
 from bot.privacy import install_log_masking, install_secret_redaction
 from bot.roles import ROLES
-from bot.server import create_app
+from bot.server import RUNNER_OPTIONS, create_app
 
 
 def announce_first_admin(accounts: Accounts, out: TextIO) -> None:
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     # uvloop (installed with Rasa's Sanic, which runs on it too): less of the desk's CPU per message
     # goes to the event loop and the sockets.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    # What web.run_app does, with SERVER_OPTIONS (run_app passes no server options through): aiohttp
+    # What web.run_app does, with RUNNER_OPTIONS (run_app passes no server options through): aiohttp
     # 3.9.5 must not inflate request bodies (bot/desk/hardening.py). SIGINT/SIGTERM end it cleanly.
     with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
         asyncio.run(run_server(app, args.host, args.port))
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def run_server(app: web.Application, host: str, port: int) -> None:
-    runner = web.AppRunner(app, handle_signals=True, shutdown_timeout=5, **SERVER_OPTIONS)
+    runner = web.AppRunner(app, handle_signals=True, shutdown_timeout=5, **RUNNER_OPTIONS)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

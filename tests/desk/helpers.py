@@ -19,12 +19,11 @@ from bot.desk.accounts import Accounts
 from bot.desk.config import DeskConfig
 from bot.desk.conversations import Conversations
 from bot.desk.handlers import ACCOUNTS, SERVICE
-from bot.desk.hardening import SERVER_OPTIONS
 from bot.desk.ids import issue_id
 from bot.desk.passwords import hash_password
 from bot.desk.presence import Presence
 from bot.desk.service import DeskService
-from bot.server import create_app
+from bot.server import RUNNER_OPTIONS, create_app
 
 PASSWORD = "correct-horse-battery"
 # A value for each route parameter that fits its pattern, so that the guard answers rather than the router
@@ -107,7 +106,7 @@ class DeskServer:
 
     async def start(self) -> DeskServer:
         self.app = create_app(self.config)
-        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=1.0, **SERVER_OPTIONS)
+        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=1.0, **RUNNER_OPTIONS)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True)
         await site.start()
