@@ -25,7 +25,7 @@ from bot.surnames import is_latin, romanisations
 
 # Built once: a statement keeps its cache key, so the check on every bot-routed message neither
 # builds nor keys it again.
-_ANY_UNSEEN = (
+ANY_UNSEEN_STAFF_CANCELLATION = (
     select(Booking.id)
     .where(
         Booking.conversation_id == bindparam("p_conversation"),
@@ -383,7 +383,7 @@ class BookingStore:
         no transaction to a citizen's message (tests/desk/test_live.py).
         """
         with self.engine.connect() as connection:
-            return connection.execute(_ANY_UNSEEN, {"p_conversation": conversation_id}).first() is not None
+            return connection.execute(ANY_UNSEEN_STAFF_CANCELLATION, {"p_conversation": conversation_id}).first() is not None
 
     def unseen_staff_cancellations(self, conversation_id: str) -> list[BookingView]:
         """Staff cancellations of this conversation's bookings not yet told to the citizen; marked told."""

@@ -2,10 +2,10 @@
 
 Plain, blocking SQLAlchemy; the desk's service runs it in its thread pool.
 State changes that two clerks or two desk instances could race on are single
-conditional UPDATEs, so the database decides who wins. The hot path is three
+conditional UPDATEs, so the database decides who wins. The hot path is two
 transactions per citizen message: `accept_citizen_line` (rate limits,
-conversation, the line), `claim_routing` (the line's owed row, unsynced) and
-`deliver_owed` (the bot's answer, what the NLU understood, the claim settled).
+conversation, the line, and the line's owed row: the desk's claim to send it to
+Rasa) and `deliver_owed` (the bot's answer, what the NLU understood, the claim settled).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.db import Database
+from bot.db.bookings import ANY_UNSEEN_STAFF_CANCELLATION
 from bot.db.database import count_events
 from bot.db.tables import HandoffRequest
 from bot.desk.accounts import public_name
@@ -202,6 +203,25 @@ _TOUCH = {picked: _touch_conversation(picked) for picked in (False, True)}
 _AFTER_BOT = {answered: _after_bot(answered) for answered in (False, True)}
 _REPLY_IN_CHARGE = {answered: _reply_in_charge(answered) for answered in (False, True)}
 _CLAIM = insert(DeskOwedReply.__table__)
+_OWED = DeskOwedReply.__table__
+_RENEW = (
+    update(_OWED)
+    .where(
+        _OWED.c.line_id == bindparam("p_line"),
+        _OWED.c.settled.is_(None),
+        _OWED.c.due_at == bindparam("p_was", type_=_OWED.c.due_at.type),
+    )
+    .values(due_at=bindparam("p_due", type_=_OWED.c.due_at.type))
+)
+_SETTLE = (
+    update(_OWED)
+    .where(_OWED.c.line_id == bindparam("p_line"), _OWED.c.settled.is_(None))
+    .values(
+        settled=bindparam("p_how", type_=_OWED.c.settled.type),
+        settled_at=bindparam("p_at", type_=_OWED.c.settled_at.type),
+        replies=bindparam("p_replies", type_=_OWED.c.replies.type),
+    )
+)
 _NEW_CONVERSATION = insert(_CONVERSATIONS)
 _ADD_MESSAGE = insert(_MESSAGES)
 _ANNOTATE = (
@@ -237,6 +257,7 @@ class Conversations:
         picked: str | None = None,
         citizen: str | None = None,
         synced: bool = True,
+        claim_due_in_s: float | None = None,
     ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
         """Counts the rate limits, creates or reopens the conversation and stores the line, all or nothing.
 
@@ -246,14 +267,20 @@ class Conversations:
         `citizen`: the client key, kept from the first message (the reports' repeat contacts).
         `synced=False`: committed without a disk sync (Database.transaction); the caller syncs before
         it acknowledges.
+        `claim_due_in_s`: a new line of a conversation the bot is in charge of is claimed for routing
+        in the same transaction (its owed row, as `claim_routing` inserts it, due in that many seconds):
+        the caller sends it to Rasa next. The returned conversation then says `claimed_line` (the line's
+        id) and `claimed_due` (for `renew_claim`), and `staff_news`: whether staff cancelled a booking
+        the citizen has not been told of yet.
         Core statements, not the ORM's unit of work: this runs for every message.
         """
+        arguments = (conversation_id, text, data, client_id, limits, country, site, picked, citizen)
         try:
-            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, citizen, False, synced)
+            return self._accept(*arguments, False, synced, claim_due_in_s)
         except IntegrityError:
             # A re-sent line (same client_id), or the conversation created by another instance at
             # the same moment: the transaction rolled back; look for the stored line this time.
-            return self._accept(conversation_id, text, data, client_id, limits, country, site, picked, citizen, True, synced)
+            return self._accept(*arguments, True, synced, claim_due_in_s)
 
     def _accept(
         self,
@@ -268,6 +295,7 @@ class Conversations:
         citizen: str | None,
         look_first: bool,
         synced: bool,
+        claim_due_in_s: float | None,
     ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
         with self.db.transaction(synced) as connection:
             if look_first and client_id:
@@ -300,7 +328,16 @@ class Conversations:
                 "client_id": client_id, "created_at": now,
             }  # fmt: skip
             (line_id,) = connection.execute(_ADD_MESSAGE, values).inserted_primary_key
-            return _line(line_id, values), True, self._conversation(connection, conversation_id)
+            conversation = self._conversation(connection, conversation_id)
+            if claim_due_in_s is not None and conversation["state"] == BOT:
+                # The claim `claim_routing` would make before the send, one transaction earlier: a
+                # citizen's message is one transaction, and the bot's answer another (issue 12).
+                due = now + timedelta(seconds=claim_due_in_s)
+                connection.execute(_CLAIM, {"line_id": line_id, "conversation_id": conversation_id, "created_at": now, "due_at": due})
+                # Asked before every answer of the bot: here it is one more SELECT, not a transaction.
+                news = connection.execute(ANY_UNSEEN_STAFF_CANCELLATION, {"p_conversation": conversation_id}).first() is not None
+                conversation = {**conversation, "claimed_line": line_id, "claimed_due": due, "staff_news": news}
+            return _line(line_id, values), True, conversation
 
     # --- lines from the bot, clerks and the desk -------------------------------
 
@@ -356,6 +393,16 @@ class Conversations:
             if row is not None and not (row.data or {}).get("routed"):
                 row.data = {**(row.data or {}), "routed": True}
 
+    def renew_claim(self, line_id: int, due_in_s: float, was_due: datetime) -> bool:
+        """Takes an unsettled claim whose due time is still `was_due`, due again from now; False if it
+        was settled or taken meanwhile. Two uses: a claim made with the line (`accept_citizen_line`)
+        whose send waited behind an earlier line of the conversation; a claim whose desk stopped before
+        it sent the line, taken by a sweep (`DeskService.settle_overdue`). Compared on the due time, so
+        that of two desks sweeping at once one alone takes it, and a sweep's taking is seen by the owner."""
+        due = datetime.utcnow() + timedelta(seconds=due_in_s)
+        with self.db.transaction(synced=False) as connection:
+            return connection.execute(_RENEW, {"p_line": line_id, "p_due": due, "p_was": was_due}).rowcount == 1
+
     def claim_routing(self, line_id: int, conversation_id: str, due_in_s: float) -> bool:
         """A desk's claim on a stored line it is about to send to Rasa: the line's owed row, inserted first,
         on every send (the first send, a re-send, a sweep). Two desks without a lock they share (no Redis,
@@ -380,13 +427,8 @@ class Conversations:
 
     @staticmethod
     def _settle(connection: Connection, line_id: int, how: str, replies: list[dict[str, Any]] | None = None) -> bool:
-        table = DeskOwedReply.__table__
-        done = connection.execute(
-            update(table)
-            .where(table.c.line_id == line_id, table.c.settled.is_(None))
-            .values(settled=how, settled_at=datetime.utcnow(), replies=replies)
-        )
-        return done.rowcount == 1
+        values = {"p_line": line_id, "p_how": how, "p_at": datetime.utcnow(), "p_replies": replies}
+        return connection.execute(_SETTLE, values).rowcount == 1
 
     @staticmethod
     def _bot_in_charge(connection: Connection, conversation_id: str, line_id: int) -> bool:
@@ -499,11 +541,15 @@ class Conversations:
             )
             return done.rowcount
 
-    def mark_routed(self, message_id: int) -> None:
+    def mark_routed(self, message_id: int, release_claim: bool = False) -> None:
+        """The line reached whoever is in charge. `release_claim`: it was claimed for Rasa with the line,
+        but a person took the conversation first: no reply is owed, the unsettled claim goes."""
         with self.db.session() as session:
             row = session.get(DeskMessage, message_id)
             if row is not None and not (row.data or {}).get("routed"):
                 row.data = {**(row.data or {}), "routed": True}
+            if release_claim:
+                session.execute(_OWED.delete().where(_OWED.c.line_id == message_id, _OWED.c.settled.is_(None)))
 
     def routed(self, message_id: int) -> bool:
         with self.db.session() as session:

@@ -55,7 +55,7 @@ from bot.limits import (
     SESSION_REQUESTS_PER_ADDRESS,
 )
 from bot.offload import ThreadPool
-from bot.privacy import conversation_ref, mask_case_no
+from bot.privacy import LogSafe, conversation_ref, mask_case_no
 from bot.rasa_client import (
     LATE_REPLY_S,
     TRACKER_READ_S,
@@ -255,7 +255,8 @@ class DeskService:
         """Stores a citizen message; returns (stored line, created, conversation). Only then may it be acknowledged.
 
         One transaction: the rate limits (per conversation and per client address, counted in
-        the database so all instances share them), the conversation and the line.
+        the database so all instances share them), the conversation, the line and, while the bot is in
+        charge, the line's claim for Rasa (`route` sends it next; issue 10 item 4, issue 12).
         `synced=False`: a caller that acknowledges only after the bot's answer (the HTTP API) lets the
         answer's transaction sync both to disk; it calls `durable` before it acknowledges.
         """
@@ -285,7 +286,7 @@ class DeskService:
             stored, created, conversation = await self._db(
                 self.conversations.accept_citizen_line,
                 conversation_id, text, data, client_id, limits, country, site,
-                language if source == PICKED else None, metadata.get("client"), synced,
+                language if source == PICKED else None, metadata.get("client"), synced, self._owed_window_s(),
             )  # fmt: skip
         except RateLimited as refused:
             logger.warning("rate limited: %s", _limit_ref(refused.key))
@@ -369,9 +370,10 @@ class DeskService:
         message of the conversation is still being routed, else the conversation is read again.
         `only_if_unanswered` (the sweep of unrouted lines): route it only if it is still the
         conversation's last line once the lock is held, so that two desks never route it twice.
-        Every line goes to Rasa only after its owed row is inserted (`claim_routing`), which one desk
-        alone manages even when the desks share no lock (no Redis; a re-send reaching a second desk
-        while the first desk's call is in flight; a sweep): Rasa gets it once, its reply is settled once.
+        Every line goes to Rasa only after its owed row is inserted, which one desk alone manages even
+        when the desks share no lock (no Redis; a re-send reaching a second desk while the first desk's
+        call is in flight; a sweep): Rasa gets it once, its reply is settled once. A new line is claimed
+        with the line itself (`accept`, `conversation["claimed_line"]`); any other by `claim_routing`.
         """
         try:
             return await self._route(stored, metadata, conversation, only_if_unanswered)
@@ -387,6 +389,9 @@ class DeskService:
         only_if_unanswered: bool,
     ) -> tuple[list[dict[str, Any]], str]:
         conversation_id = stored["conversation_id"]
+        # Claimed in accept's transaction: this desk, and only it, sends the line.
+        claimed = conversation is not None and conversation.get("claimed_line") == stored["id"]
+        claimed_due = conversation.get("claimed_due") if claimed and conversation else None
         async with self.locks.hold(conversation_id) as was_free:
             if only_if_unanswered and not await self._db(self.conversations.is_last_line, conversation_id, stored["id"]):
                 return [], BOT
@@ -402,7 +407,13 @@ class DeskService:
                 await self._db(self.conversations.reopen, conversation_id)
                 conversation = {**conversation, "state": BOT}
             if conversation["state"] == BOT:
-                if not await self._db(
+                if claimed:
+                    # Waited behind an earlier line: due again from now, unless a sweep settled it meanwhile.
+                    if not was_free and not await self._db(
+                        self.conversations.renew_claim, stored["id"], self._owed_window_s(), claimed_due
+                    ):
+                        return [], (await self._db(self.conversations.conversation, conversation_id))["state"]
+                elif not await self._db(
                     self.conversations.claim_routing, stored["id"], conversation_id, self._owed_window_s()
                 ):
                     return [], BOT  # another desk sends it (or sent it): its reply comes from there
@@ -412,7 +423,7 @@ class DeskService:
                 return answered
             self.metrics.messages.labels(outcome="to_clerk").inc()
             # A person is in charge: the line is in their transcript; that is its routing.
-            await self._db(self.conversations.mark_routed, stored["id"])
+            await self._db(self.conversations.mark_routed, stored["id"], claimed)
             if stored["data"].get("payload") == HUMAN_PAYLOAD and conversation["state"] == WAITING:
                 queued = self._system("already_queued", EVENT_QUEUED, _language(conversation, metadata))
                 return [await self.say(conversation_id, queued)], WAITING
@@ -454,10 +465,16 @@ class DeskService:
                     raise RasaUnavailable("resume failed")
                 await self._db(self.conversations.set_bot_paused, conversation_id, False)
             text = to_rasa_text(stored["text"], stored["data"].get("payload"))
-            # Asked on every message, answered "no" almost always: read on the readers' pool while Rasa
-            # works, so it neither waits behind the writer's commits nor adds to the citizen's wait.
-            news = asyncio.ensure_future(self._read(self.database.has_unseen_staff_cancellations, conversation_id))
-            news.add_done_callback(_retrieved)
+            # Asked on every message, answered "no" almost always: by accept's transaction for a new line;
+            # otherwise read on the readers' pool while Rasa works, so it neither waits behind the
+            # writer's commits nor adds to the citizen's wait.
+            news: asyncio.Future[bool]
+            if "staff_news" in conversation:
+                news = asyncio.get_running_loop().create_future()
+                news.set_result(conversation["staff_news"])
+            else:
+                news = asyncio.ensure_future(self._read(self.database.has_unseen_staff_cancellations, conversation_id))
+                news.add_done_callback(_retrieved)
             started = time.perf_counter()
             message_id = desk_message_id(stored["id"])
             try:
@@ -606,14 +623,20 @@ class DeskService:
             async with self.locks.hold(conversation_id):
                 owed = await self._db(self.conversations.owed, line["id"])
                 conversation = await self._db(self.conversations.conversation, conversation_id)
-                if owed is None or owed["settled"] or conversation is None:
-                    continue
+                if owed is None or owed["settled"] or conversation is None or owed["due_at"] > datetime.utcnow():
+                    continue  # settled, or taken again (`renew_claim`) by another desk meanwhile
                 logger.warning("settling a reply owed by a desk that stopped: conversation=%s", conversation_ref(conversation_id))
                 tracker = await self.rasa.tracker(conversation_id)
                 found = replies_in_tracker(tracker, desk_message_id(line["id"])) if tracker else None
                 if found is not None and found[0]:
                     replies = await self._staff_cancellations(conversation_id, _reply_language(found[0])) + found[0]
                     await self._bot_replied(conversation, line, {}, replies, found[1])
+                elif tracker and found is None and conversation["state"] == BOT and not line["data"].get("routed"):
+                    # Claimed with the line and never sent: the desk stopped between storing and sending it
+                    # (Rasa's tracker has no such message, and no call timed out on it). Sent now, once.
+                    logger.warning("sending a line its desk claimed and never sent: conversation=%s", conversation_ref(conversation_id))
+                    if await self._db(self.conversations.renew_claim, line["id"], self._owed_window_s(), owed["due_at"]):
+                        await self._to_bot(conversation, line, {})
                 else:
                     await self._apologize(conversation, line, {})
                 settled += 1
@@ -1096,4 +1119,4 @@ def _limit_ref(key: str) -> str:
     parts = key.split(":", 2)
     if len(parts) < 3:
         return parts[-1]
-    return f"{parts[1]}:{conversation_ref(parts[2]).removeprefix('conv:')}"
+    return LogSafe(f"{parts[1]}:{conversation_ref(parts[2]).removeprefix('conv:')}")

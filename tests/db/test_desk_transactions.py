@@ -261,3 +261,67 @@ def test_two_desks_creating_one_conversation_at_once_both_succeed_on_postgresql(
         database.engine.dispose()
     assert failures == []
     assert conversations.conversation(conversation_id)["site"] == "Milano"
+
+
+# --- the claim for Rasa made with the line (issue 12) -------------------------------------------
+
+
+def test_a_new_line_is_claimed_for_rasa_in_the_transaction_that_stores_it(conversations):
+    """One transaction per citizen message: the line, and while the bot is in charge its owed row (the
+    claim that keeps a second desk from sending it), and whether staff cancelled a booking meanwhile."""
+    cid = uuid.uuid4().hex
+    line, created, conversation = conversations.accept_citizen_line(cid, "护照过期了怎么换", {}, "c1", _limits(cid), claim_due_in_s=30)
+    owed = conversations.owed(line["id"])
+    assert created and conversation["claimed_line"] == line["id"] and conversation["staff_news"] is False
+    assert owed["settled"] is None and owed["due_at"] == conversation["claimed_due"]
+    assert 25 < (owed["due_at"] - owed["created_at"]).total_seconds() <= 30
+    # The same line sent again: found, not claimed again.
+    again, created, conversation = conversations.accept_citizen_line(cid, "护照过期了怎么换", {}, "c1", _limits(cid), claim_due_in_s=30)
+    assert again["id"] == line["id"] and not created and "claimed_line" not in conversation
+    # A person is in charge: the line goes to them, nothing is owed by the bot.
+    assert conversations.enqueue(cid, "user_request", None, False)
+    waiting, _, conversation = conversations.accept_citizen_line(cid, "在吗", {}, "c2", _limits(cid), claim_due_in_s=30)
+    assert "claimed_line" not in conversation and conversations.owed(waiting["id"]) is None
+    # Without `claim_due_in_s` (the sweeps' lines, the tests' stored lines) nothing is claimed.
+    other = uuid.uuid4().hex
+    plain, _, conversation = conversations.accept_citizen_line(other, "你好", {}, None, _limits(other))
+    assert "claimed_line" not in conversation and conversations.owed(plain["id"]) is None
+
+
+def test_staff_news_comes_with_the_claim(conversations):
+    """A booking staff cancelled since the citizen's last visit is known from the message's own transaction."""
+    from datetime import datetime
+
+    database = conversations.db
+    made = database.book(
+        place_id="milan", starts_at=datetime(2026, 12, 2, 8, 30), capacity=2, mode="video", name="陈小明",
+        contact="+39 333 1234567", conversation_id=(cid := uuid.uuid4().hex),
+    )  # fmt: skip
+    assert database.staff_cancel_booking(made.code, "站点停电")
+    _, _, conversation = conversations.accept_citizen_line(cid, "我的预约呢", {}, None, _limits(cid), claim_due_in_s=30)
+    assert conversation["staff_news"] is True
+    database.unseen_staff_cancellations(cid)  # told
+    _, _, conversation = conversations.accept_citizen_line(cid, "好的", {}, None, _limits(cid), claim_due_in_s=30)
+    assert conversation["staff_news"] is False
+
+
+def test_a_claim_is_renewed_or_taken_once_and_released_when_a_person_takes_the_line(conversations):
+    """`renew_claim` compares the due time it knows: of two sweeps taking a dead desk's claim, one wins,
+    and the desk that made the claim sees that a sweep took it. `mark_routed(release_claim=True)`
+    drops an unsettled claim (a clerk took the conversation before the line was sent)."""
+    cid = uuid.uuid4().hex
+    line, _, conversation = conversations.accept_citizen_line(cid, "护照", {}, None, _limits(cid), claim_due_in_s=30)
+    first_due = conversation["claimed_due"]
+    assert conversations.renew_claim(line["id"], 60, first_due)
+    assert not conversations.renew_claim(line["id"], 60, first_due)  # taken: its due time moved on
+    taken_due = conversations.owed(line["id"])["due_at"]
+    assert taken_due > first_due and conversations.renew_claim(line["id"], 60, taken_due)
+    conversations.deliver_owed(cid, line["id"], [Line("bot", "请带上护照。")])
+    assert not conversations.renew_claim(line["id"], 60, conversations.owed(line["id"])["due_at"])  # settled
+
+    released, _, _ = conversations.accept_citizen_line(cid, "还有", {}, None, _limits(cid), claim_due_in_s=30)
+    conversations.mark_routed(released["id"], release_claim=True)
+    assert conversations.owed(released["id"]) is None and conversations.routed(released["id"])
+    # A settled claim is never released: it says what happened to the line.
+    conversations.mark_routed(line["id"], release_claim=True)
+    assert conversations.owed(line["id"])["settled"] == "delivered"

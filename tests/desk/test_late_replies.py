@@ -327,22 +327,28 @@ def user_events(tracker: dict, message_id: str) -> int:
 
 async def test_two_desks_sweeping_at_once_deliver_each_owed_reply_and_route_each_line_once(rasa_stack, race_database_url):
     """Two desks on one database, sharing no lock (two processes without Redis, or a Redis lock that
-    expired), sweep at the same time: replies owed by a desk that died, and lines a desk stored but
-    never routed. Each reply reaches the transcript once, each line reaches Rasa once."""
+    expired), sweep at the same time: replies owed by a desk that died, lines it stored and claimed but
+    never sent (it died between the two), and lines stored by no desk's `accept` (never claimed). Each
+    reply reaches the transcript once, each line reaches Rasa once."""
     dead = await slow_desk(rasa_stack, race_database_url, late_reply_s=90)
     owed_conversations, unrouted_conversations = [new_id() for _ in range(4)], [new_id() for _ in range(3)]
     with paused(rasa_stack.processes["actions"]):
         asked = [asyncio.ensure_future(say(dead, c, QUESTION)) for c in owed_conversations]
         lines = [await wait_for(lambda c=c: citizen_line(dead, c, QUESTION), timeout=10) for c in owed_conversations]
         await wait_for(lambda: all(owed(dead, line["id"]) for line in lines), timeout=30)
-        # Stored and acknowledged, never routed: the desk died right after the commit.
-        unrouted = [(await dead.app_service.accept(c, QUESTION))[0] for c in unrouted_conversations]
+        # Stored, claimed and acknowledged, never sent: the desk died right after the commit (issue 12:
+        # the claim is made in the line's transaction); the sweep of overdue claims sends them.
+        claimed = [(await dead.app_service.accept(c, QUESTION))[0] for c in unrouted_conversations[:2]]
+        # Stored without a claim (the way lines reach the sweep of unrouted lines): it sends them.
+        unclaimed = [dead.conversations.accept_citizen_line(c, QUESTION, {}, None, [])[0] for c in unrouted_conversations[2:]]
+        unrouted = claimed + unclaimed
+        assert all(owed(dead, line["id"]) for line in claimed) and not any(owed(dead, line["id"]) for line in unclaimed)
         await dead.stop()
         for routing in asked:
             routing.cancel()
         await asyncio.gather(*asked, return_exceptions=True)
     with dead.app_service.database.session() as session:
-        for line in lines:
+        for line in [*lines, *claimed]:
             session.get(DeskOwedReply, line["id"]).due_at = datetime.utcnow() - timedelta(seconds=1)
     rasa = RasaClient(rasa_stack.rasa_url, rasa_stack.token, timeout=10.0)
     await rasa.start()
@@ -380,7 +386,7 @@ async def test_two_desks_sweeping_at_once_deliver_each_owed_reply_and_route_each
             assert user_events(tracker, desk_message_id(line["id"])) == 1, conversation
             assert texts(first, conversation, "bot") == [r["text"] for r in replies], conversation
             assert BOT_DOWN not in texts(first, conversation, "system")
-        assert all(owed(first, line["id"])["settled"] == DELIVERED for line in lines)
+        assert all(owed(first, line["id"])["settled"] == DELIVERED for line in [*lines, *claimed])
     finally:
         await rasa.close()
         for desk in (first, second):
@@ -389,36 +395,44 @@ async def test_two_desks_sweeping_at_once_deliver_each_owed_reply_and_route_each
 
 
 async def test_a_resend_after_the_desk_that_claimed_the_line_died_is_not_sent_to_rasa_again(rasa_stack, stack_database_url):
-    """A sweep claimed a stored line and sent it to Rasa, then its desk died. The widget re-sends the
-    line to another desk: the claim stands, so Rasa does not get it a second time, and the reply Rasa
-    wrote is delivered once, by the sweep of overdue owed replies."""
+    """A desk claimed a line and sent it to Rasa, then died. The widget re-sends the line to another
+    desk: the claim stands, so Rasa does not get it a second time, and the reply Rasa wrote is
+    delivered once, by the sweep of overdue owed replies. Both ways a line is claimed: with the line
+    (a new message, issue 12) and by a sweep of a stored line that was never claimed."""
     dead = await slow_desk(rasa_stack, stack_database_url, rasa_timeout=60.0, late_reply_s=90)
-    conversation = new_id()
-    stored, _, _ = await dead.app_service.accept(conversation, QUESTION, client_id="resend-1")
+    conversation, swept = new_id(), new_id()
+    stored = dead.conversations.accept_citizen_line(swept, QUESTION, {}, "resend-0", [])[0]
     with paused(rasa_stack.processes["actions"]):
-        sweeping = asyncio.ensure_future(dead.app_service.route_unanswered(older_than_s=0))
-        await wait_for(lambda: owed(dead, stored["id"]) and dead.app_service.rasa.in_flight == 1, timeout=30)
-        await dead.stop()  # dies while Rasa works on the line
-        sweeping.cancel()
-        await asyncio.gather(sweeping, return_exceptions=True)
+        sending = [
+            asyncio.ensure_future(say(dead, conversation, QUESTION, client_id="resend-1")),
+            asyncio.ensure_future(dead.app_service.route_unanswered(older_than_s=0)),
+        ]
+        new_line = await wait_for(lambda: citizen_line(dead, conversation, QUESTION), timeout=10)
+        await wait_for(lambda: owed(dead, new_line["id"]) and owed(dead, stored["id"]) and dead.app_service.rasa.in_flight == 2, timeout=30)
+        await dead.stop()  # dies while Rasa works on both lines
+        for task in sending:
+            task.cancel()
+        await asyncio.gather(*sending, return_exceptions=True)
     other = await slow_desk(rasa_stack, stack_database_url, rasa_timeout=60.0, late_reply_s=90)
     try:
+        for line, client_id in ((new_line, "resend-1"), (stored, "resend-0")):
+            conversation = line["conversation_id"]
 
-        async def processed() -> dict | None:
-            tracker = await other.app_service.rasa.tracker(conversation)
-            return tracker if tracker and replies_in_tracker(tracker, desk_message_id(stored["id"])) else None
+            async def processed(conversation: str = conversation, line: dict = line) -> dict | None:
+                tracker = await other.app_service.rasa.tracker(conversation)
+                return tracker if tracker and replies_in_tracker(tracker, desk_message_id(line["id"])) else None
 
-        await wait_for(processed, timeout=60, interval=0.3)
-        again = await say(other, conversation, QUESTION, client_id="resend-1")
-        assert again["stored"]["id"] == stored["id"] and again["replies"] == [], again
-        with other.app_service.database.session() as session:
-            session.get(DeskOwedReply, stored["id"]).due_at = datetime.utcnow() - timedelta(seconds=1)
-        await other.app_service.settle_overdue()
-        tracker = await processed()
-        replies, _ = replies_in_tracker(tracker, desk_message_id(stored["id"]))
-        assert user_events(tracker, desk_message_id(stored["id"])) == 1
-        assert texts(other, conversation, "bot") == [r["text"] for r in replies] and replies
-        assert owed(other, stored["id"])["settled"] == DELIVERED
+            await wait_for(processed, timeout=60, interval=0.3)
+            again = await say(other, conversation, QUESTION, client_id=client_id)
+            assert again["stored"]["id"] == line["id"] and again["replies"] == [], again
+            with other.app_service.database.session() as session:
+                session.get(DeskOwedReply, line["id"]).due_at = datetime.utcnow() - timedelta(seconds=1)
+            await other.app_service.settle_overdue()
+            tracker = await processed()
+            replies, _ = replies_in_tracker(tracker, desk_message_id(line["id"]))
+            assert user_events(tracker, desk_message_id(line["id"])) == 1
+            assert texts(other, conversation, "bot") == [r["text"] for r in replies] and replies
+            assert owed(other, line["id"])["settled"] == DELIVERED
     finally:
         await other.stop()
 
