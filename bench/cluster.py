@@ -19,15 +19,10 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import machine_note, markdown_table, percentile, results_dir, write_json, write_text
+from bench.common import LIFTED_LIMITS, machine_note, markdown_table, percentile, results_dir, write_json, write_text
 from bot.desk.ids import issue_id  # the desks on this host share var/desk_id_secret
 
 TURNS = ["护照过期了怎么换", "那要多少钱？", "需要什么材料", "在哪里办理", "办多久"]
-LIFTED = {
-    "DESK_MESSAGES_PER_CONVERSATION": "1000000/60",
-    "DESK_MESSAGES_PER_ADDRESS": "1000000/60",
-    "CASE_LOOKUPS_PER_ADDRESS": "1000000/60",
-}
 
 
 async def _citizen(http: aiohttp.ClientSession, url: str, until: float, latencies: list[float], errors: list[str]) -> None:
@@ -95,7 +90,7 @@ def single_node(model: Path, levels: list[int], seconds: float) -> list[dict[str
     with tempfile.TemporaryDirectory(prefix="wz-bench-single-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         seed(Database(url))
-        stack = Stack(model=model, database_url=url, workdir=Path(tmp) / "var", extra_env=LIFTED)
+        stack = Stack(model=model, database_url=url, workdir=Path(tmp) / "var", extra_env=LIFTED_LIMITS)
         try:
             stack.start()
             stack.start_desk()
@@ -108,7 +103,7 @@ def cluster(model: Path, levels: list[int], seconds: float) -> list[dict[str, An
     from bot.tools.cluster import Cluster, ClusterConfig
 
     with tempfile.TemporaryDirectory(prefix="wz-bench-cluster-") as tmp:
-        running = Cluster(ClusterConfig.load().on_free_ports(), model, Path(tmp), extra_env=LIFTED, data_dir=Path(tmp))
+        running = Cluster(ClusterConfig.load().on_free_ports(), model, Path(tmp), extra_env=LIFTED_LIMITS, data_dir=Path(tmp))
         try:
             running.start()
             return run_levels(running.config.url("desk"), levels, seconds)

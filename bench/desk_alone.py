@@ -29,7 +29,16 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bench.common import cpu_seconds, machine_note, median, percentile, write_json
+from bench.common import (
+    LIFTED_LIMITS,
+    cpu_seconds,
+    machine_note,
+    median,
+    percentile,
+    results_dir,
+    thread_cpu_seconds,
+    write_json,
+)
 from bot.knowledge.store import PROJECT_ROOT
 from bot.tools.interpreters import desk_python
 
@@ -94,7 +103,7 @@ async def _send(http: aiohttp.ClientSession, base: str, count: int) -> list[floa
     return took
 
 
-async def measure(messages: int) -> dict[str, Any]:
+async def measure(messages: int, profile: str | None = None) -> dict[str, Any]:
     # The conversation ids this process issues must be the desk's: one secret for both.
     os.environ.setdefault("DESK_ID_SECRET", uuid.uuid4().hex)
     runner, stub_port = await _stub_rasa()
@@ -106,12 +115,13 @@ async def measure(messages: int) -> dict[str, Any]:
             "DESK_RASA_URL": f"http://127.0.0.1:{stub_port}",
             "DESK_RASA_TOKEN": uuid.uuid4().hex,
             # One client sends everything: the abuse limits would measure refusals.
-            "DESK_MESSAGES_PER_CONVERSATION": "1000000/60",
-            "DESK_MESSAGES_PER_ADDRESS": "1000000/60",
+            **LIFTED_LIMITS,
         }
         with open(Path(tmp) / "desk.log", "wb") as log:
+            # `profile`: the event loop's thread under cProfile (bench/desk_cpu.py), written when it stops.
+            program = ["-m", "bench.desk_cpu", "--desk-profile", profile] if profile else ["-m", "bot.desk"]
             desk = subprocess.Popen(
-                [desk_python(), "-m", "bot.desk", "serve", "--port", str(desk_port)],
+                [desk_python(), *program, "serve", "--port", str(desk_port)],
                 cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         base = f"http://127.0.0.1:{desk_port}"
@@ -120,9 +130,13 @@ async def measure(messages: int) -> dict[str, Any]:
                 await _wait_ready(http, base, desk)
                 await asyncio.sleep(SETTLE_S)
                 await _send(http, base, WARM_UP)
-                before = cpu_seconds(desk.pid)
+                before, threads_before = cpu_seconds(desk.pid), thread_cpu_seconds(desk.pid)
                 took = await _send(http, base, messages)
                 cpu_ms = (cpu_seconds(desk.pid) - before) * 1000 / messages
+                threads = {
+                    name: round((spent - threads_before.get(name, 0.0)) * 1000 / messages, 2)
+                    for name, spent in thread_cpu_seconds(desk.pid).items()
+                }
         finally:
             desk.terminate()
             desk.wait(20)
@@ -130,6 +144,8 @@ async def measure(messages: int) -> dict[str, Any]:
     return {
         "messages": messages,
         "desk_cpu_ms_per_message": round(cpu_ms, 2),
+        # Where that CPU goes: the event loop ("python") and each pool of threads, ms per message.
+        "desk_cpu_ms_per_message_by_thread": {name: ms for name, ms in sorted(threads.items()) if ms > 0},
         "median_ms": round(median(took), 2),
         "p95_ms": round(percentile(took, 0.95), 2),
     }
@@ -153,14 +169,17 @@ async def _wait_ready(http: aiohttp.ClientSession, base: str, desk: subprocess.P
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=MESSAGES)
+    parser.add_argument("--cprofile", action="store_true", help="the desk's event loop under cProfile: results/desk_alone.prof")
     args = parser.parse_args(argv)
     note = machine_note("before")
-    figures = asyncio.run(measure(args.messages))
+    profile = str(results_dir() / "desk_alone.prof") if args.cprofile else None
+    figures = asyncio.run(measure(args.messages, profile))
     figures["machine"] = [note, machine_note("after")]
     write_json("desk_alone", figures)
     print(
         f"desk alone, 1 citizen, {figures['messages']} messages: median {figures['median_ms']} ms, "
         f"p95 {figures['p95_ms']} ms, desk CPU {figures['desk_cpu_ms_per_message']} ms per message"
+        f" (by thread: {figures['desk_cpu_ms_per_message_by_thread']})"
     )
     return 0
 
