@@ -58,7 +58,12 @@ def client_key(address: str | None) -> str:
     An IPv6 address counts by its /64: one host holds a whole /64 and could rotate within it
     (issue 10, item 2).
     """
-    salt = os.environ.get("CLIENT_KEY_SALT", "wenzhou-desk")
+    return _client_key(os.environ.get("CLIENT_KEY_SALT", "wenzhou-desk"), address)
+
+
+@functools.lru_cache(maxsize=4096)
+def _client_key(salt: str, address: str | None) -> str:
+    # Asked on every request: the address parsed and hashed once per address, not per message.
     return hashlib.sha256(f"{salt}:{_bucket(address)}".encode()).hexdigest()[:16]
 
 

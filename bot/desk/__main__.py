@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The format names no thread or process: not looked up for every record (two per citizen message).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     install_log_masking()
     config = DeskConfig.from_env()
     # The Rasa token never reaches a log, in a message or in a traceback's URL (issue 10, item 7).

@@ -456,6 +456,7 @@ class Conversations:
         lines: list[Line],
         annotate: tuple[int, dict[str, Any]] | None = None,
         language: str | None = None,
+        synced: bool = True,
     ) -> tuple[str, list[dict[str, Any]]]:
         """Settles the reply owed to a citizen line (every line sent to Rasa has its owed row) with the
         bot's `lines`, on time or late, in one transaction: (DELIVERED, the stored lines) while the bot is
@@ -463,9 +464,10 @@ class Conversations:
         row. AlreadySettled (nothing stored) if it was settled. The check is the transaction's first
         statement, a conditional UPDATE of the conversation (`_REPLY_IN_CHARGE`): SQLite takes its one
         write lock with it, PostgreSQL the row's lock, which a claim in progress holds until it commits,
-        so a claim lands either before the reply (withheld) or after it in the transcript."""
+        so a claim lands either before the reply (withheld) or after it in the transcript.
+        `synced=False`: committed without a disk sync of its own (the desk's choice, DeskService._bot_replied)."""
         now = datetime.utcnow()
-        with self.db.transaction() as connection:
+        with self.db.transaction(synced) as connection:
             values = {"p_id": conversation_id, "p_line": line_id, "p_now": now, "p_language": language}
             if connection.execute(_REPLY_IN_CHARGE[bool(language)], values).rowcount != 1:
                 kept = [{"text": line.text, "data": line.data or {}} for line in lines]

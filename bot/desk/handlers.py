@@ -5,6 +5,7 @@ Handlers never touch the tables: the DeskService and AccountService do, in their
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Awaitable, Callable, Protocol
 from urllib.parse import quote, unquote
 
@@ -162,10 +163,11 @@ async def post_message(request: web.Request) -> web.Response:
         )
     except DeskError as error:
         return _error(error)
-    mark = service.unsynced()
+    # On disk while Rasa works on the message; the answer waits for it (one sync per message, off its path).
+    syncing = asyncio.ensure_future(service.durable(service.unsynced()))
     routing = created or not stored["data"].get("routed")  # a re-send of a line never routed: route it now
     if not routing:
-        await service.durable(mark)
+        await syncing
         return json_reply({"stored": stored, "replies": [], "state": conversation["state"]})
     try:
         # A line is claimed before it goes to Rasa: a re-send of a line another desk is sending, or that a
@@ -173,9 +175,12 @@ async def post_message(request: web.Request) -> web.Response:
         replies, state = await service.route(stored, metadata, conversation)
     except RouteFailed:
         # Stored, so acknowledged: the sweep of unrouted messages answers it once Redis or the database is back.
-        await service.durable(mark)
+        await syncing
         return json_reply({"stored": stored, "replies": [], "state": "pending"}, 202)
-    await service.durable(mark)
+    except BaseException:
+        syncing.cancel()
+        raise
+    await syncing
     return json_reply({"stored": stored, "replies": replies, "state": state})
 
 

@@ -308,10 +308,11 @@ class DeskService:
         return self.database.unsynced_commits
 
     async def durable(self, mark: int) -> None:
-        """Returns once every commit before `mark` is on disk: at once after the bot's lines (a synced
-        commit), else one sync of the database's log (an answer that stored nothing, a deferred route)."""
+        """Returns once every commit before `mark` is on disk: at once if a synced commit came after it,
+        else after one sync of the database's log. On the readers' pool: a sync needs no connection, and
+        the HTTP API runs it while Rasa works on the message, beside the writer's transactions."""
         if not self.database.synced(mark):
-            await self._db(self.database.sync, mark)
+            await self._read(self.database.sync, mark)
 
     async def open_ticket(self, conversation_id: str, line: dict[str, Any], contact: str, language: str | None) -> None:
         """Opens the ticket of a citizen's line (once per line) and tells the consoles."""
@@ -587,10 +588,15 @@ class DeskService:
         said = [Line("bot", reply.get("text") or "", bot_data(reply)) for reply in replies]
         # Stored only while the bot is still in charge, on time or late, and emitted before a claim's
         # "joined" line can be (`delivering`): the database decides, in the reply's own transaction.
+        # Without a disk sync of its own (issue 12): what must be on disk before it is acknowledged is
+        # the citizen's line, synced by its own commit (socket) or by `durable` while Rasa works (HTTP).
+        # The bot's lines follow at the next synced commit or checkpoint; lost with the machine before
+        # that, they are not lost for good: the claim is then unsettled, and the sweep of overdue claims
+        # delivers the reply from Rasa's tracker, or sends the line again if Rasa never got it.
         async with self.delivering.hold(conversation_id):
             try:
                 how, lines = await self._db(
-                    self.conversations.deliver_owed, conversation_id, stored["id"], said, annotate, answered_in
+                    self.conversations.deliver_owed, conversation_id, stored["id"], said, annotate, answered_in, False
                 )
             except AlreadySettled:
                 # Delivered (or apologized for) by another desk: exactly once.

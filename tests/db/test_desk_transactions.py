@@ -185,8 +185,10 @@ def test_an_unsynced_citizen_line_is_made_durable_by_the_next_synced_commit_or_b
     assert created and mark == 1 and not database.synced(mark)
     # Stored for every reader (the sweep, the console), only not yet on disk.
     assert conversations.messages(cid) == [line]
-    # The connection went back to the pool syncing every commit again (FULL = 2).
+    # The synced pool syncs every commit (FULL = 2); unsynced transactions have a pool of their own (NORMAL = 1).
     assert _synchronous_of_every_pooled_connection(database) == {2}
+    with database.unsynced_engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1
 
     conversations.add_lines(cid, [Line("bot", "请带上护照。")])
     assert database.synced(mark)
