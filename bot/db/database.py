@@ -77,40 +77,35 @@ def make_engine(url: str, synced: bool = True) -> Engine:
             pool_size=8 if synced else 2,
             max_overflow=8 if synced else 2,
         )
-        event.listen(engine, "connect", _sqlite_pragmas if synced else _sqlite_pragmas_unsynced)
+        event.listen(engine, "connect", _sqlite_pragmas("FULL" if synced else "NORMAL"))
         return engine
     return create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
 
 
-def _sqlite_pragmas(connection: Any, _: Any) -> None:
-    """Write-ahead log, every commit still synced to disk.
+def _sqlite_pragmas(synchronous: str) -> Callable[[Any, Any], None]:
+    """Write-ahead log; `synchronous` FULL: every commit synced to disk; NORMAL: not at commit.
 
     The rollback journal syncs the journal, the database and the directory on every commit (about
     1-4 ms here, and as much CPU as the rest of the desk's transaction); the WAL syncs one appended
     file (about 0.3 ms), and readers (consoles, the action server) no longer wait for writers.
     `synchronous=FULL` keeps what the desk promises: a commit is on disk when it returns, so a
     citizen's message is durable before it is acknowledged. The one exception is asked for by name,
-    `Database.transaction(synced=False)`, whose caller syncs before it acknowledges. The WAL setting is stored in the file,
-    so every process that opens the database (action server, trainer, seed) uses it.
+    `Database.transaction(synced=False)`, whose caller syncs before it acknowledges: its connections
+    are NORMAL, in a pool of their own, rather than a synced connection switched to NORMAL and back
+    around each such transaction (three more statements on every citizen message, issue 12).
+    The WAL setting is stored in the file, so every process that opens the database (action server,
+    trainer, seed) uses it.
     """
-    cursor = connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-    finally:
-        cursor.close()
 
+    def on_connect(connection: Any, _: Any) -> None:
+        cursor = connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+        finally:
+            cursor.close()
 
-def _sqlite_pragmas_unsynced(connection: Any, _: Any) -> None:
-    """The connections of `Database.transaction(synced=False)`: the same log, no sync at commit. A pool of
-    their own, rather than switching a synced connection to NORMAL and back around each such transaction
-    (three more statements on every citizen message, issue 12)."""
-    cursor = connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cursor.close()
+    return on_connect
 
 
 def _sqlite_changes(connection: Connection) -> int:

@@ -108,7 +108,8 @@ class DeskMessage(Base):
     data = Column(JSON, nullable=False, default=dict)
     # The widget's own id for a citizen message, so a re-send after a reconnect is stored once.
     client_id = Column(String(64))
-    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    # Indexed: the sweep of unanswered lines reads the last hour's lines every few seconds (issue 12).
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow, index=True)
 
 
 class DeskOwedReply(Base):
@@ -351,3 +352,13 @@ def number_conversations(connection: Connection) -> int:
 
 
 UPGRADES.append(number_conversations)
+
+
+def index_messages(connection: Connection) -> None:
+    """The transcript's indexes on a database made before they were declared (`create_all` adds none
+    to an existing table): `created_at`, which the sweep of unanswered lines reads by."""
+    for index in DeskMessage.__table__.indexes:
+        index.create(connection, checkfirst=True)
+
+
+UPGRADES.append(index_messages)

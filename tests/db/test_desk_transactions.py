@@ -327,3 +327,31 @@ def test_a_claim_is_renewed_or_taken_once_and_released_when_a_person_takes_the_l
     # A settled claim is never released: it says what happened to the line.
     conversations.mark_routed(line["id"], release_claim=True)
     assert conversations.owed(line["id"])["settled"] == "delivered"
+
+
+def test_the_sweep_finds_only_unanswered_last_citizen_lines_of_bot_conversations(conversations):
+    """`unanswered`: the last line of a conversation the bot is in charge of, from a citizen, old enough
+    and inside the window; read by `created_at` (indexed, added to an older database at start)."""
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import inspect
+
+    now = datetime.utcnow()
+    answered, waiting, lost, fresh = (uuid.uuid4().hex for _ in range(4))
+    for cid in (answered, waiting, lost, fresh):
+        conversations.accept_citizen_line(cid, "护照过期了怎么换", {}, None, _limits(cid))
+    conversations.add_lines(answered, [Line("bot", "请带上护照。")])
+    conversations.enqueue(waiting, "user_request", None, False)
+    later = now + timedelta(seconds=30)
+    found = conversations.unanswered(later, now - timedelta(hours=1))
+    assert {line["conversation_id"] for line in found} == {lost, fresh}
+    # Too new (still in flight), or older than the window: left alone.
+    assert conversations.unanswered(now - timedelta(seconds=30), now - timedelta(hours=1)) == []
+    assert conversations.unanswered(later, later) == []
+    assert conversations.unanswered(later, now - timedelta(hours=1), limit=1) == found[:1]
+
+    engine = conversations.db.engine
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP INDEX ix_desk_messages_created_at")
+    conversations.db.create_schema()  # an older database: the index is added at start
+    assert "ix_desk_messages_created_at" in {index["name"] for index in inspect(engine).get_indexes("desk_messages")}
