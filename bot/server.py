@@ -110,7 +110,7 @@ def create_app(config: DeskConfig | None = None, database: Database | None = Non
         yield
         await rasa.close()
         if owns_database:
-            database.engine.dispose()  # the pooled connections
+            database.dispose()  # the pooled connections
 
     # refuse_unsafe_bodies: aiohttp 3.9.5's advisories (bot/desk/hardening.py); inside security_headers,
     # so that its refusals carry the headers too.

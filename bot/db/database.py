@@ -271,6 +271,12 @@ class Database(BookingStore):
                     self._unsynced_engine = make_engine(self.url, synced=False)
         return self._unsynced_engine
 
+    def dispose(self) -> None:
+        """Closes the pooled connections of both engines (at shutdown; a test that moves the file away)."""
+        self.engine.dispose()
+        if self._unsynced_engine is not None:
+            self._unsynced_engine.dispose()
+
     def _mark_synced(self, through: int) -> None:
         with self._sync_lock:
             self.synced_through = max(self.synced_through, through)

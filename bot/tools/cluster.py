@@ -250,7 +250,7 @@ class Cluster:
         database.create_schema()
         seed(database)
         password = ensure_first_admin(Accounts(database))
-        database.engine.dispose()
+        database.dispose()
         return password
 
     def _desk_env(self) -> dict[str, str]:

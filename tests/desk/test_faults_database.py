@@ -36,7 +36,7 @@ async def test_database_gone_answers_503_and_acknowledges_nothing(desk_without_r
     # A connection already open in write-ahead-log mode keeps writing through its open files (the
     # WAL is not checked for a moved database, unlike the rollback journal): the desk must open
     # new connections to find the database gone, as it would after a restart or a lost disk.
-    desk_without_rasa.app_service.database.engine.dispose()
+    desk_without_rasa.app_service.database.dispose()
     try:
         status, body = await post(desk_without_rasa, conversation, "第二条")
         assert status == 503 and body["error"] == DATABASE_DOWN
