@@ -16,7 +16,6 @@ from aiohttp.abc import AbstractAccessLogger
 
 from bot.privacy import LogSafe
 
-ACCESS_LOGGER = logging.getLogger("aiohttp.access")
 # The methods aiohttp routes: anything else is a client's own word, so it is not LogSafe.
 _METHODS = {method: LogSafe(method) for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 

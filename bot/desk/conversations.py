@@ -202,8 +202,8 @@ def _reply_in_charge(answered: bool) -> Any:
 _TOUCH = {picked: _touch_conversation(picked) for picked in (False, True)}
 _AFTER_BOT = {answered: _after_bot(answered) for answered in (False, True)}
 _REPLY_IN_CHARGE = {answered: _reply_in_charge(answered) for answered in (False, True)}
-_CLAIM = insert(DeskOwedReply.__table__)
 _OWED = DeskOwedReply.__table__
+_CLAIM = insert(_OWED)
 _RENEW = (
     update(_OWED)
     .where(
@@ -237,6 +237,13 @@ _CONVERSATION = (
 _BY_CLIENT_ID = select(_MESSAGES).where(
     _MESSAGES.c.conversation_id == bindparam("p_conversation"), _MESSAGES.c.client_id == bindparam("p_client")
 )
+
+
+def _claim(connection: Connection, line_id: int, conversation_id: str, now: datetime, due_in_s: float) -> datetime:
+    """Inserts a line's owed row, the claim to send it to Rasa (IntegrityError if another has it); its due time."""
+    due = now + timedelta(seconds=due_in_s)
+    connection.execute(_CLAIM, {"line_id": line_id, "conversation_id": conversation_id, "created_at": now, "due_at": due})
+    return due
 
 
 class Conversations:
@@ -332,8 +339,7 @@ class Conversations:
             if claim_due_in_s is not None and conversation["state"] == BOT:
                 # The claim `claim_routing` would make before the send, one transaction earlier: a
                 # citizen's message is one transaction, and the bot's answer another (issue 12).
-                due = now + timedelta(seconds=claim_due_in_s)
-                connection.execute(_CLAIM, {"line_id": line_id, "conversation_id": conversation_id, "created_at": now, "due_at": due})
+                due = _claim(connection, line_id, conversation_id, now, claim_due_in_s)
                 # Asked before every answer of the bot: here it is one more SELECT, not a transaction.
                 news = connection.execute(ANY_UNSEEN_STAFF_CANCELLATION, {"p_conversation": conversation_id}).first() is not None
                 conversation = {**conversation, "claimed_line": line_id, "claimed_due": due, "staff_news": news}
@@ -410,17 +416,15 @@ class Conversations:
         second desk while the first desk's call is in flight, two sweeps at once. Only one INSERT
         succeeds, so Rasa gets the line once. The row is then settled once (`deliver_owed`, `apologize`);
         if the claiming desk dies, by any desk's sweep of overdue rows."""
-        now = datetime.utcnow()
-        values = {"line_id": line_id, "conversation_id": conversation_id, "created_at": now, "due_at": now + timedelta(seconds=due_in_s)}
         try:
-            # On every message: committed without a disk sync of its own (SQLite's log; PostgreSQL's
-            # asynchronous commit), made durable by the synced commit of the bot's lines. Lost only with
-            # the machine (or PostgreSQL's server) before that: the line is then unrouted and unclaimed,
-            # and the sweep sends it again, as it does any line left behind.
+            # Committed without a disk sync of its own (SQLite's log; PostgreSQL's asynchronous commit),
+            # made durable by the next synced commit or sync of the log. Lost only with the machine (or
+            # PostgreSQL's server) before that: the line is then unrouted and unclaimed, and the sweep
+            # sends it again, as it does any line left behind.
             with self.db.transaction(synced=False) as connection:
                 if connection.dialect.name == "postgresql":
                     connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                connection.execute(_CLAIM, values)
+                _claim(connection, line_id, conversation_id, datetime.utcnow(), due_in_s)
         except IntegrityError:
             return False
         return True

@@ -257,8 +257,8 @@ class DeskService:
         One transaction: the rate limits (per conversation and per client address, counted in
         the database so all instances share them), the conversation, the line and, while the bot is in
         charge, the line's claim for Rasa (`route` sends it next; issue 10 item 4, issue 12).
-        `synced=False`: a caller that acknowledges only after the bot's answer (the HTTP API) lets the
-        answer's transaction sync both to disk; it calls `durable` before it acknowledges.
+        `synced=False`: a caller that acknowledges only after the bot's answer (the HTTP API) stores the
+        line without a disk sync and calls `durable` before it acknowledges (while Rasa works).
         """
         text = (text or "").strip()
         metadata = metadata or {}
@@ -392,7 +392,7 @@ class DeskService:
         conversation_id = stored["conversation_id"]
         # Claimed in accept's transaction: this desk, and only it, sends the line.
         claimed = conversation is not None and conversation.get("claimed_line") == stored["id"]
-        claimed_due = conversation.get("claimed_due") if claimed and conversation else None
+        claimed_due = conversation["claimed_due"] if claimed else None
         async with self.locks.hold(conversation_id) as was_free:
             if only_if_unanswered and not await self._db(self.conversations.is_last_line, conversation_id, stored["id"]):
                 return [], BOT
@@ -424,7 +424,7 @@ class DeskService:
                 return answered
             self.metrics.messages.labels(outcome="to_clerk").inc()
             # A person is in charge: the line is in their transcript; that is its routing.
-            await self._db(self.conversations.mark_routed, stored["id"], claimed)
+            await self._db(self.conversations.mark_routed, stored["id"], release_claim=claimed)
             if stored["data"].get("payload") == HUMAN_PAYLOAD and conversation["state"] == WAITING:
                 queued = self._system("already_queued", EVENT_QUEUED, _language(conversation, metadata))
                 return [await self.say(conversation_id, queued)], WAITING
@@ -469,11 +469,9 @@ class DeskService:
             # Asked on every message, answered "no" almost always: by accept's transaction for a new line;
             # otherwise read on the readers' pool while Rasa works, so it neither waits behind the
             # writer's commits nor adds to the citizen's wait.
-            news: asyncio.Future[bool]
-            if "staff_news" in conversation:
-                news = asyncio.get_running_loop().create_future()
-                news.set_result(conversation["staff_news"])
-            else:
+            known_news = conversation.get("staff_news")
+            news = None
+            if known_news is None:
                 news = asyncio.ensure_future(self._read(self.database.has_unseen_staff_cancellations, conversation_id))
                 news.add_done_callback(_retrieved)
             started = time.perf_counter()
@@ -500,7 +498,7 @@ class DeskService:
                 # Every intent of the domain gets an answer: silence means the action server failed.
                 raise RasaUnavailable("no reply (action server down?)")
             # A booking staff cancelled since the citizen's last visit: told first, with the reason.
-            if await news:
+            if (await news) if news is not None else known_news:
                 replies = await self._staff_cancellations(conversation_id, _reply_language(replies)) + replies
         except RasaUnavailable as error:
             logger.warning("bot unavailable for conversation=%s: %s", conversation_ref(conversation_id), error)
@@ -596,7 +594,7 @@ class DeskService:
         async with self.delivering.hold(conversation_id):
             try:
                 how, lines = await self._db(
-                    self.conversations.deliver_owed, conversation_id, stored["id"], said, annotate, answered_in, False
+                    self.conversations.deliver_owed, conversation_id, stored["id"], said, annotate, answered_in, synced=False
                 )
             except AlreadySettled:
                 # Delivered (or apologized for) by another desk: exactly once.
