@@ -27,8 +27,10 @@ from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressi
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.nlu.tokenizers.jieba_tokenizer import JiebaTokenizer
 from rasa.nlu.tokenizers.tokenizer import Token
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy import sparse
 
 from bot.i18n.detect import shared_detector
 from bot.i18n.languages import load_languages
@@ -72,7 +74,34 @@ class FastLogisticRegressionClassifier(LogisticRegressionClassifier):
     sparse row: 98 x 48,581 floats (38 MB) per message, 30% of Rasa's CPU under load (bench.latency's
     py-spy profile). Kept in Fortran order, `coef_.T` is C-contiguous and the product reads it in place
     (0.03 ms). Same numbers in the same order of summation: the same predictions.
+
+    Its message matrix is built from the sentence features alone, in one step. Rasa's `_create_X`
+    asks the message for all its sparse features, which deep-copies and stacks the per-token
+    features of every featurizer too, only to keep the sentence row, then stacks that row again with
+    the dense ones: 6% of Rasa's time under load. The same sentence features, side by side in the
+    same order (sparse, then dense), give the same matrix.
     """
+
+    def _create_X(self, messages: List[Message]) -> sparse.csr_matrix:
+        values, rows, columns = [], [], []
+        width = None
+        for row, message in enumerate(messages):
+            sentence = [f for f in message.features if f.attribute == TEXT and f.type == FEATURE_TYPE_SENTENCE]
+            offset = 0
+            for feature in [f for f in sentence if f.is_sparse()] + [f for f in sentence if f.is_dense()]:
+                block = sparse.coo_matrix(feature.features)
+                values.append(block.data)
+                rows.append(np.full(block.nnz, row))
+                columns.append(block.col + offset)
+                offset += block.shape[1]
+            if width is not None and offset != width:
+                raise ValueError(f"messages with {width} and {offset} sentence features cannot be scored together")
+            width = offset
+        if not values:
+            return sparse.csr_matrix((len(messages), width or 0))
+        return sparse.csr_matrix(
+            (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))), shape=(len(messages), width)
+        )
 
     def train(self, training_data: TrainingData) -> Resource:
         resource = super().train(training_data)
