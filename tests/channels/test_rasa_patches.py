@@ -204,6 +204,27 @@ async def test_saved_rows_have_rasas_columns(tracker_store):
     ]
 
 
+async def test_trackers_load_as_rasas_own_query_loads_them(tracker_store):
+    store = tracker_store
+    events = [ActionExecuted("action_listen", timestamp=1), _said("一", 2), SlotSet("guide_item", "x", timestamp=3)]
+    events += [ActionExecuted("action_session_start", timestamp=4), SessionStarted(timestamp=5), _said("二", 6)]
+    await store.save(DialogueStateTracker.from_events("c4", events))
+    await store.save(DialogueStateTracker.from_events("other", [_said("别人", 7)]))
+    for all_sessions in (False, True):
+        ours = await store._retrieve("c4", all_sessions)
+        rasas = await rasa_patches._rasa_retrieve(store, "c4", all_sessions)
+        assert [e.as_dict() for e in ours.events] == [e.as_dict() for e in rasas.events]
+        assert len(ours.events) == (6 if all_sessions else 2)
+    assert await store.retrieve("nobody") is None
+
+
+def test_a_sqlite_tracker_store_writes_ahead(tmp_path):
+    rasa_patches.trackers_in_wal_mode()
+    store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "trackers.db"))
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
 async def test_a_tracker_the_store_did_not_load_is_counted_by_rasas_query(tracker_store):
     store = tracker_store
     events = [ActionExecuted("action_listen", timestamp=1), _said("一", 2)]
