@@ -218,11 +218,23 @@ async def test_trackers_load_as_rasas_own_query_loads_them(tracker_store):
     assert await store.retrieve("nobody") is None
 
 
-def test_a_sqlite_tracker_store_writes_ahead(tmp_path):
-    rasa_patches.trackers_in_wal_mode()
+async def test_a_sqlite_tracker_store_writes_ahead_on_connections_it_keeps(tmp_path):
+    rasa_patches.sqlite_trackers_write_ahead()
     store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "trackers.db"))
     with store.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    opened = []
+    sa.event.listen(store.engine, "connect", lambda *_: opened.append(1))
+    for turn in range(5):
+        await store.save(DialogueStateTracker.from_events(f"c{turn}", [_said("一", turn)]))
+        assert (await store.retrieve(f"c{turn}")).events[-1].text == "一"
+    assert len(opened) <= 1, "sessions reuse the pool's connection"
+    # Another thread (Rasa's health check runs in an executor) may use a pooled connection.
+    assert await asyncio.get_running_loop().run_in_executor(None, lambda: len(_stored_events(store, "c1"))) == 1
+    # An in-memory store keeps Rasa's own engine settings.
+    memory = SQLTrackerStore(Domain.empty(), dialect="sqlite", db="")
+    await memory.save(DialogueStateTracker.from_events("m", [_said("一", 1)]))
+    assert (await memory.retrieve("m")).events[-1].text == "一"
 
 
 async def test_a_tracker_the_store_did_not_load_is_counted_by_rasas_query(tracker_store):
