@@ -11,13 +11,17 @@
   function place() { return places.find(function (p) { return p.id === $("place").value; }); }
   function query() { return "?place=" + encodeURIComponent($("place").value) + "&day=" + encodeURIComponent($("day").value); }
 
+  var newest = DeskCommon.newestOnly();
   async function load() {
     $("error").textContent = "";
+    var current = newest();
     $("csv").href = "/api/console/bookings.csv" + query();
     $("ics").href = "/api/console/bookings.ics" + query();
     var p = place(); $("zone").textContent = p ? "时区 " + p.timezone : "";
     var data;
-    try { data = await api("GET", "/api/console/bookings" + query()); } catch (e) { $("error").textContent = e.message; return; }
+    try { data = await api("GET", "/api/console/bookings" + query()); }
+    catch (e) { if (current()) $("error").textContent = e.message; return; }
+    if (!current()) return;
     var body = $("list").querySelector("tbody"); body.textContent = "";
     data.bookings.forEach(function (b) { body.appendChild(row(b)); });
     $("empty").hidden = data.bookings.length > 0;

@@ -51,5 +51,16 @@ var DeskCommon = (function () {
     };
   }
 
-  return { $: $, el: el, makeApi: makeApi };
+  // For a list that reloads when a filter changes: `var newest = DeskCommon.newestOnly();` once, then
+  // `var current = newest();` as a load starts and `if (!current()) return;` when its answer comes.
+  // An answer for the filter as it was may come back after the answer for the filter as it is now.
+  function newestOnly() {
+    var started = 0;
+    return function () {
+      var mine = ++started;
+      return function () { return mine === started; };
+    };
+  }
+
+  return { $: $, el: el, makeApi: makeApi, newestOnly: newestOnly };
 })();

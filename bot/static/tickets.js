@@ -14,11 +14,14 @@
     return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " + two(d.getHours()) + ":" + two(d.getMinutes());
   }
 
+  var newest = DeskCommon.newestOnly();
   async function load() {
     $("error").textContent = "";
+    var current = newest();
     var data;
     try { data = await api("GET", "/api/console/tickets?status=" + encodeURIComponent($("status-filter").value)); }
-    catch (e) { $("error").textContent = e.message; return; }
+    catch (e) { if (current()) $("error").textContent = e.message; return; }
+    if (!current()) return;
     var body = $("list").querySelector("tbody"); body.textContent = "";
     data.tickets.forEach(function (t) { body.appendChild(row(t)); });
     $("empty").hidden = data.tickets.length > 0;
