@@ -53,7 +53,7 @@ import asyncio
 import functools
 import itertools
 import json
-from typing import Any, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import aiohttp
 import dask
@@ -113,6 +113,14 @@ def show_channel_the_turn() -> None:
     MessageProcessor._run_prediction_loop = _prediction_loop_then_tell_channel  # type: ignore[method-assign]
 
 
+def _kept(owner: Any, key: Any, build: Callable[[], Any]) -> Any:
+    """What `build` returns, made once per Rasa object (a runner, a store) and kept on it by `key`."""
+    kept = owner.__dict__.setdefault("_kept_by_patches", {})
+    if key not in kept:
+        kept[key] = build()
+    return kept[key]
+
+
 # --- the graph runner's pruned schema, once per set of targets ---------------------------------
 
 
@@ -121,12 +129,13 @@ def _run_pruned_once(
 ) -> Dict[str, Any]:
     """`DaskGraphRunner.run`, with the pruned dask graph built once per set of targets."""
     run_targets = targets if targets else self._graph_schema.target_names
-    built = self.__dict__.setdefault("_pruned_graphs", {})
-    key = tuple(run_targets)
-    if key not in built:
-        built[key] = self._build_dask_graph(self._graph_schema.minimal_graph_schema(run_targets))
+    pruned = _kept(
+        self,
+        ("pruned graph", tuple(run_targets)),
+        lambda: self._build_dask_graph(self._graph_schema.minimal_graph_schema(run_targets)),
+    )
     # A copy: the inputs are added to the graph of this run only.
-    run_graph = dict(built[key])
+    run_graph = dict(pruned)
     if inputs:
         self._add_inputs_to_graph(inputs, run_graph)
     try:
@@ -192,11 +201,13 @@ async def _retrieve_and_mark(
 
 
 def _events_statement(store: SQLTrackerStore, session: Any, all_sessions: bool) -> Any:
-    statements = store.__dict__.setdefault("_events_statements", {})
-    if all_sessions not in statements:
+    # Built once per store: SQLAlchemy keys its statement cache on the statement object, so a
+    # statement rebuilt per call is keyed again each time (what made the ORM's queries costly).
+    def build() -> Any:
         query = store._event_query(session, sa.bindparam("sender_id"), fetch_events_from_all_sessions=all_sessions)
-        statements[all_sessions] = query.with_entities(store.SQLEvent.data).statement
-    return statements[all_sessions]
+        return query.with_entities(store.SQLEvent.data).statement
+
+    return _kept(store, ("events", all_sessions), build)
 
 
 def _events_not_yet_stored(self: SQLTrackerStore, session: Any, tracker: DialogueStateTracker) -> Iterator:
@@ -225,18 +236,10 @@ async def _save_new_events(self: SQLTrackerStore, tracker: DialogueStateTracker)
             )
         if rows:
             # Executed with a list, in order: the ids keep the events' order, which `_retrieve` sorts by.
-            session.execute(_insert_event(self), rows)
+            # Built once per store, like the load query.
+            session.execute(_kept(self, "insert event", self.SQLEvent.__table__.insert), rows)
         session.commit()
     _mark_stored(tracker)
-
-
-def _insert_event(store: SQLTrackerStore) -> Any:
-    # Built once per store: SQLAlchemy keys its statement cache on the statement object, so a
-    # statement rebuilt per save is keyed again each time (what made the ORM's count and flush costly).
-    statement = store.__dict__.get("_insert_event")
-    if statement is None:
-        statement = store.__dict__["_insert_event"] = store.SQLEvent.__table__.insert()
-    return statement
 
 
 _rasa_store_init = SQLTrackerStore.__init__
@@ -294,6 +297,7 @@ def _kept_session(self: EndpointConfig) -> _KeptSession:
     loop = asyncio.get_running_loop()
     kept = self.__dict__.get("_kept_session")
     if kept is None or kept[0] is not loop or kept[1].closed:
+        # Rasa's own `EndpointConfig.session()` settings, with a connector that keeps its connections.
         auth = aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"]) if self.basic_auth else None
         session = aiohttp.ClientSession(
             headers=self.headers,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 
 import jsonschema
@@ -30,7 +29,7 @@ from sqlalchemy.engine import make_url
 
 from bot.channels import rasa_patches
 from bot.nlu.components import FastLogisticRegressionClassifier
-from tests.postgres import POSTGRES_URL
+from tests.postgres import postgres_url
 
 GOOD = {
     "events": [{"event": "slot", "name": "guide_item", "value": "x"}],
@@ -129,11 +128,7 @@ def tracker_store(request, tmp_path, monkeypatch) -> SQLTrackerStore:
     rasa_patches.count_stored_events_once()
     if request.param == "sqlite":
         return SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "trackers.db"))
-    if not POSTGRES_URL:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide TEST_POSTGRES_URL (see .ci/postgres.sh)")
-        pytest.skip("TEST_POSTGRES_URL not set")
-    url = make_url(POSTGRES_URL)
+    url = make_url(postgres_url())
     engine = sa.create_engine(url)
     with engine.begin() as connection:
         connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {TRACKER_SCHEMA}"))
